@@ -1,0 +1,1 @@
+"""Entities, value objects, status machines and policies; no I/O."""

@@ -1,0 +1,43 @@
+"""Users and roles: who may do what."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+
+class Role(enum.StrEnum):
+    TRAVELER = "traveler"
+    AGENCY = "agency"
+    FINANCE = "finance"
+    IT = "it"
+
+
+SELF_REGISTERED: Final = frozenset({Role.TRAVELER, Role.AGENCY})
+EMPLOYEES: Final = frozenset({Role.FINANCE, Role.IT})
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who can log in; credentials live in SystemDB."""
+
+    id: str
+    email: str
+    name: str
+    role: Role
+    vip: bool
+    disabled: bool
+    created_at: datetime
+    password_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request, from a verified token."""
+
+    user_id: str
+    role: Role
+    jti: str
+    expires_at: int

@@ -1,0 +1,39 @@
+"""Building blocks shared by every API's models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+class Request(BaseModel):
+    """A request body: strict types, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Response(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorDetail(Response):
+    code: str = Field(description="stable snake_case code, e.g. invalid_input, sold_out")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(Response):
+    error: ErrorDetail

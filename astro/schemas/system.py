@@ -1,0 +1,103 @@
+"""SystemAPI models: registration, login, tokens, users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from astro.schemas.common import Email, Name, Password, Request, Response, Text
+
+
+class TravelerProfile(Request):
+    phone: Annotated[str, Field(min_length=5, max_length=40, pattern=r"^\+?[0-9 ()\-]{5,40}$")]
+    contact_email: Email | None = None
+    tax_id: Annotated[str, Field(min_length=3, max_length=40)]
+    address: Text
+
+
+class AgencyProfile(Request):
+    legal_name: Name
+    tax_id: Annotated[str, Field(min_length=3, max_length=40)]
+    legal_address: Text
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    contact_email: Email | None = None
+
+
+class RegisterTraveler(Request):
+    email: Email
+    password: Password
+    name: Name
+    role: Literal["traveler"]
+    profile: TravelerProfile
+
+
+class RegisterAgency(Request):
+    email: Email
+    password: Password
+    name: Name
+    role: Literal["agency"]
+    profile: AgencyProfile
+
+
+RegisterRequest = Annotated[RegisterTraveler | RegisterAgency, Field(discriminator="role")]
+
+
+class LoginRequest(Request):
+    email: Email
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ValidateRequest(Request):
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class CreateEmployeeRequest(Request):
+    email: Email
+    password: Password
+    name: Name
+    role: Literal["finance", "it"]
+
+
+class PatchUserRequest(Request):
+    vip: bool | None = None
+    disabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> PatchUserRequest:
+        if self.vip is None and self.disabled is None:
+            raise ValueError("give vip, disabled or both")
+        return self
+
+
+class UserOut(Response):
+    id: str
+    email: str
+    name: str
+    role: Literal["traveler", "agency", "finance", "it"]
+    vip: bool
+    disabled: bool
+    created_at: datetime
+    profile: dict[str, Any] | None = None
+
+
+class UserEnvelope(Response):
+    user: UserOut
+
+
+class AuthOut(Response):
+    user: UserOut
+    token: str
+    expires_at: datetime
+
+
+class ValidateOut(Response):
+    valid: bool
+    user: UserOut | None = None
+    expires_at: datetime | None = None
+
+
+class UserPage(Response):
+    items: list[UserOut]
+    next_cursor: str | None = None

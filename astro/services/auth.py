@@ -1,0 +1,221 @@
+"""Authentication and user administration: register, login, logout, tokens, employees, flags."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from astro.domain.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated
+from astro.domain.ids import new_id
+from astro.domain.users import EMPLOYEES, SELF_REGISTERED, Principal, Role, User
+from astro.services.tokens import TokenIssuer
+
+log = structlog.get_logger("astro.auth")
+
+LOGIN_WINDOW: Final = 60
+LOGIN_MAX_FAILURES: Final = 5
+
+
+class UserStore(Protocol):
+    async def insert(self, user: User) -> None: ...
+    async def delete(self, user_id: str) -> None: ...
+    async def by_email(self, email: str) -> User | None: ...
+    async def by_id(self, user_id: str) -> User | None: ...
+    async def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]: ...
+    async def set_flags(self, user_id: str, flags: dict[str, bool]) -> User | None: ...
+    async def disabled_ids(self) -> list[str]: ...
+    async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None: ...
+    async def revoked(self) -> list[tuple[str, datetime]]: ...
+
+
+class ProfileTx(Protocol):
+    async def add(self, user_id: str, role: Role, email: str, name: str, profile: dict[str, Any]) -> None: ...
+
+
+class ProfileStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[ProfileTx]: ...
+    async def get(self, user_id: str, role: Role) -> dict[str, Any] | None: ...
+
+
+class TokenCache(Protocol):
+    async def revoke(self, jti: str, ttl_seconds: int) -> None: ...
+    async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
+    async def blocked(self, jti: str, user_id: str) -> tuple[bool, bool]: ...
+    async def is_warm(self) -> bool: ...
+    async def mark_warm(self) -> None: ...
+    async def login_failures(self, email: str) -> tuple[int, int]: ...
+    async def add_login_failure(self, email: str, window: int) -> int: ...
+    async def clear_login_failures(self, email: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A user with a freshly issued token."""
+
+    user: User
+    token: str
+    expires_at: int
+    profile: dict[str, Any] | None = None
+
+
+class AuthService:
+    def __init__(
+        self,
+        users: UserStore,
+        profiles: ProfileStore,
+        cache: TokenCache,
+        tokens: TokenIssuer,
+        hasher: PasswordHasher,
+    ) -> None:
+        self._users = users
+        self._profiles = profiles
+        self._cache = cache
+        self._tokens = tokens
+        self._hasher = hasher
+        # Verifying against this keeps an unknown email as slow as a wrong password.
+        self._dummy_hash = hasher.hash("not-a-real-password")
+
+    async def warm_cache(self) -> None:
+        """Rebuild revocations and disabled users in Redis from MongoDB when Redis lost them."""
+        if await self._cache.is_warm():
+            return
+        now = time.time()
+        for jti, expires_at in await self._users.revoked():
+            await self._cache.revoke(jti, int(expires_at.timestamp() - now) + 1)
+        for user_id in await self._users.disabled_ids():
+            await self._cache.set_disabled(user_id, True)
+        await self._cache.mark_warm()
+
+    async def register(self, *, email: str, password: str, name: str, role: Role,
+                       profile: dict[str, Any]) -> Session:
+        """Credentials in MongoDB and the profile row in PostgreSQL: both written, or neither."""
+        if role not in SELF_REGISTERED:
+            raise Forbidden("only travelers and agencies register themselves")
+        if await self._users.by_email(email) is not None:
+            raise Conflict("that email is already registered", code="email_taken")
+        user = User(
+            id=new_id("usr"), email=email, name=name, role=role, vip=False, disabled=False,
+            created_at=datetime.now(UTC), password_hash=await self._hash(password),
+        )
+        inserted = False
+        try:
+            async with self._profiles.transaction() as tx:
+                await tx.add(user.id, role, email, name, profile)
+                await self._users.insert(user)  # a duplicate email here rolls the profile back
+                inserted = True
+        except BaseException:
+            if inserted:  # the profile commit failed after the user was written: take the user back
+                await self._users.delete(user.id)
+            raise
+        log.info("user_registered", user_id=user.id, role=role.value)
+        return self._session(user, profile)
+
+    async def create_employee(self, *, email: str, password: str, name: str, role: Role) -> User:
+        if role not in EMPLOYEES:
+            raise Forbidden("employees are finance or it")
+        user = User(
+            id=new_id("usr"), email=email, name=name, role=role, vip=False, disabled=False,
+            created_at=datetime.now(UTC), password_hash=await self._hash(password),
+        )
+        await self._users.insert(user)
+        log.info("employee_created", user_id=user.id, role=role.value)
+        return user
+
+    async def login(self, email: str, password: str) -> Session:
+        failures, retry_after = await self._cache.login_failures(email)
+        if failures >= LOGIN_MAX_FAILURES:
+            raise TooManyAttempts("too many failed logins for this email; wait and try again", retry_after)
+        user = await self._users.by_email(email)
+        if not await self._verify(user.password_hash if user else self._dummy_hash, password) or user is None:
+            await self._cache.add_login_failure(email, LOGIN_WINDOW)
+            log.info("login_failed", email=email)
+            raise Unauthenticated("email or password is wrong", code="invalid_credentials")
+        if user.disabled:
+            raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
+        await self._cache.clear_login_failures(email)
+        log.info("login", user_id=user.id)
+        return self._session(user, await self._profile(user))
+
+    async def authenticate(self, token: str) -> Principal:
+        """The caller behind a token: signature, expiry, revocation and the user's state all checked."""
+        principal = self._tokens.verify(token)
+        revoked, disabled = await self._cache.blocked(principal.jti, principal.user_id)
+        if revoked:
+            raise Unauthenticated("token revoked; log in again", code="token_revoked")
+        if disabled:
+            raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
+        return principal
+
+    async def logout(self, principal: Principal) -> None:
+        ttl = principal.expires_at - int(time.time()) + 1
+        await self._users.revoke(principal.jti, principal.user_id, datetime.fromtimestamp(principal.expires_at, UTC))
+        await self._cache.revoke(principal.jti, ttl)
+        log.info("logout", user_id=principal.user_id)
+
+    async def refresh(self, principal: Principal) -> Session:
+        """A new token; the one it replaces is revoked."""
+        user = await self.get_user(principal.user_id)
+        await self.logout(principal)
+        return self._session(user, await self._profile(user))
+
+    async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
+        user = await self.get_user(principal.user_id)
+        return user, await self._profile(user)
+
+    async def validate(self, token: str) -> tuple[User, int] | None:
+        try:
+            principal = await self.authenticate(token)
+            user = await self.get_user(principal.user_id)
+        except (Unauthenticated, NotFound):
+            return None
+        return user, principal.expires_at
+
+    async def get_user(self, user_id: str) -> User:
+        user = await self._users.by_id(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    async def list_users(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
+        return await self._users.page(role=role, after=after, limit=limit)
+
+    async def set_flags(self, user_id: str, *, vip: bool | None, disabled: bool | None) -> User:
+        flags = {k: v for k, v in (("vip", vip), ("disabled", disabled)) if v is not None}
+        user = await self._users.set_flags(user_id, flags)
+        if user is None:
+            raise NotFound("no such user")
+        if disabled is not None:
+            await self._cache.set_disabled(user_id, disabled)
+        log.info("user_flags_changed", user_id=user_id, **flags)
+        return user
+
+    def _session(self, user: User, profile: dict[str, Any] | None) -> Session:
+        token, expires = self._tokens.issue(user.id, user.role)
+        return Session(user=user, token=token, expires_at=expires, profile=profile)
+
+    async def _profile(self, user: User) -> dict[str, Any] | None:
+        if user.role not in SELF_REGISTERED:
+            return None
+        return await self._profiles.get(user.id, user.role)
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return bool(self._hasher.verify(password_hash, password))
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(check)
+
+

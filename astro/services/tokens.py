@@ -1,0 +1,48 @@
+"""JWT access tokens: HS256 only, with sub, role, jti, iat and exp."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Final
+
+import jwt
+
+from astro.domain.errors import Unauthenticated
+from astro.domain.users import Principal, Role
+
+ALGORITHM: Final = "HS256"
+REQUIRED_CLAIMS: Final = ["sub", "role", "jti", "iat", "exp"]
+
+
+class TokenIssuer:
+    """Signs and verifies tokens; verifying checks signature, algorithm, claims and expiry, not revocation."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl = ttl_seconds
+
+    def issue(self, user_id: str, role: Role, *, now: float | None = None) -> tuple[str, int]:
+        """A new token and its expiry (Unix seconds)."""
+        issued = int(now if now is not None else time.time())
+        expires = issued + self.ttl
+        claims = {"sub": user_id, "role": role.value, "jti": secrets.token_urlsafe(16), "iat": issued,
+                  "exp": expires}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != ALGORITHM:
+                raise Unauthenticated("token algorithm not accepted; log in again", code="invalid_token")
+            claims = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+            )
+            role = Role(claims["role"])
+            if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
+                raise ValueError("sub and jti must be strings")
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired; refresh it or log in again", code="token_expired") from None
+        except (jwt.InvalidTokenError, ValueError, KeyError):
+            raise Unauthenticated("token invalid; log in again", code="invalid_token") from None
+        return Principal(user_id=claims["sub"], role=role, jti=claims["jti"], expires_at=int(claims["exp"]))

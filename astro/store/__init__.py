@@ -1,0 +1,1 @@
+"""Adapters to PostgreSQL, MongoDB, Redis, SMTP and the payment gateway."""

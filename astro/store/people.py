@@ -1,0 +1,58 @@
+"""Traveler and agency profile rows in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import asyncpg
+
+from astro.domain.users import Role
+from astro.store.postgres import translated
+
+TRAVELER_FIELDS: Final = ("phone", "contact_email", "tax_id", "address")
+AGENCY_FIELDS: Final = ("legal_name", "tax_id", "legal_address", "description", "contact_email")
+
+
+class PgProfiles:
+    """Profiles of self-registered users; one row per traveler or agency, keyed by the user id."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ProfileTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield ProfileTx(conn)
+
+    async def get(self, user_id: str, role: Role) -> dict[str, Any] | None:
+        table, fields = _table(role)
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {', '.join(fields)} FROM {table} WHERE id = $1", user_id)
+        return dict(row.items()) if row is not None else None
+
+
+class ProfileTx:
+    """Profile writes inside one open transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, user_id: str, role: Role, email: str, name: str, profile: dict[str, Any]) -> None:
+        table, fields = _table(role)
+        columns = ("id", "email", "name", *fields)
+        values = (user_id, email, name, *(profile.get(f) for f in fields))
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        async with translated():
+            await self._conn.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", *values
+            )
+
+
+def _table(role: Role) -> tuple[str, tuple[str, ...]]:
+    if role is Role.TRAVELER:
+        return "travelers", TRAVELER_FIELDS
+    if role is Role.AGENCY:
+        return "agencies", AGENCY_FIELDS
+    raise ValueError(f"{role} users have no profile row")

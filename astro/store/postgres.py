@@ -1,0 +1,99 @@
+"""PostgreSQL (OperationsDB): the pool, migrations under an advisory lock, error translation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import structlog
+
+from astro.domain.errors import Conflict
+
+log = structlog.get_logger("astro.store.postgres")
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parents[2] / "migrations"
+# Any fixed 64-bit number: every node takes this lock before it migrates.
+MIGRATION_LOCK_ID: Final = 0x4153_5452_4F5F_4D47
+_FILE = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
+
+# Unique constraints whose violation is a client conflict, and the code it answers.
+UNIQUE_CONFLICTS: Final = {
+    "travelers_email_key": ("email_taken", "that email is already registered"),
+    "agencies_email_key": ("email_taken", "that email is already registered"),
+    "agencies_tax_id_key": ("tax_id_taken", "an agency with that tax id is already registered"),
+}
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool; every connection answers in UTC."""
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}
+    )
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """The numbered SQL files, in order."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if match is None:
+            raise RuntimeError(f"migration file {path.name} must be named NNN_lower_snake.sql")
+        found.append((int(match.group(1)), path.stem, path))
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError("two migration files share a number")
+    return found
+
+
+async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every migration not yet applied, each once and in its own transaction; return their names."""
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, name, path in migration_files(directory):
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                    )
+                log.info("migration_applied", migration=name)
+                applied_now.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied_now
+
+
+def translate_unique(exc: asyncpg.UniqueViolationError) -> Exception:
+    """A unique violation as the domain conflict it means, or the original error."""
+    name = getattr(exc, "constraint_name", None) or ""
+    if name in UNIQUE_CONFLICTS:
+        code, message = UNIQUE_CONFLICTS[name]
+        return Conflict(message, code=code)
+    return exc
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Turn asyncpg's constraint errors into domain errors inside the adapter."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise translate_unique(exc) from exc
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    return dict(record.items()) if record is not None else {}

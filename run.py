@@ -1,0 +1,197 @@
+"""AstroBookings entry point: `python run.py` serves; `migrate` and `create-user` administer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+
+from astro import logs
+from astro.config import ConfigError, Settings, new_password_from_env
+from astro.embedded import AlreadyRunning, DataDirLock, EmbeddedError, EmbeddedServers, port_in_use, running_urls
+
+APPS = (("PublicWeb", "/"), ("AuthWeb", "/auth"), ("TravelerWeb", "/traveler"), ("AgencyWeb", "/agency"),
+        ("SystemWeb", "/system"), ("API docs", "/api/docs"), ("Metrics", "/metrics"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run.py", description="AstroBookings")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="start the platform (the default)")
+    sub.add_parser("migrate", help="apply database migrations and MongoDB indexes, then exit")
+    create = sub.add_parser("create-user", help="create a finance or IT employee")
+    create.add_argument("--role", required=True, choices=["it", "finance"])
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    try:
+        if args.command in (None, "serve"):
+            return _run(serve(settings))
+        if args.command == "migrate":
+            return _run(migrate(settings))
+        password = new_password_from_env() or _prompt_password()
+        return _run(create_user(settings, args.role, args.email, args.name, password))
+    except (AlreadyRunning, EmbeddedError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(coro: object) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _prompt_password() -> str:
+    first = getpass.getpass("password (8 or more characters): ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("the two passwords differ")
+    return first
+
+
+@contextlib.asynccontextmanager
+async def platform_stores(settings: Settings, *, reuse_running: bool) -> AsyncIterator[Settings]:
+    """Settings with every store filled in: configured, the running platform's, or freshly embedded."""
+    missing = {"postgres": settings.pg_dsn is None, "mongo": settings.mongo_url is None,
+               "redis": settings.redis_url is None}
+    if not any(missing.values()):
+        yield settings
+        return
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning:
+        urls = running_urls(settings.data_dir) if reuse_running else None
+        if not urls:
+            raise
+        yield _with_urls(settings, urls)
+        return
+    servers = EmbeddedServers(settings.data_dir)
+    try:
+        urls = await servers.start(**missing)
+        yield _with_urls(settings, urls)
+    finally:
+        servers.stop()
+        lock.release()
+
+
+def _with_urls(settings: Settings, urls: dict[str, str]) -> Settings:
+    return settings.replace(
+        pg_dsn=settings.pg_dsn or urls.get("pg_dsn"),
+        mongo_url=settings.mongo_url or urls.get("mongo_url"),
+        redis_url=settings.redis_url or urls.get("redis_url"),
+    )
+
+
+async def serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from web.app import create_app
+
+    if port_in_use(settings.host, settings.port):
+        print(f"cannot start: {settings.host}:{settings.port} is already in use; stop what uses it or set "
+              "ASTRO_PORT", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with platform_stores(settings, reuse_running=False) as full:
+        runner = web.AppRunner(create_app(full), handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5)
+            await site.start()
+            base = f"http://{settings.host}:{settings.port}"
+            print(f"AstroBookings is up in {time.monotonic() - started:.1f} s (node {full.node})", flush=True)
+            for name, path in APPS:
+                print(f"  {name:<12} {base}{path}", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            await stop.wait()
+            print("stopping...", flush=True)
+        finally:
+            await runner.cleanup()
+    print("stopped.", flush=True)
+    return 0
+
+
+async def migrate(settings: Settings) -> int:
+    from astro.store import mongo, postgres
+
+    async with platform_stores(settings, reuse_running=True) as full:
+        pool = await postgres.create_pool(full.pg_dsn or "", min_size=1, max_size=2)
+        try:
+            applied = await postgres.migrate(pool)
+        finally:
+            await pool.close()
+        client = mongo.connect(full.mongo_url or "")
+        try:
+            await mongo.ensure_indexes(client[full.mongo_db])
+        finally:
+            await client.close()
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; MongoDB indexes ensured")
+    return 0
+
+
+async def create_user(settings: Settings, role: str, email: str, name: str, password: str) -> int:
+    from pydantic import ValidationError
+
+    from astro.domain.errors import DomainError
+    from astro.schemas.system import CreateEmployeeRequest
+    from web.app import create_app
+    from web.keys import AUTH
+
+    try:
+        data = CreateEmployeeRequest.model_validate({"email": email, "password": password, "name": name,
+                                                     "role": role})
+    except ValidationError as exc:
+        print("invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+              file=sys.stderr)
+        return 2
+    from astro.domain.users import Role
+
+    async with platform_stores(settings, reuse_running=True) as full:
+        app = create_app(full.replace(smtp_url=full.smtp_url or "smtp://127.0.0.1:1"))
+        async with _started(app):
+            try:
+                user = await app[AUTH].create_employee(email=data.email, password=data.password,
+                                                       name=data.name, role=Role(data.role))
+            except DomainError as exc:
+                print(f"refused: {exc.message} ({exc.code})", file=sys.stderr)
+                return 1
+    print(f"created {user.role.value} user {user.email} with id {user.id}")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _started(app: object) -> AsyncIterator[None]:
+    """Run an app's cleanup contexts without serving HTTP (for commands)."""
+    from aiohttp import web
+
+    assert isinstance(app, web.Application)
+    app.freeze()
+    await app.startup()
+    try:
+        yield
+    finally:
+        await app.shutdown()
+        await app.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

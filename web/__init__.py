@@ -1,0 +1,1 @@
+"""aiohttp: the app factory, middlewares, one module per API, the WebSocket."""

@@ -1,0 +1,140 @@
+"""create_app(settings): builds the whole application; each resource is one cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from prometheus_client import CollectorRegistry
+
+from astro.config import Settings
+from astro.services.auth import AuthService
+from astro.services.tokens import TokenIssuer
+from astro.store import cache, mongo, postgres
+from astro.store.mail import smtp_reachable, start_sink
+from astro.store.mongo import MongoUsers
+from astro.store.people import PgProfiles
+from web import system_api
+from web.keys import AUTH, MONGO_DB, PG_POOL, REDIS, REGISTRY, SETTINGS, SMTP_ADDRESS
+from web.metrics import HttpMetrics, prometheus
+from web.middlewares import make_middleware
+from web.openapi import openapi_docs, openapi_json
+
+READY_TIMEOUT = 2.0
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application for these settings; nothing connects until it starts."""
+    for name in ("pg_dsn", "mongo_url", "redis_url"):
+        if getattr(settings, name) is None:
+            raise ValueError(f"create_app needs settings.{name}; run.py starts the embedded server first")
+    registry = CollectorRegistry()
+    app = web.Application(middlewares=[make_middleware(HttpMetrics(registry))], client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry
+    app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx])
+    app.router.add_get("/health", health, allow_head=False)
+    app.router.add_get("/ready", ready, allow_head=False)
+    app.router.add_get("/metrics", prometheus, allow_head=False)
+    app.router.add_get("/api/openapi.json", openapi_json, allow_head=False)
+    app.router.add_get("/api/docs", openapi_docs, allow_head=False)
+    system_api.setup(app)
+    return app
+
+
+async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = await postgres.create_pool(app[SETTINGS].pg_dsn or "")
+    try:
+        await postgres.migrate(pool)
+        app[PG_POOL] = pool
+        yield
+    finally:
+        await pool.close()
+
+
+async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = mongo.connect(settings.mongo_url or "")
+    try:
+        db = client[settings.mongo_db]
+        await mongo.ensure_indexes(db)
+        app[MONGO_DB] = db
+        yield
+    finally:
+        await client.close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = cache.connect(app[SETTINGS].redis_url or "")
+    try:
+        await client.ping()
+        app[REDIS] = client
+        yield
+    finally:
+        await client.aclose()
+
+
+async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The configured SMTP server, or the embedded sink started on a free local port."""
+    url = app[SETTINGS].smtp_url
+    if url is not None:
+        parts = urlsplit(url)
+        app[SMTP_ADDRESS] = (parts.hostname or "127.0.0.1", parts.port or (465 if parts.scheme == "smtps" else 25))
+        yield
+        return
+    server = await start_sink(app[MONGO_DB])
+    app[SMTP_ADDRESS] = server.sockets[0].getsockname()[:2]
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
+    auth = AuthService(
+        MongoUsers(app[MONGO_DB]), PgProfiles(app[PG_POOL]), cache.AuthCache(app[REDIS]),
+        TokenIssuer(settings.jwt_secret, settings.token_ttl), hasher,
+    )
+    await auth.warm_cache()
+    app[AUTH] = auth
+    yield
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: each part answers within its time limit; 503 names every part that does not."""
+    app = request.app
+    host, port = app[SMTP_ADDRESS]
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {
+        "postgres": lambda: app[PG_POOL].fetchval("SELECT 1"),
+        "mongo": lambda: app[MONGO_DB].command("ping"),
+        "redis": lambda: app[REDIS].ping(),
+        "smtp": lambda: smtp_reachable(host, port),
+    }
+    results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
+    parts = dict(zip(checks, results, strict=True))
+    down = [name for name, part in parts.items() if not part["ok"]]
+    body = {"status": "unavailable" if down else "ready", "down": down, "parts": parts}
+    headers = {"Retry-After": "5"} if down else None
+    return web.json_response(body, status=503 if down else 200, headers=headers)
+
+
+async def _check(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(fn(), READY_TIMEOUT)
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -1,0 +1,118 @@
+"""Handler helpers: parse a body or query into a model, answer a model as JSON, check the caller."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from astro.domain.errors import Forbidden, InvalidInput, Unauthenticated
+from astro.domain.users import Principal, Role
+from web.keys import AUTH
+
+T = TypeVar("T")
+MAX_LIMIT: Final = 200
+PRINCIPAL: Final = "principal"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Dotted field paths and what is wrong with each; a discriminated union's tag is left out."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"] if p not in ("traveler", "agency", "function-after")]
+        if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+            loc = [*loc, "role"]
+        name = ".".join(loc) or "body"
+        fields.setdefault(name, err["msg"])
+    return fields
+
+
+async def read_body(request: web.Request, model: type[T] | Any) -> T:
+    """The JSON body validated into `model`; any problem is 400 invalid_input naming the fields."""
+    raw = await request.read()
+    if not raw:
+        raise InvalidInput("a JSON body is required", {"fields": {"body": "missing"}})
+    adapter: TypeAdapter[T] = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise InvalidInput("the body is not valid JSON", {"fields": {"body": "malformed JSON"}}) from None
+        raise InvalidInput("some fields are missing or wrong", {"fields": field_errors(exc)}) from None
+
+
+def query_limit(request: web.Request, default: int = 50) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}", {"fields": {"limit": raw}})
+    return int(raw)
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(request: web.Request) -> str | None:
+    raw = request.query.get("cursor")
+    if not raw:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))[0]
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (ValueError, IndexError, TypeError):
+        raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": raw}}) from None
+
+
+def respond(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(body=model.__pydantic_serializer__.to_json(model), status=status,
+                        content_type="application/json")
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The caller of this request from its Bearer token (checked once per request)."""
+    cached = request.get(PRINCIPAL)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthenticated("log in first: send Authorization: Bearer <token>")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be: Bearer <token>", code="invalid_token")
+    principal = await request.app[AUTH].authenticate(token.strip())
+    request[PRINCIPAL] = principal
+    return principal
+
+
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    """The role guard: a handler for these roles only (none named: any authenticated user)."""
+    allowed = frozenset(roles)
+
+    def wrap(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            principal = await authenticate(request)
+            if allowed and principal.role not in allowed:
+                raise Forbidden(f"this needs the role {' or '.join(sorted(allowed))}")
+            return await handler(request)
+
+        guarded.__doc__ = handler.__doc__
+        guarded.__name__ = handler.__name__
+        guarded.__dict__.update(handler.__dict__)
+        guarded.__dict__["roles"] = sorted(allowed) if allowed else ["any"]
+        return guarded
+
+    return wrap
+
+
+def role_list(roles: Iterable[Role]) -> list[str]:
+    return [r.value for r in roles]

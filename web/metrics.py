@@ -1,0 +1,41 @@
+"""Prometheus metrics of the web layer, in the app's own registry, and the /metrics endpoint."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from astro.domain.errors import Unauthenticated
+from web.keys import REGISTRY, SETTINGS
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class HttpMetrics:
+    """Requests by route template, method and status; latency by route template and method."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "astro_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "astro_http_request_duration_seconds", "HTTP request latency", ["route", "method"],
+            buckets=LATENCY_BUCKETS, registry=registry,
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text exposition; needs ASTRO_METRICS_TOKEN as a Bearer token when that is set."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthenticated("send the metrics token: Authorization: Bearer <ASTRO_METRICS_TOKEN>")
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

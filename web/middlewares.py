@@ -1,0 +1,94 @@
+"""The one request middleware: request id, error body, access log and request metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from typing import Final
+
+import asyncpg
+import redis.exceptions
+import structlog
+from aiohttp import web
+from pymongo.errors import ConnectionFailure
+
+from astro.domain.errors import DomainError
+from web.errors import HTTP_CODES, domain_error_response, error_response
+from web.http import PRINCIPAL, Handler
+from web.metrics import HttpMetrics
+
+log = structlog.get_logger("astro.web")
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A store that is down or unreachable: the request may succeed later, so 503, not 500.
+UNAVAILABLE_ERRORS: Final = (
+    ConnectionFailure,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    OSError,
+)
+
+
+def request_id_of(request: web.Request) -> str:
+    return request.get("request_id") or ""
+
+
+def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[valid-type]
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = await _answer(request, handler)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        response.headers[REQUEST_ID_HEADER] = request_id
+        elapsed = time.perf_counter() - started
+        info = request.match_info.route.resource
+        route = info.canonical if info is not None else "unmatched"
+        metrics.observe(route, request.method, response.status, elapsed)
+        principal = request.get(PRINCIPAL)
+        log.info(
+            "request", method=request.method, path=request.path, route=route, status=response.status,
+            duration_ms=round(elapsed * 1000, 2), request_id=request_id,
+            user_id=principal.user_id if principal else None,
+        )
+        return response
+
+    return observe
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "http_error")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        message = exc.reason if exc.status != 404 else f"no such endpoint: {request.method} {request.path}"
+        if exc.status == 405:
+            message = f"{request.method} is not allowed on {request.path}; allowed: {exc.headers.get('Allow', '')}"
+        return error_response(exc.status, code, message, headers=headers)
+    except asyncio.CancelledError:
+        raise
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning("store_unavailable", error=f"{type(exc).__name__}: {exc}")
+        return error_response(503, "unavailable", "a database is unreachable; retry shortly",
+                              {"error": type(exc).__name__}, headers={"Retry-After": "5"})
+    except Exception:
+        log.exception("unhandled_error", path=request.path)
+        return error_response(
+            500, "internal", f"something went wrong on our side; quote request id {request['request_id']}"
+        )

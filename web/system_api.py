@@ -1,0 +1,133 @@
+"""SystemAPI /api/system: authentication and user administration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter
+
+from astro.domain.errors import InvalidInput
+from astro.domain.users import Role, User
+from astro.schemas.system import (
+    AuthOut,
+    CreateEmployeeRequest,
+    LoginRequest,
+    PatchUserRequest,
+    RegisterRequest,
+    UserEnvelope,
+    UserOut,
+    UserPage,
+    ValidateOut,
+    ValidateRequest,
+)
+from astro.services.auth import Session
+from web.http import authenticate, decode_cursor, encode_cursor, query_limit, read_body, requires, respond
+from web.keys import AUTH
+from web.openapi import doc
+
+PREFIX = "/api/system"
+REGISTER = TypeAdapter(RegisterRequest)
+
+
+def user_out(user: User, profile: dict[str, Any] | None = None) -> UserOut:
+    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role.value, vip=user.vip,
+                   disabled=user.disabled, created_at=user.created_at, profile=profile)
+
+
+def session_out(session: Session) -> AuthOut:
+    return AuthOut(user=user_out(session.user, session.profile), token=session.token,
+                   expires_at=datetime.fromtimestamp(session.expires_at, UTC))
+
+
+@doc("Register a traveler or an agency with its profile", body=RegisterRequest, response=AuthOut, status=201,
+     public=True)
+async def register(request: web.Request) -> web.Response:
+    data = await read_body(request, REGISTER)
+    session = await request.app[AUTH].register(
+        email=data.email, password=data.password, name=data.name, role=Role(data.role),
+        profile=data.profile.model_dump(),
+    )
+    return respond(session_out(session), status=201)
+
+
+@doc("Log in; 5 failures a minute for one email answer 429", body=LoginRequest, response=AuthOut, public=True)
+async def login(request: web.Request) -> web.Response:
+    data = await read_body(request, LoginRequest)
+    return respond(session_out(await request.app[AUTH].login(data.email, data.password)))
+
+
+@doc("Log out: the token is revoked at once", status=204)
+@requires()
+async def logout(request: web.Request) -> web.Response:
+    await request.app[AUTH].logout(await authenticate(request))
+    return web.Response(status=204)
+
+
+@doc("The caller, with the profile", response=UserEnvelope)
+@requires()
+async def me(request: web.Request) -> web.Response:
+    user, profile = await request.app[AUTH].me(await authenticate(request))
+    return respond(UserEnvelope(user=user_out(user, profile)))
+
+
+@doc("A new token for the caller; the old one is revoked", response=AuthOut)
+@requires()
+async def refresh(request: web.Request) -> web.Response:
+    return respond(session_out(await request.app[AUTH].refresh(await authenticate(request))))
+
+
+@doc("Is this token valid now? (for other services)", body=ValidateRequest, response=ValidateOut, public=True)
+async def validate(request: web.Request) -> web.Response:
+    data = await read_body(request, ValidateRequest)
+    found = await request.app[AUTH].validate(data.token)
+    if found is None:
+        return respond(ValidateOut(valid=False))
+    user, expires = found
+    return respond(ValidateOut(valid=True, user=user_out(user), expires_at=datetime.fromtimestamp(expires, UTC)))
+
+
+@doc("Users, by id; filter by role", response=UserPage, query={"role": "traveler|agency|finance|it",
+                                                                "limit": "1..200", "cursor": "from next_cursor"})
+@requires(Role.IT)
+async def list_users(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    role_raw = request.query.get("role")
+    try:
+        role = Role(role_raw) if role_raw else None
+    except ValueError:
+        raise InvalidInput("role must be traveler, agency, finance or it", {"fields": {"role": role_raw}}) from None
+    users = await request.app[AUTH].list_users(role=role, after=decode_cursor(request), limit=limit + 1)
+    next_cursor = encode_cursor(users[limit - 1].id) if len(users) > limit else None
+    return respond(UserPage(items=[user_out(u) for u in users[:limit]], next_cursor=next_cursor))
+
+
+@doc("Create a finance or IT employee", body=CreateEmployeeRequest, response=UserEnvelope, status=201)
+@requires(Role.IT)
+async def create_user(request: web.Request) -> web.Response:
+    data = await read_body(request, CreateEmployeeRequest)
+    user = await request.app[AUTH].create_employee(
+        email=data.email, password=data.password, name=data.name, role=Role(data.role)
+    )
+    return respond(UserEnvelope(user=user_out(user)), status=201)
+
+
+@doc("Set or clear a user's VIP or disabled flag", body=PatchUserRequest, response=UserEnvelope)
+@requires(Role.IT)
+async def patch_user(request: web.Request) -> web.Response:
+    data = await read_body(request, PatchUserRequest)
+    user = await request.app[AUTH].set_flags(request.match_info["id"], vip=data.vip, disabled=data.disabled)
+    return respond(UserEnvelope(user=user_out(user)))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post(f"{PREFIX}/auth/register", register)
+    app.router.add_post(f"{PREFIX}/auth/login", login)
+    app.router.add_post(f"{PREFIX}/auth/logout", logout)
+    app.router.add_get(f"{PREFIX}/auth/me", me, allow_head=False)
+    app.router.add_post(f"{PREFIX}/auth/refresh", refresh)
+    app.router.add_post(f"{PREFIX}/auth/validate", validate)
+    app.router.add_get(f"{PREFIX}/users", list_users, allow_head=False)
+    app.router.add_post(f"{PREFIX}/users", create_user)
+    app.router.add_patch(f"{PREFIX}/users/{{id}}", patch_user)
