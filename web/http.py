@@ -12,11 +12,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from astro.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from astro.domain.users import Principal, Role
-from web.keys import AUTH
+from web.keys import AUTH, PRINCIPAL
 
 T = TypeVar("T")
 MAX_LIMIT: Final = 200
-PRINCIPAL: Final = "principal"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,7 +81,7 @@ async def authenticate(request: web.Request) -> Principal:
     """The caller of this request from its Bearer token (checked once per request)."""
     cached = request.get(PRINCIPAL)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:

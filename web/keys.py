@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from astro.config import Settings
+from astro.domain.users import Principal
 from astro.services.auth import AuthService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,3 +21,6 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 SMTP_ADDRESS = web.AppKey("smtp_address", tuple)  # (host, port) of the SMTP server in use
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 AUTH = web.AppKey("auth", AuthService)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -16,7 +16,8 @@ from pymongo.errors import ConnectionFailure
 
 from astro.domain.errors import DomainError
 from web.errors import HTTP_CODES, domain_error_response, error_response
-from web.http import PRINCIPAL, Handler
+from web.http import Handler
+from web.keys import PRINCIPAL, REQUEST_ID
 from web.metrics import HttpMetrics
 
 log = structlog.get_logger("astro.web")
@@ -35,16 +36,12 @@ UNAVAILABLE_ERRORS: Final = (
 )
 
 
-def request_id_of(request: web.Request) -> str:
-    return request.get("request_id") or ""
-
-
 def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[valid-type]
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         try:
@@ -90,5 +87,5 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("unhandled_error", path=request.path)
         return error_response(
-            500, "internal", f"something went wrong on our side; quote request id {request['request_id']}"
+            500, "internal", f"something went wrong on our side; quote request id {request[REQUEST_ID]}"
         )

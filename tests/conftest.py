@@ -1,0 +1,220 @@
+"""Fixtures: real PostgreSQL, MongoDB wire server and Redis, fresh state for every test."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pymongo import AsyncMongoClient
+
+from astro import logs
+from astro.config import Settings, TestServers
+from astro.embedded import EmbeddedServers
+from astro.store import postgres
+from web.app import create_app
+
+TEST_DATABASE = "astro_test"
+JWT_SECRET = "test-secret-" + "x" * 40
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Stores:
+    pg_dsn: str
+    mongo_base: str
+    redis_url: str
+
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+async def _fresh_database(base_dsn: str) -> str:
+    """A new, migrated database beside the one the DSN names, so tests never touch real data."""
+    conn = await asyncpg.connect(base_dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {TEST_DATABASE}")
+    finally:
+        await conn.close()
+    dsn = _with_path(base_dsn, "/" + TEST_DATABASE)
+    pool = await postgres.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        await postgres.migrate(pool)
+    finally:
+        await pool.close()
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+    """The servers of this test session: ASTRO_TEST_* when set, else embedded ones started once."""
+    logs.configure("WARNING")
+    given = TestServers.from_env()
+    embedded = None
+    urls: dict[str, str] = {}
+    missing = {"postgres": given.pg_dsn is None, "mongo": given.mongo_url is None, "redis": given.redis_url is None}
+    if any(missing.values()):
+        embedded = EmbeddedServers(tmp_path_factory.mktemp("embedded"))
+        urls = asyncio.run(embedded.start(**missing))
+    try:
+        pg = asyncio.run(_fresh_database(given.pg_dsn or urls["pg_dsn"]))
+        redis_url = given.redis_url or _with_path(urls["redis_url"], "/0")
+        yield Stores(pg_dsn=pg, mongo_base=given.mongo_url or urls["mongo_url"], redis_url=redis_url)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def reset_state(stores: Stores, mongo_db: str) -> None:
+    conn = await asyncpg.connect(stores.pg_dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+        )
+        if tables:
+            await conn.execute("TRUNCATE " + ", ".join(t["tablename"] for t in tables) + " RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+    client = aioredis.Redis.from_url(stores.redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stores.mongo_base)
+    try:
+        await mongo.drop_database(mongo_db)
+    finally:
+        await mongo.close()
+
+
+@pytest.fixture
+async def settings(stores: Stores, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings for one test, on freshly emptied stores (its own MongoDB database)."""
+    mongo_db = f"astro_t{next(_counter)}"
+    await reset_state(stores, mongo_db)
+    yield Settings(
+        pg_dsn=stores.pg_dsn,
+        mongo_url=_with_path(stores.mongo_base, "/" + mongo_db),
+        redis_url=stores.redis_url,
+        jwt_secret=JWT_SECRET,
+        data_dir=tmp_path,
+        node="test-node",
+        log_level="WARNING",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stores.mongo_base)
+    try:
+        await mongo.drop_database(mongo_db)
+    finally:
+        await mongo.close()
+
+
+MakeClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
+    """A test client for create_app with these settings (changes may be passed)."""
+
+    async def make(**changes: Any) -> TestClient[web.Request, web.Application]:
+        return await aiohttp_client(create_app(settings.replace(**changes) if changes else settings))  # type: ignore[no-any-return]
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient[web.Request, web.Application]:
+    return await make_client()
+
+
+def traveler_body(email: str | None = None, **changes: Any) -> dict[str, Any]:
+    n = next(_counter)
+    body: dict[str, Any] = {
+        "email": email or f"traveler{n}@example.com",
+        "password": "correct-horse",
+        "name": f"Traveler {n}",
+        "role": "traveler",
+        "profile": {"phone": "+1 555 0100", "tax_id": f"TAX-T{n}", "address": f"{n} Orbit Road"},
+    }
+    body.update(changes)
+    return body
+
+
+def agency_body(email: str | None = None, **changes: Any) -> dict[str, Any]:
+    n = next(_counter)
+    body: dict[str, Any] = {
+        "email": email or f"agency{n}@example.com",
+        "password": "correct-horse",
+        "name": f"Agency {n}",
+        "role": "agency",
+        "profile": {"legal_name": f"Agency {n} Ltd", "tax_id": f"TAX-A{n}", "legal_address": f"{n} Launch Pad"},
+    }
+    body.update(changes)
+    return body
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    password: str
+    token: str
+    role: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def register(client: TestClient[web.Request, web.Application], body: dict[str, Any]) -> Account:
+    resp = await client.post("/api/system/auth/register", json=body)
+    assert resp.status == 201, await resp.text()
+    data = await resp.json()
+    return Account(data["user"]["id"], body["email"], body["password"], data["token"], body["role"])
+
+
+@pytest.fixture
+def make_traveler(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[Account]]:
+    async def make(**changes: Any) -> Account:
+        return await register(client, traveler_body(**changes))
+
+    return make
+
+
+@pytest.fixture
+def make_agency(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[Account]]:
+    async def make(**changes: Any) -> Account:
+        return await register(client, agency_body(**changes))
+
+    return make
+
+
+@pytest.fixture
+def make_employee(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[Account]]:
+    """An IT or finance employee, created the way `run.py create-user` does, then logged in."""
+    from astro.domain.users import Role
+    from web.keys import AUTH
+
+    async def make(role: str = "it") -> Account:
+        n = next(_counter)
+        email, password = f"{role}{n}@astro.example", "employee-pass"
+        user = await client.app[AUTH].create_employee(email=email, password=password, name=f"{role} {n}",
+                                                      role=Role(role))
+        resp = await client.post("/api/system/auth/login", json={"email": email, "password": password})
+        assert resp.status == 200, await resp.text()
+        return Account(user.id, email, password, (await resp.json())["token"], role)
+
+    return make

@@ -1,0 +1,70 @@
+"""Settings read every ASTRO_* variable and name the variable when its value is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from astro.config import ConfigError, Settings
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"ASTRO_DATA_DIR": str(tmp_path), **values}
+
+
+def test_defaults_leave_every_store_embedded(tmp_path: Path) -> None:
+    s = Settings.from_env(env(tmp_path))
+    assert (s.host, s.port, s.token_ttl, s.vip_window, s.log_level) == ("127.0.0.1", 8080, 3600, 86400, "INFO")
+    assert (s.pg_dsn, s.mongo_url, s.redis_url, s.smtp_url, s.payment_url, s.metrics_token) == (None,) * 6
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    s = Settings.from_env(env(
+        tmp_path, ASTRO_HOST="0.0.0.0", ASTRO_PORT="9000", ASTRO_PG_DSN="postgresql://u@db:5432/ops",
+        ASTRO_MONGO_URL="mongodb://m:27017/sys", ASTRO_REDIS_URL="redis://r:6379/2",
+        ASTRO_SMTP_URL="smtps://u:p@mail:465", ASTRO_PAYMENT_URL="https://pay.example",
+        ASTRO_JWT_SECRET="s" * 32, ASTRO_TOKEN_TTL="120", ASTRO_VIP_WINDOW="0", ASTRO_LOG_LEVEL="debug",
+        ASTRO_METRICS_TOKEN="scrape", ASTRO_NODE="n7",
+    ))
+    assert s.host == "0.0.0.0" and s.port == 9000 and s.pg_dsn == "postgresql://u@db:5432/ops"
+    assert s.mongo_url == "mongodb://m:27017/sys" and s.mongo_db == "sys"
+    assert s.redis_url == "redis://r:6379/2" and s.smtp_url == "smtps://u:p@mail:465"
+    assert s.payment_url == "https://pay.example" and s.jwt_secret == "s" * 32
+    assert (s.token_ttl, s.vip_window, s.log_level, s.metrics_token, s.node) == (120, 0, "DEBUG", "scrape", "n7")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ASTRO_PORT", "http", "whole number from 1 to 65535"),
+        ("ASTRO_PORT", "70000", "whole number from 1 to 65535"),
+        ("ASTRO_TOKEN_TTL", "-5", "whole number"),
+        ("ASTRO_VIP_WINDOW", "1.5", "whole number"),
+        ("ASTRO_LOG_LEVEL", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("ASTRO_PG_DSN", "mysql://x/y", "postgresql://"),
+        ("ASTRO_MONGO_URL", "localhost:27017", "mongodb://"),
+        ("ASTRO_REDIS_URL", "http://r", "redis://"),
+        ("ASTRO_SMTP_URL", "mail.example:25", "smtp://"),
+        ("ASTRO_PAYMENT_URL", "ftp://pay", "https://"),
+        ("ASTRO_JWT_SECRET", "short", "at least 32 characters"),
+    ],
+)
+def test_a_wrong_value_names_the_variable(tmp_path: Path, variable: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env(tmp_path, **{variable: value}))
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: expected")
+    assert expected in str(caught.value)
+
+
+def test_generated_jwt_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
+    first = Settings.from_env(env(tmp_path)).jwt_secret
+    second = Settings.from_env(env(tmp_path)).jwt_secret
+    assert len(first) >= 32 and first == second
+    assert (tmp_path / "jwt_secret").read_text() == first
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_mongo_database_defaults_to_astro(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path, ASTRO_MONGO_URL="mongodb://m:27017")).mongo_db == "astro"
