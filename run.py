@@ -13,10 +13,24 @@ from collections.abc import AsyncIterator
 
 from astro import logs
 from astro.config import ConfigError, Settings, new_password_from_env
-from astro.embedded import AlreadyRunning, DataDirLock, EmbeddedError, EmbeddedServers, port_in_use, running_urls
+from astro.embedded import (
+    AlreadyRunning,
+    DataDirLock,
+    EmbeddedError,
+    EmbeddedServers,
+    port_in_use,
+    running_urls,
+)
 
-APPS = (("PublicWeb", "/"), ("AuthWeb", "/auth"), ("TravelerWeb", "/traveler"), ("AgencyWeb", "/agency"),
-        ("SystemWeb", "/system"), ("API docs", "/api/docs"), ("Metrics", "/metrics"))
+APPS = (
+    ("PublicWeb", "/"),
+    ("AuthWeb", "/auth"),
+    ("TravelerWeb", "/traveler"),
+    ("AgencyWeb", "/agency"),
+    ("SystemWeb", "/system"),
+    ("API docs", "/api/docs"),
+    ("Metrics", "/metrics"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +65,7 @@ def _run(coro: object) -> int:
     try:
         import uvloop
 
-        return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+        return uvloop.run(coro)  # type: ignore[arg-type]
     except ImportError:
         return asyncio.run(coro)  # type: ignore[arg-type]
 
@@ -66,8 +80,11 @@ def _prompt_password() -> str:
 @contextlib.asynccontextmanager
 async def platform_stores(settings: Settings, *, reuse_running: bool) -> AsyncIterator[Settings]:
     """Settings with every store filled in: configured, the running platform's, or freshly embedded."""
-    missing = {"postgres": settings.pg_dsn is None, "mongo": settings.mongo_url is None,
-               "redis": settings.redis_url is None}
+    missing = {
+        "postgres": settings.pg_dsn is None,
+        "mongo": settings.mongo_url is None,
+        "redis": settings.redis_url is None,
+    }
     if not any(missing.values()):
         yield settings
         return
@@ -103,8 +120,11 @@ async def serve(settings: Settings) -> int:
     from web.app import create_app
 
     if port_in_use(settings.host, settings.port):
-        print(f"cannot start: {settings.host}:{settings.port} is already in use; stop what uses it or set "
-              "ASTRO_PORT", file=sys.stderr)
+        print(
+            f"cannot start: {settings.host}:{settings.port} is already in use; stop what uses it or set "
+            "ASTRO_PORT",
+            file=sys.stderr,
+        )
         return 1
     started = time.monotonic()
     stop = asyncio.Event()
@@ -144,7 +164,8 @@ async def migrate(settings: Settings) -> int:
             await mongo.ensure_indexes(client[full.mongo_db])
         finally:
             await client.close()
-    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; MongoDB indexes ensured")
+    done = ", ".join(applied) if applied else "none (up to date)"
+    print(f"migrations applied: {done}; MongoDB indexes ensured")
     return 0
 
 
@@ -157,11 +178,14 @@ async def create_user(settings: Settings, role: str, email: str, name: str, pass
     from web.keys import AUTH
 
     try:
-        data = CreateEmployeeRequest.model_validate({"email": email, "password": password, "name": name,
-                                                     "role": role})
+        data = CreateEmployeeRequest.model_validate(
+            {"email": email, "password": password, "name": name, "role": role}
+        )
     except ValidationError as exc:
-        print("invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-              file=sys.stderr)
+        print(
+            "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+            file=sys.stderr,
+        )
         return 2
     from astro.domain.users import Role
 
@@ -169,8 +193,9 @@ async def create_user(settings: Settings, role: str, email: str, name: str, pass
         app = create_app(full.replace(smtp_url=full.smtp_url or "smtp://127.0.0.1:1"))
         async with _started(app):
             try:
-                user = await app[AUTH].create_employee(email=data.email, password=data.password,
-                                                       name=data.name, role=Role(data.role))
+                user = await app[AUTH].create_employee(
+                    email=data.email, password=data.password, name=data.name, role=Role(data.role)
+                )
             except DomainError as exc:
                 print(f"refused: {exc.message} ({exc.code})", file=sys.stderr)
                 return 1

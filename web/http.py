@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -32,7 +32,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
-async def read_body(request: web.Request, model: type[T] | Any) -> T:
+async def read_body(request: web.Request, model: type[T] | TypeAdapter[T]) -> T:
     """The JSON body validated into `model`; any problem is 400 invalid_input naming the fields."""
     raw = await request.read()
     if not raw:
@@ -73,15 +73,15 @@ def decode_cursor(request: web.Request) -> str | None:
 
 
 def respond(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(body=model.__pydantic_serializer__.to_json(model), status=status,
-                        content_type="application/json")
+    return web.Response(
+        body=model.__pydantic_serializer__.to_json(model), status=status, content_type="application/json"
+    )
 
 
 async def authenticate(request: web.Request) -> Principal:
     """The caller of this request from its Bearer token (checked once per request)."""
-    cached = request.get(PRINCIPAL)
-    if cached is not None:
-        return cached
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:

@@ -21,8 +21,11 @@ class HttpMetrics:
             "astro_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
         )
         self.latency = Histogram(
-            "astro_http_request_duration_seconds", "HTTP request latency", ["route", "method"],
-            buckets=LATENCY_BUCKETS, registry=registry,
+            "astro_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:

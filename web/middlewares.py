@@ -55,8 +55,13 @@ def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[val
         metrics.observe(route, request.method, response.status, elapsed)
         principal = request.get(PRINCIPAL)
         log.info(
-            "request", method=request.method, path=request.path, route=route, status=response.status,
-            duration_ms=round(elapsed * 1000, 2), request_id=request_id,
+            "request",
+            method=request.method,
+            path=request.path,
+            route=route,
+            status=response.status,
+            duration_ms=round(elapsed * 1000, 2),
+            request_id=request_id,
             user_id=principal.user_id if principal else None,
         )
         return response
@@ -76,14 +81,21 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         message = exc.reason if exc.status != 404 else f"no such endpoint: {request.method} {request.path}"
         if exc.status == 405:
-            message = f"{request.method} is not allowed on {request.path}; allowed: {exc.headers.get('Allow', '')}"
+            message = (
+                f"{request.method} is not allowed on {request.path}; allowed: {exc.headers.get('Allow', '')}"
+            )
         return error_response(exc.status, code, message, headers=headers)
     except asyncio.CancelledError:
         raise
     except UNAVAILABLE_ERRORS as exc:
         log.warning("store_unavailable", error=f"{type(exc).__name__}: {exc}")
-        return error_response(503, "unavailable", "a database is unreachable; retry shortly",
-                              {"error": type(exc).__name__}, headers={"Retry-After": "5"})
+        return error_response(
+            503,
+            "unavailable",
+            "a database is unreachable; retry shortly",
+            {"error": type(exc).__name__},
+            headers={"Retry-After": "5"},
+        )
     except Exception:
         log.exception("unhandled_error", path=request.path)
         return error_response(

@@ -24,14 +24,27 @@ ERROR_STATUSES = {
 }
 
 
-def doc(summary: str, *, body: Any = None, response: Any = None, status: int = 200, tag: str | None = None,
-        query: dict[str, str] | None = None, public: bool = False) -> Callable[[F], F]:
+def doc(
+    summary: str,
+    *,
+    body: Any = None,
+    response: Any = None,
+    status: int = 200,
+    tag: str | None = None,
+    query: dict[str, str] | None = None,
+    public: bool = False,
+) -> Callable[[F], F]:
     """Describe a handler for the OpenAPI document: its body and response models, its query parameters."""
 
     def mark(handler: F) -> F:
         handler.__dict__["openapi"] = {
-            "summary": summary, "body": body, "response": response, "status": status, "tag": tag,
-            "query": query or {}, "public": public,
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "status": status,
+            "tag": tag,
+            "query": query or {},
+            "public": public,
         }
         return handler
 
@@ -57,17 +70,32 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         if meta is None or route.resource is None:
             continue
         path = route.resource.canonical
-        op: dict[str, Any] = {"summary": meta["summary"], "operationId": route.handler.__name__,
-                              "tags": [meta["tag"] or path.split("/")[2 if path.startswith("/api/") else 1]]}
-        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for name in _path_params(path)]
-        params += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-                    "description": text} for name, text in meta["query"].items()]
+        op: dict[str, Any] = {
+            "summary": meta["summary"],
+            "operationId": route.handler.__name__,
+            "tags": [meta["tag"] or path.split("/")[2 if path.startswith("/api/") else 1]],
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _path_params(path)
+        ]
+        params += [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in meta["query"].items()
+        ]
         if params:
             op["parameters"] = params
         if meta["body"] is not None:
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": _schema(meta["body"], defs)}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema(meta["body"], defs)}},
+            }
         ok: dict[str, Any] = {"description": "success"}
         if meta["response"] is not None:
             ok["content"] = {"application/json": {"schema": _schema(meta["response"], defs)}}
@@ -84,16 +112,23 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         paths.setdefault(path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "AstroBookings", "version": "0.1.0",
-                 "description": "Seats on rocket launches. Errors are always {error: {code, message, details}}."},
+        "info": {
+            "title": "AstroBookings",
+            "version": "0.1.0",
+            "description": "Seats on rocket launches. Errors are always {error: {code, message, details}}.",
+        },
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(defs.items())),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {
+            "schemas": dict(sorted(defs.items())),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
     }
 
 
 def _path_params(path: str) -> list[str]:
-    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+    return [
+        part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")
+    ]
 
 
 def render_docs(spec: dict[str, Any]) -> str:
@@ -108,7 +143,8 @@ def render_docs(spec: dict[str, Any]) -> str:
             rows.append(
                 f"<tr><td><code>{esc(method.upper())}</code></td><td><code>{esc(path)}</code></td>"
                 f"<td>{esc(op['summary'])}</td><td>{esc(op.get('description', 'public'))}</td>"
-                f"<td>{esc(body_name)}</td><td>{esc(', '.join(op['responses']))}</td><td>{esc(params)}</td></tr>"
+                f"<td>{esc(body_name)}</td><td>{esc(', '.join(op['responses']))}</td>"
+                f"<td>{esc(params)}</td></tr>"
             )
     schemas = "".join(
         f"<details id='{esc(name)}'><summary><code>{esc(name)}</code></summary><pre>"
@@ -121,10 +157,11 @@ def render_docs(spec: dict[str, Any]) -> str:
 td,th{{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;vertical-align:top}}
 pre{{background:#f6f6f6;padding:.5rem;overflow:auto}}</style></head><body>
 <h1>AstroBookings API</h1><p>The machine-readable document: <a href="/api/openapi.json">/api/openapi.json</a>
-(OpenAPI {esc(spec['openapi'])}). Send <code>Authorization: Bearer &lt;token&gt;</code> where roles are listed.
+(OpenAPI {esc(spec["openapi"])}).
+Send <code>Authorization: Bearer &lt;token&gt;</code> where roles are listed.
 Errors are always <code>{{"error": {{"code", "message", "details"}}}}</code>.</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>What</th><th>Who</th><th>Body</th><th>Answers</th>
-<th>Parameters</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
+<th>Parameters</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Schemas</h2>{schemas}</body></html>"""
 
 

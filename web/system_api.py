@@ -32,21 +32,40 @@ REGISTER = TypeAdapter(RegisterRequest)
 
 
 def user_out(user: User, profile: dict[str, Any] | None = None) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role.value, vip=user.vip,
-                   disabled=user.disabled, created_at=user.created_at, profile=profile)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role.value,
+        vip=user.vip,
+        disabled=user.disabled,
+        created_at=user.created_at,
+        profile=profile,
+    )
 
 
 def session_out(session: Session) -> AuthOut:
-    return AuthOut(user=user_out(session.user, session.profile), token=session.token,
-                   expires_at=datetime.fromtimestamp(session.expires_at, UTC))
+    return AuthOut(
+        user=user_out(session.user, session.profile),
+        token=session.token,
+        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+    )
 
 
-@doc("Register a traveler or an agency with its profile", body=RegisterRequest, response=AuthOut, status=201,
-     public=True)
+@doc(
+    "Register a traveler or an agency with its profile",
+    body=RegisterRequest,
+    response=AuthOut,
+    status=201,
+    public=True,
+)
 async def register(request: web.Request) -> web.Response:
     data = await read_body(request, REGISTER)
     session = await request.app[AUTH].register(
-        email=data.email, password=data.password, name=data.name, role=Role(data.role),
+        email=data.email,
+        password=data.password,
+        name=data.name,
+        role=Role(data.role),
         profile=data.profile.model_dump(),
     )
     return respond(session_out(session), status=201)
@@ -85,11 +104,16 @@ async def validate(request: web.Request) -> web.Response:
     if found is None:
         return respond(ValidateOut(valid=False))
     user, expires = found
-    return respond(ValidateOut(valid=True, user=user_out(user), expires_at=datetime.fromtimestamp(expires, UTC)))
+    return respond(
+        ValidateOut(valid=True, user=user_out(user), expires_at=datetime.fromtimestamp(expires, UTC))
+    )
 
 
-@doc("Users, by id; filter by role", response=UserPage, query={"role": "traveler|agency|finance|it",
-                                                                "limit": "1..200", "cursor": "from next_cursor"})
+@doc(
+    "Users, by id; filter by role",
+    response=UserPage,
+    query={"role": "traveler|agency|finance|it", "limit": "1..200", "cursor": "from next_cursor"},
+)
 @requires(Role.IT)
 async def list_users(request: web.Request) -> web.Response:
     limit = query_limit(request)
@@ -97,7 +121,9 @@ async def list_users(request: web.Request) -> web.Response:
     try:
         role = Role(role_raw) if role_raw else None
     except ValueError:
-        raise InvalidInput("role must be traveler, agency, finance or it", {"fields": {"role": role_raw}}) from None
+        raise InvalidInput(
+            "role must be traveler, agency, finance or it", {"fields": {"role": role_raw}}
+        ) from None
     users = await request.app[AUTH].list_users(role=role, after=decode_cursor(request), limit=limit + 1)
     next_cursor = encode_cursor(users[limit - 1].id) if len(users) > limit else None
     return respond(UserPage(items=[user_out(u) for u in users[:limit]], next_cursor=next_cursor))

@@ -94,16 +94,23 @@ class AuthService:
             await self._cache.set_disabled(user_id, True)
         await self._cache.mark_warm()
 
-    async def register(self, *, email: str, password: str, name: str, role: Role,
-                       profile: dict[str, Any]) -> Session:
+    async def register(
+        self, *, email: str, password: str, name: str, role: Role, profile: dict[str, Any]
+    ) -> Session:
         """Credentials in MongoDB and the profile row in PostgreSQL: both written, or neither."""
         if role not in SELF_REGISTERED:
             raise Forbidden("only travelers and agencies register themselves")
         if await self._users.by_email(email) is not None:
             raise Conflict("that email is already registered", code="email_taken")
         user = User(
-            id=new_id("usr"), email=email, name=name, role=role, vip=False, disabled=False,
-            created_at=datetime.now(UTC), password_hash=await self._hash(password),
+            id=new_id("usr"),
+            email=email,
+            name=name,
+            role=role,
+            vip=False,
+            disabled=False,
+            created_at=datetime.now(UTC),
+            password_hash=await self._hash(password),
         )
         inserted = False
         try:
@@ -122,8 +129,14 @@ class AuthService:
         if role not in EMPLOYEES:
             raise Forbidden("employees are finance or it")
         user = User(
-            id=new_id("usr"), email=email, name=name, role=role, vip=False, disabled=False,
-            created_at=datetime.now(UTC), password_hash=await self._hash(password),
+            id=new_id("usr"),
+            email=email,
+            name=name,
+            role=role,
+            vip=False,
+            disabled=False,
+            created_at=datetime.now(UTC),
+            password_hash=await self._hash(password),
         )
         await self._users.insert(user)
         log.info("employee_created", user_id=user.id, role=role.value)
@@ -156,7 +169,9 @@ class AuthService:
 
     async def logout(self, principal: Principal) -> None:
         ttl = principal.expires_at - int(time.time()) + 1
-        await self._users.revoke(principal.jti, principal.user_id, datetime.fromtimestamp(principal.expires_at, UTC))
+        await self._users.revoke(
+            principal.jti, principal.user_id, datetime.fromtimestamp(principal.expires_at, UTC)
+        )
         await self._cache.revoke(principal.jti, ttl)
         log.info("logout", user_id=principal.user_id)
 
@@ -217,5 +232,3 @@ class AuthService:
                 return False
 
         return await asyncio.to_thread(check)
-
-

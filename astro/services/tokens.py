@@ -26,8 +26,13 @@ class TokenIssuer:
         """A new token and its expiry (Unix seconds)."""
         issued = int(now if now is not None else time.time())
         expires = issued + self.ttl
-        claims = {"sub": user_id, "role": role.value, "jti": secrets.token_urlsafe(16), "iat": issued,
-                  "exp": expires}
+        claims = {
+            "sub": user_id,
+            "role": role.value,
+            "jti": secrets.token_urlsafe(16),
+            "iat": issued,
+            "exp": expires,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
 
     def verify(self, token: str) -> Principal:

@@ -17,33 +17,37 @@ class MailboxHandler:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._mailbox = db["mailbox"]
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         parsed = message_from_bytes(raw, policy=policy.default)
         body = parsed.get_body(preferencelist=("plain", "html"))
-        await self._mailbox.insert_one({
-            "received_at": datetime.now(UTC),
-            "from": envelope.mail_from,
-            "to": list(envelope.rcpt_tos),
-            "subject": str(parsed.get("Subject", "")),
-            "body": body.get_content() if body is not None else "",
-            "message_id": str(parsed.get("Message-ID", "")),
-        })
+        await self._mailbox.insert_one(
+            {
+                "received_at": datetime.now(UTC),
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(parsed.get("Subject", "")),
+                "body": body.get_content() if body is not None else "",
+                "message_id": str(parsed.get("Message-ID", "")),
+            }
+        )
         return "250 Message accepted for delivery"
 
 
-async def start_sink(db: AsyncDatabase[dict[str, Any]], host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+async def start_sink(
+    db: AsyncDatabase[dict[str, Any]], host: str = "127.0.0.1", port: int = 0
+) -> asyncio.Server:
     """A real SMTP server on the running loop; port 0 picks a free port."""
     handler = MailboxHandler(db)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: SMTP(handler, hostname="astro-sink", loop=loop), host, port)
 
 
-async def smtp_reachable(host: str, port: int, timeout: float = 1.0) -> None:
+async def smtp_reachable(host: str, port: int, limit: float = 1.0) -> None:
     """Raise unless an SMTP server answers its greeting at host:port."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), limit)
     try:
-        greeting = await asyncio.wait_for(reader.readline(), timeout)
+        greeting = await asyncio.wait_for(reader.readline(), limit)
         if not greeting.startswith(b"220"):
             raise ConnectionError(f"unexpected SMTP greeting {greeting[:40]!r}")
     finally:

@@ -83,7 +83,7 @@ def translate_unique(exc: asyncpg.UniqueViolationError) -> Exception:
     if name in UNIQUE_CONFLICTS:
         code, message = UNIQUE_CONFLICTS[name]
         return Conflict(message, code=code)
-    return exc
+    return exc  # type: ignore[no-any-return]
 
 
 @asynccontextmanager

@@ -34,12 +34,15 @@ async def test_router_404_and_405_use_the_error_body(client: Any) -> None:
 
 
 async def test_too_large_body_is_413_with_the_error_body(client: Any) -> None:
-    resp = await client.post("/api/system/auth/login", data=b"x" * (2 * 1024 * 1024),
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/system/auth/login", data=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 413 and (await resp.json())["error"]["code"] == "payload_too_large"
 
 
-async def test_unexpected_error_is_a_generic_500_naming_the_request_id(aiohttp_client: Any, settings: Any) -> None:
+async def test_unexpected_error_is_a_generic_500_naming_the_request_id(
+    aiohttp_client: Any, settings: Any
+) -> None:
     app = create_app(settings)
 
     async def boom(request: web.Request) -> web.Response:
@@ -67,7 +70,9 @@ async def test_ready_is_503_naming_the_part_that_is_down(make_client: Any) -> No
     resp = await client.get("/ready")
     body = await resp.json()
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
-    assert body["down"] == ["smtp"] and body["parts"]["smtp"]["ok"] is False and body["parts"]["postgres"]["ok"]
+    assert (
+        body["down"] == ["smtp"] and body["parts"]["smtp"]["ok"] is False and body["parts"]["postgres"]["ok"]
+    )
 
 
 async def test_metrics_count_requests_by_route_template(client: Any) -> None:
@@ -79,12 +84,15 @@ async def test_metrics_count_requests_by_route_template(client: Any) -> None:
     families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
     counts = {
         (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
-        for s in families["astro_http_requests"].samples if s.name.endswith("_total")
+        for s in families["astro_http_requests"].samples
+        if s.name.endswith("_total")
     }
     assert counts[("/health", "GET", "200")] == 1
     assert counts[("/api/system/users/{id}", "PATCH", "401")] == 3
     latency = families["astro_http_request_duration_seconds"]
-    assert any(s.name.endswith("_count") and s.labels["route"] == "/health" and s.value == 1 for s in latency.samples)
+    assert any(
+        s.name.endswith("_count") and s.labels["route"] == "/health" and s.value == 1 for s in latency.samples
+    )
 
 
 async def test_metrics_token_is_required_when_set(make_client: Any) -> None:
@@ -103,7 +111,14 @@ async def test_openapi_document_is_generated_from_the_models(client: Any) -> Non
     body_schema = register["requestBody"]["content"]["application/json"]["schema"]
     assert body_schema["discriminator"]["propertyName"] == "role"
     schemas = spec["components"]["schemas"]
-    assert {"RegisterTraveler", "RegisterAgency", "TravelerProfile", "AgencyProfile", "AuthOut", "ErrorBody"} <= set(schemas)
+    assert {
+        "RegisterTraveler",
+        "RegisterAgency",
+        "TravelerProfile",
+        "AgencyProfile",
+        "AuthOut",
+        "ErrorBody",
+    } <= set(schemas)
     assert set(schemas["TravelerProfile"]["required"]) == {"phone", "tax_id", "address"}
     assert schemas["RegisterTraveler"]["additionalProperties"] is False
     users = spec["paths"]["/api/system/users/{id}"]["patch"]

@@ -51,7 +51,9 @@ async def test_register_login_me_logout_me(client: Any, settings: Any) -> None:
     assert await pg_count(settings, "travelers", body["email"]) == 1
     assert await mongo_users(settings, body["email"]) == 1
 
-    resp = await client.post(f"{API}/auth/login", json={"email": body["email"].upper(), "password": body["password"]})
+    resp = await client.post(
+        f"{API}/auth/login", json={"email": body["email"].upper(), "password": body["password"]}
+    )
     assert resp.status == 200
     login = await resp.json()
     headers = {"Authorization": f"Bearer {login['token']}"}
@@ -91,8 +93,12 @@ async def test_refresh_gives_a_new_token_and_revokes_the_old(client: Any, make_t
     assert resp.status == 200
     new_token = (await resp.json())["token"]
     assert new_token != account.token
-    assert (await client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {new_token}"})).status == 200
-    assert (await error_of(await client.get(f"{API}/auth/me", headers=account.headers), 401))["code"] == "token_revoked"
+    assert (
+        await client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {new_token}"})
+    ).status == 200
+    assert (await error_of(await client.get(f"{API}/auth/me", headers=account.headers), 401))[
+        "code"
+    ] == "token_revoked"
 
 
 async def test_validate_says_whether_a_token_is_good(client: Any, make_traveler: Any) -> None:
@@ -125,17 +131,32 @@ def forged(account_id: str, **changes: Any) -> dict[str, Any]:
         ("empty bearer", "Bearer ", "invalid_token"),
         ("basic scheme", "Basic dXNlcjpwYXNz", "invalid_token"),
         ("malformed", "Bearer abc.def", "invalid_token"),
-        ("wrong signature", lambda uid: jwt.encode(forged(uid), "another-secret-" * 3, "HS256"), "invalid_token"),
-        ("alg none", lambda uid: f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(forged(uid))}.", "invalid_token"),
+        (
+            "wrong signature",
+            lambda uid: jwt.encode(forged(uid), "another-secret-" * 3, "HS256"),
+            "invalid_token",
+        ),
+        (
+            "alg none",
+            lambda uid: f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(forged(uid))}.",
+            "invalid_token",
+        ),
         ("HS512", lambda uid: jwt.encode(forged(uid), JWT_SECRET, "HS512"), "invalid_token"),
-        ("expired", lambda uid: jwt.encode(forged(uid, exp=int(time.time()) - 1), JWT_SECRET, "HS256"),
-         "token_expired"),
-        ("missing jti", lambda uid: jwt.encode({k: v for k, v in forged(uid).items() if k != "jti"}, JWT_SECRET,
-                                               "HS256"), "invalid_token"),
+        (
+            "expired",
+            lambda uid: jwt.encode(forged(uid, exp=int(time.time()) - 1), JWT_SECRET, "HS256"),
+            "token_expired",
+        ),
+        (
+            "missing jti",
+            lambda uid: jwt.encode({k: v for k, v in forged(uid).items() if k != "jti"}, JWT_SECRET, "HS256"),
+            "invalid_token",
+        ),
     ],
 )
-async def test_token_attacks_are_refused_with_401(client: Any, make_traveler: Any, attack: str, header: Any,
-                                                  code: str) -> None:
+async def test_token_attacks_are_refused_with_401(
+    client: Any, make_traveler: Any, attack: str, header: Any, code: str
+) -> None:
     account = await make_traveler()
     headers = {}
     if isinstance(header, str):
@@ -146,13 +167,18 @@ async def test_token_attacks_are_refused_with_401(client: Any, make_traveler: An
     assert err["code"] == code, attack
 
 
-async def test_disabled_user_is_refused_at_once_and_enabled_again(client: Any, make_traveler: Any,
-                                                                   make_employee: Any) -> None:
+async def test_disabled_user_is_refused_at_once_and_enabled_again(
+    client: Any, make_traveler: Any, make_employee: Any
+) -> None:
     traveler, it = await make_traveler(), await make_employee("it")
     resp = await client.patch(f"{API}/users/{traveler.id}", json={"disabled": True}, headers=it.headers)
     assert resp.status == 200 and (await resp.json())["user"]["disabled"] is True
-    assert (await error_of(await client.get(f"{API}/auth/me", headers=traveler.headers), 401))["code"] == "user_disabled"
-    login = await client.post(f"{API}/auth/login", json={"email": traveler.email, "password": traveler.password})
+    assert (await error_of(await client.get(f"{API}/auth/me", headers=traveler.headers), 401))[
+        "code"
+    ] == "user_disabled"
+    login = await client.post(
+        f"{API}/auth/login", json={"email": traveler.email, "password": traveler.password}
+    )
     assert (await error_of(login, 401))["code"] == "user_disabled"
     await client.patch(f"{API}/users/{traveler.id}", json={"disabled": False}, headers=it.headers)
     assert (await client.get(f"{API}/auth/me", headers=traveler.headers)).status == 200
@@ -162,7 +188,9 @@ async def test_five_failed_logins_a_minute_answer_429(client: Any, make_traveler
     account = await make_traveler()
     wrong = {"email": account.email, "password": "wrong-password"}
     for _ in range(5):
-        assert (await error_of(await client.post(f"{API}/auth/login", json=wrong), 401))["code"] == "invalid_credentials"
+        assert (await error_of(await client.post(f"{API}/auth/login", json=wrong), 401))[
+            "code"
+        ] == "invalid_credentials"
     resp = await client.post(f"{API}/auth/login", json={"email": account.email, "password": account.password})
     err = await error_of(resp, 429)
     assert err["code"] == "too_many_attempts"
@@ -174,7 +202,9 @@ async def test_five_failed_logins_a_minute_answer_429(client: Any, make_traveler
 
 
 async def test_unknown_email_fails_like_a_wrong_password(client: Any) -> None:
-    resp = await client.post(f"{API}/auth/login", json={"email": "nobody@example.com", "password": "whatever1"})
+    resp = await client.post(
+        f"{API}/auth/login", json={"email": "nobody@example.com", "password": "whatever1"}
+    )
     assert (await error_of(resp, 401))["code"] == "invalid_credentials"
 
 
@@ -182,12 +212,14 @@ async def test_successful_login_resets_the_failure_count(client: Any, make_trave
     account = await make_traveler()
     for _ in range(4):
         await client.post(f"{API}/auth/login", json={"email": account.email, "password": "nope-nope"})
-    assert (await client.post(f"{API}/auth/login", json={"email": account.email,
-                                                          "password": account.password})).status == 200
+    assert (
+        await client.post(f"{API}/auth/login", json={"email": account.email, "password": account.password})
+    ).status == 200
     for _ in range(4):
         await client.post(f"{API}/auth/login", json={"email": account.email, "password": "nope-nope"})
-    assert (await client.post(f"{API}/auth/login", json={"email": account.email,
-                                                          "password": account.password})).status == 200
+    assert (
+        await client.post(f"{API}/auth/login", json={"email": account.email, "password": account.password})
+    ).status == 200
 
 
 async def test_duplicate_email_is_409_and_writes_nothing(client: Any, settings: Any) -> None:
@@ -238,11 +270,15 @@ async def test_revocation_survives_an_app_restart_and_a_redis_flush(make_client:
     assert err["code"] == "token_revoked"
 
 
-async def test_role_guard_answers_403_for_other_roles(client: Any, make_traveler: Any, make_agency: Any,
-                                                      make_employee: Any) -> None:
+async def test_role_guard_answers_403_for_other_roles(
+    client: Any, make_traveler: Any, make_agency: Any, make_employee: Any
+) -> None:
     for account in (await make_traveler(), await make_agency(), await make_employee("finance")):
-        for method, path, body in (("GET", "/users", None), ("POST", "/users", {}),
-                                   ("PATCH", "/users/usr_x", {"vip": True})):
+        for method, path, body in (
+            ("GET", "/users", None),
+            ("POST", "/users", {}),
+            ("PATCH", "/users/usr_x", {"vip": True}),
+        ):
             resp = await client.request(method, f"{API}{path}", json=body, headers=account.headers)
             err = await error_of(resp, 403)
             assert err["code"] == "forbidden" and "it" in err["message"]

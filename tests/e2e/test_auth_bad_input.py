@@ -37,10 +37,22 @@ AGENCY = agency_body(email="base-agency@example.com")
 
 REGISTER_CASES = [
     # (case, body, field named in details)
-    *[(f"traveler missing {f}", without(TRAVELER, f), f)
-      for f in ("email", "password", "name", "profile", "profile.phone", "profile.tax_id", "profile.address")],
-    *[(f"agency missing {f}", without(AGENCY, f), f)
-      for f in ("profile.legal_name", "profile.tax_id", "profile.legal_address")],
+    *[
+        (f"traveler missing {f}", without(TRAVELER, f), f)
+        for f in (
+            "email",
+            "password",
+            "name",
+            "profile",
+            "profile.phone",
+            "profile.tax_id",
+            "profile.address",
+        )
+    ],
+    *[
+        (f"agency missing {f}", without(AGENCY, f), f)
+        for f in ("profile.legal_name", "profile.tax_id", "profile.legal_address")
+    ],
     ("email not an email", with_value(TRAVELER, "email", "not-an-email"), "email"),
     ("email a number", with_value(TRAVELER, "email", 42), "email"),
     ("password too short", with_value(TRAVELER, "password", "short"), "password"),
@@ -52,7 +64,11 @@ REGISTER_CASES = [
     ("role wrong type", with_value(TRAVELER, "role", 1), "role"),
     ("unknown top-level field", with_value(TRAVELER, "admin", True), "admin"),
     ("unknown profile field", with_value(TRAVELER, "profile.vip", True), "profile.vip"),
-    ("agency fields on a traveler", with_value(TRAVELER, "profile.legal_name", "X Ltd"), "profile.legal_name"),
+    (
+        "agency fields on a traveler",
+        with_value(TRAVELER, "profile.legal_name", "X Ltd"),
+        "profile.legal_name",
+    ),
     ("phone with letters", with_value(TRAVELER, "profile.phone", "call me"), "profile.phone"),
     ("contact email invalid", with_value(TRAVELER, "profile.contact_email", "nope"), "profile.contact_email"),
     ("profile not an object", with_value(TRAVELER, "profile", "x"), "profile"),
@@ -68,8 +84,11 @@ async def test_register_bad_input(client: Any, case: str, body: dict[str, Any], 
     assert data["error"]["code"] == "invalid_input"
     assert field in data["error"]["details"]["fields"], (case, data)
     # Nothing was written: the same email can still register with a good body.
-    good = traveler_body(email=body.get("email") if isinstance(body.get("email"), str) and "@" in body.get(
-        "email", "") else None)
+    good = traveler_body(
+        email=body.get("email")
+        if isinstance(body.get("email"), str) and "@" in body.get("email", "")
+        else None
+    )
     assert (await client.post(f"{API}/auth/register", json=good)).status == 201
 
 
@@ -105,8 +124,9 @@ async def test_malformed_or_wrong_bodies(client: Any, path: str, raw: bytes, fie
         ({"email": "x@y.co", "password": "long-enough", "name": "X", "role": "it", "vip": True}, "vip"),
     ],
 )
-async def test_create_employee_bad_input(client: Any, make_employee: Any, body: dict[str, Any],
-                                         field: str) -> None:
+async def test_create_employee_bad_input(
+    client: Any, make_employee: Any, body: dict[str, Any], field: str
+) -> None:
     it = await make_employee("it")
     resp = await client.post(f"{API}/users", json=body, headers=it.headers)
     data = await resp.json()
@@ -119,16 +139,25 @@ async def test_create_employee_bad_input(client: Any, make_employee: Any, body: 
     ("body", "field"),
     [({}, "body"), ({"vip": "yes"}, "vip"), ({"disabled": 1}, "disabled"), ({"role": "it"}, "role")],
 )
-async def test_patch_user_bad_input(client: Any, make_employee: Any, make_traveler: Any, body: dict[str, Any],
-                                    field: str) -> None:
+async def test_patch_user_bad_input(
+    client: Any, make_employee: Any, make_traveler: Any, body: dict[str, Any], field: str
+) -> None:
     it, traveler = await make_employee("it"), await make_traveler()
     resp = await client.patch(f"{API}/users/{traveler.id}", json=body, headers=it.headers)
     data = await resp.json()
     assert resp.status == 400 and field in data["error"]["details"]["fields"], data
 
 
-@pytest.mark.parametrize(("query", "field"), [("limit=0", "limit"), ("limit=201", "limit"), ("limit=abc", "limit"),
-                                              ("cursor=%%%", "cursor"), ("role=pilot", "role")])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=abc", "limit"),
+        ("cursor=%%%", "cursor"),
+        ("role=pilot", "role"),
+    ],
+)
 async def test_list_users_bad_query(client: Any, make_employee: Any, query: str, field: str) -> None:
     it = await make_employee("it")
     resp = await client.get(f"{API}/users?{query}", headers=it.headers)

@@ -14,14 +14,17 @@ async def test_it_creates_a_finance_employee_who_can_log_in(client: Any, make_em
     assert resp.status == 201
     user = (await resp.json())["user"]
     assert user["email"] == "fiona@astro.example" and user["role"] == "finance" and user["profile"] is None
-    login = await client.post(f"{API}/auth/login", json={"email": "fiona@astro.example", "password": "ledger-pass"})
+    login = await client.post(
+        f"{API}/auth/login", json={"email": "fiona@astro.example", "password": "ledger-pass"}
+    )
     assert login.status == 200 and (await login.json())["user"]["role"] == "finance"
     dup = await client.post(f"{API}/users", json=body, headers=it.headers)
     assert dup.status == 409 and (await dup.json())["error"]["code"] == "email_taken"
 
 
-async def test_list_users_pages_through_everyone_once(client: Any, make_employee: Any, make_traveler: Any,
-                                                      make_agency: Any) -> None:
+async def test_list_users_pages_through_everyone_once(
+    client: Any, make_employee: Any, make_traveler: Any, make_agency: Any
+) -> None:
     it = await make_employee("it")
     created = {it.id}
     for _ in range(4):

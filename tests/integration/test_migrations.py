@@ -59,7 +59,10 @@ async def test_a_failing_migration_leaves_nothing_and_stops(scratch_dsn: str, tm
     try:
         with pytest.raises(asyncpg.UndefinedFunctionError):
             await postgres.migrate(pool, tmp_path)
-        tables = {r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+        tables = {
+            r["tablename"]
+            for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
         assert "good" in tables and "half" not in tables
         assert await pool.fetchval("SELECT max(version) FROM schema_migrations") == 1
     finally:

@@ -15,23 +15,46 @@ def env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 def test_defaults_leave_every_store_embedded(tmp_path: Path) -> None:
     s = Settings.from_env(env(tmp_path))
-    assert (s.host, s.port, s.token_ttl, s.vip_window, s.log_level) == ("127.0.0.1", 8080, 3600, 86400, "INFO")
+    assert (s.host, s.port, s.token_ttl, s.vip_window, s.log_level) == (
+        "127.0.0.1",
+        8080,
+        3600,
+        86400,
+        "INFO",
+    )
     assert (s.pg_dsn, s.mongo_url, s.redis_url, s.smtp_url, s.payment_url, s.metrics_token) == (None,) * 6
 
 
 def test_every_variable_is_read(tmp_path: Path) -> None:
-    s = Settings.from_env(env(
-        tmp_path, ASTRO_HOST="0.0.0.0", ASTRO_PORT="9000", ASTRO_PG_DSN="postgresql://u@db:5432/ops",
-        ASTRO_MONGO_URL="mongodb://m:27017/sys", ASTRO_REDIS_URL="redis://r:6379/2",
-        ASTRO_SMTP_URL="smtps://u:p@mail:465", ASTRO_PAYMENT_URL="https://pay.example",
-        ASTRO_JWT_SECRET="s" * 32, ASTRO_TOKEN_TTL="120", ASTRO_VIP_WINDOW="0", ASTRO_LOG_LEVEL="debug",
-        ASTRO_METRICS_TOKEN="scrape", ASTRO_NODE="n7",
-    ))
+    s = Settings.from_env(
+        env(
+            tmp_path,
+            ASTRO_HOST="0.0.0.0",
+            ASTRO_PORT="9000",
+            ASTRO_PG_DSN="postgresql://u@db:5432/ops",
+            ASTRO_MONGO_URL="mongodb://m:27017/sys",
+            ASTRO_REDIS_URL="redis://r:6379/2",
+            ASTRO_SMTP_URL="smtps://u:p@mail:465",
+            ASTRO_PAYMENT_URL="sandbox://local",
+            ASTRO_JWT_SECRET="s" * 32,
+            ASTRO_TOKEN_TTL="120",
+            ASTRO_VIP_WINDOW="0",
+            ASTRO_LOG_LEVEL="debug",
+            ASTRO_METRICS_TOKEN="scrape",
+            ASTRO_NODE="n7",
+        )
+    )
     assert s.host == "0.0.0.0" and s.port == 9000 and s.pg_dsn == "postgresql://u@db:5432/ops"
     assert s.mongo_url == "mongodb://m:27017/sys" and s.mongo_db == "sys"
     assert s.redis_url == "redis://r:6379/2" and s.smtp_url == "smtps://u:p@mail:465"
-    assert s.payment_url == "https://pay.example" and s.jwt_secret == "s" * 32
-    assert (s.token_ttl, s.vip_window, s.log_level, s.metrics_token, s.node) == (120, 0, "DEBUG", "scrape", "n7")
+    assert s.payment_url == "sandbox://local" and s.jwt_secret == "s" * 32
+    assert (s.token_ttl, s.vip_window, s.log_level, s.metrics_token, s.node) == (
+        120,
+        0,
+        "DEBUG",
+        "scrape",
+        "n7",
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,7 +69,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("ASTRO_MONGO_URL", "localhost:27017", "mongodb://"),
         ("ASTRO_REDIS_URL", "http://r", "redis://"),
         ("ASTRO_SMTP_URL", "mail.example:25", "smtp://"),
-        ("ASTRO_PAYMENT_URL", "ftp://pay", "https://"),
+        ("ASTRO_PAYMENT_URL", "https://pay.example", "sandbox://"),
         ("ASTRO_JWT_SECRET", "short", "at least 32 characters"),
     ],
 )

@@ -46,7 +46,9 @@ def test_verify_returns_the_principal() -> None:
 
 def test_two_tokens_have_different_ids() -> None:
     issuer = TokenIssuer(SECRET, 120)
-    assert issuer.verify(issuer.issue("u", Role.IT)[0]).jti != issuer.verify(issuer.issue("u", Role.IT)[0]).jti
+    assert (
+        issuer.verify(issuer.issue("u", Role.IT)[0]).jti != issuer.verify(issuer.issue("u", Role.IT)[0]).jti
+    )
 
 
 @pytest.mark.parametrize(
