@@ -120,6 +120,7 @@ async def settings(stores: Stores, tmp_path: Path) -> AsyncIterator[Settings]:
         log_level="WARNING",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
+        vip_window=0,
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stores.mongo_base)
     try:
@@ -227,5 +228,35 @@ def make_employee(client: TestClient[web.Request, web.Application]) -> Callable[
         resp = await client.post("/api/system/auth/login", json={"email": email, "password": password})
         assert resp.status == 200, await resp.text()
         return Account(user.id, email, password, (await resp.json())["token"], role)
+
+    return make
+
+
+def future(days: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+def passengers(n: int, born: str = "1990-05-17") -> list[dict[str, str]]:
+    return [{"name": f"Passenger {i}", "birth_date": born} for i in range(n)]
+
+
+@pytest.fixture
+def make_launch(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A launch of an agency's new rocket: returns the launch JSON (with `agency` Account attached)."""
+
+    async def make(agency: Account, *, capacity: int = 100, min_passengers: int = 10, price_cents: int = 100_000,
+                   days: float = 30, destination: str = "moon", range_: str = "mars") -> dict[str, Any]:
+        resp = await client.post("/api/agency/rockets", headers=agency.headers,
+                                 json={"name": "Falcon Z", "capacity": capacity, "range": range_})
+        assert resp.status == 201, await resp.text()
+        rocket = (await resp.json())["rocket"]
+        resp = await client.post("/api/agency/launches", headers=agency.headers, json={
+            "rocket_id": rocket["id"], "mission": "Tranquility tour", "destination": destination,
+            "scheduled_at": future(days), "price_cents": price_cents, "min_passengers": min_passengers,
+        })
+        assert resp.status == 201, await resp.text()
+        return (await resp.json())["launch"]  # type: ignore[no-any-return]
 
     return make

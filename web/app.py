@@ -8,19 +8,48 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from aiohttp import web
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 
+from actors.desk import LaunchDesk, LiveOutbox
+from actors.runtime import ActorSystem
 from astro.config import Settings
+from astro.domain.clock import Clock, SystemClock
 from astro.services.auth import AuthService
+from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
+from astro.store.bookings import PgLedger
+from astro.store.idempotency import PgIdempotency
+from astro.store.launches import PgCatalog
 from astro.store.mail import smtp_reachable, start_sink
 from astro.store.mongo import MongoUsers
+from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import system_api
-from web.keys import AUTH, MONGO_DB, PG_POOL, REDIS, REGISTRY, SETTINGS, SMTP_ADDRESS
+from web import agency_api, booking_api, system_api
+from web.keys import (
+    ACTORS,
+    AUTH,
+    CATALOG,
+    CATALOG_STORE,
+    CLOCK,
+    DESK,
+    GATEWAY,
+    IDEMPOTENCY,
+    LEDGER,
+    MONGO_DB,
+    OUTBOX,
+    PG_POOL,
+    PROFILES,
+    REDIS,
+    REGISTRY,
+    SCHEDULER,
+    SETTINGS,
+    SMTP_ADDRESS,
+    USERS,
+)
 from web.metrics import HttpMetrics, prometheus
 from web.middlewares import make_middleware
 from web.openapi import openapi_docs, openapi_json
@@ -28,7 +57,7 @@ from web.openapi import openapi_docs, openapi_json
 READY_TIMEOUT = 2.0
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The application for these settings; nothing connects until it starts."""
     for name in ("pg_dsn", "mongo_url", "redis_url"):
         if getattr(settings, name) is None:
@@ -37,13 +66,16 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[make_middleware(HttpMetrics(registry))], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
-    app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx])
+    app[CLOCK] = clock or SystemClock()
+    app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx])
     app.router.add_get("/health", health, allow_head=False)
     app.router.add_get("/ready", ready, allow_head=False)
     app.router.add_get("/metrics", prometheus, allow_head=False)
     app.router.add_get("/api/openapi.json", openapi_json, allow_head=False)
     app.router.add_get("/api/docs", openapi_docs, allow_head=False)
     system_api.setup(app)
+    agency_api.setup(app)
+    booking_api.setup(app)
     return app
 
 
@@ -102,16 +134,44 @@ async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
+    users, profiles = MongoUsers(app[MONGO_DB]), PgProfiles(app[PG_POOL])
+    app[GATEWAY] = SandboxGateway()
     auth = AuthService(
-        MongoUsers(app[MONGO_DB]),
-        PgProfiles(app[PG_POOL]),
+        users,
+        profiles,
         cache.AuthCache(app[REDIS]),
         TokenIssuer(settings.jwt_secret, settings.token_ttl),
         hasher,
     )
     await auth.warm_cache()
     app[AUTH] = auth
+    app[USERS] = users
+    app[PROFILES] = profiles
     yield
+
+
+async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Launch actors, the booking desk, the live outbox and the launch catalogue."""
+    settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
+    store, ledger = PgCatalog(pool), PgLedger(pool)
+    outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: None)  # WIRE: broadcaster
+    system = ActorSystem(on_event=actor_event_logger())
+    desk = LaunchDesk(
+        system=system, ledger=ledger, outbox=outbox, gateway=app[GATEWAY], users=app[USERS], clock=clock
+    )
+    app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
+    app[OUTBOX], app[ACTORS], app[DESK] = outbox, system, desk
+    app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
+    app[SCHEDULER] = LaunchScheduler(store, outbox, clock, settings.vip_window)
+    outbox.start()
+    await system.start()
+    await desk.retry_pending_refunds()
+    try:
+        yield
+    finally:
+        await system.stop()
+        await desk.wait_background()
+        await outbox.stop()
 
 
 async def health(request: web.Request) -> web.Response:
@@ -144,3 +204,12 @@ async def _check(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def actor_event_logger() -> Callable[[str, str, dict[str, Any]], None]:
+    log = structlog.get_logger("astro.actors")
+
+    def on_event(event: str, key: str, info: dict[str, Any]) -> None:
+        log.info(f"actor_{event}", actor=key, **{k: str(v) for k, v in info.items()})
+
+    return on_event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, TypeVar
@@ -10,9 +11,10 @@ from typing import Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from astro.domain.errors import Forbidden, InvalidInput, Unauthenticated
+from astro.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from astro.domain.users import Principal, Role
-from web.keys import AUTH, PRINCIPAL
+from web.errors import domain_error_response, status_of
+from web.keys import AUTH, IDEMPOTENCY, PRINCIPAL
 
 T = TypeVar("T")
 MAX_LIMIT: Final = 200
@@ -115,3 +117,51 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
 
 def role_list(roles: Iterable[Role]) -> list[str]:
     return [r.value for r in roles]
+
+
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+
+
+def idempotent(handler: Handler) -> Handler:
+    """Honour Idempotency-Key: a replay gets the first response; the same key with another body is 422."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await handler(request)
+        if not 1 <= len(key) <= 255:
+            raise InvalidInput(
+                "Idempotency-Key must have 1 to 255 characters", {"fields": {IDEMPOTENCY_HEADER: key}}
+            )
+        principal = await authenticate(request)
+        body = await request.read()
+        digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
+        store = request.app[IDEMPOTENCY]
+        stored = await store.begin(principal.user_id, key, digest)
+        if stored is not None:
+            return web.Response(
+                body=stored.body,
+                status=stored.status,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = await handler(request)
+        except DomainError as exc:
+            if status_of(exc) >= 500:
+                await store.abandon(principal.user_id, key)
+                raise
+            response = domain_error_response(exc)
+        except BaseException:
+            await store.abandon(principal.user_id, key)
+            raise
+        if isinstance(response, web.Response) and response.body is not None and response.status < 500:
+            await store.finish(principal.user_id, key, response.status, bytes(response.body))  # type: ignore[arg-type]
+        else:
+            await store.abandon(principal.user_id, key)
+        return response
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    wrapped.__dict__.update(handler.__dict__)
+    return wrapped

@@ -10,7 +10,17 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
+from actors.desk import LaunchDesk, LiveOutbox
+from actors.runtime import ActorSystem
 from astro.config import Settings
+from astro.domain.clock import Clock
+from astro.services.catalog import LaunchScheduler, PublicCatalog
+from astro.store.bookings import PgLedger
+from astro.store.idempotency import PgIdempotency
+from astro.store.launches import PgCatalog
+from astro.store.mongo import MongoUsers
+from astro.store.payments import SandboxGateway
+from astro.store.people import PgProfiles
 from astro.domain.users import Principal
 from astro.services.auth import AuthService
 
@@ -21,6 +31,18 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 SMTP_ADDRESS = web.AppKey("smtp_address", tuple)  # (host, port) of the SMTP server in use
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 AUTH = web.AppKey("auth", AuthService)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+USERS = web.AppKey("users", MongoUsers)
+PROFILES = web.AppKey("profiles", PgProfiles)
+CATALOG_STORE = web.AppKey("catalog_store", PgCatalog)
+LEDGER = web.AppKey("ledger", PgLedger)
+IDEMPOTENCY = web.AppKey("idempotency", PgIdempotency)
+GATEWAY = web.AppKey("gateway", SandboxGateway)
+ACTORS = web.AppKey("actors", ActorSystem)
+OUTBOX = web.AppKey("outbox", LiveOutbox)
+DESK = web.AppKey("desk", LaunchDesk)
+CATALOG = web.AppKey("catalog", PublicCatalog)
+SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

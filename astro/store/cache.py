@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from datetime import datetime
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 
@@ -60,3 +62,62 @@ class AuthCache:
 
     async def clear_login_failures(self, email: str) -> None:
         await self._redis.delete(LOGIN_FAILS + email)
+
+
+CARD: Final = "launch:card:"
+SLUG: Final = "launch:slug:"
+UPCOMING: Final = "launches:upcoming"
+UPCOMING_WARM: Final = "launches:warm"
+CARD_TTL: Final = 3600
+
+
+class LaunchCache:
+    """Launch cards and the public list; every key can be rebuilt from PostgreSQL."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def put(self, cards: list[dict[str, Any]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for card in cards:
+                pipe.set(CARD + card["id"], json.dumps(card), ex=CARD_TTL)
+                pipe.set(SLUG + card["slug"], card["id"], ex=CARD_TTL)
+                if card["status"] in ("scheduled", "confirmed", "delayed"):
+                    pipe.zadd(UPCOMING, {card["id"]: _score(card["scheduled_at"])})
+                else:
+                    pipe.zrem(UPCOMING, card["id"])
+            await pipe.execute()
+
+    async def fill(self, cards: list[dict[str, Any]]) -> None:
+        """Replace the public list with these cards and mark it complete."""
+        await self.put(cards)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(UPCOMING)
+            if cards:
+                pipe.zadd(UPCOMING, {c["id"]: _score(c["scheduled_at"]) for c in cards})
+            pipe.set(UPCOMING_WARM, "1", ex=CARD_TTL)
+            await pipe.execute()
+
+    async def get(self, launch_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(CARD + launch_id)
+        return json.loads(raw) if raw else None
+
+    async def id_by_slug(self, slug: str) -> str | None:
+        value = await self._redis.get(SLUG + slug)
+        return str(value) if value else None
+
+    async def upcoming(self) -> list[dict[str, Any]] | None:
+        """The cached public list, or None when it is not complete (then read PostgreSQL and fill)."""
+        if not await self._redis.exists(UPCOMING_WARM):
+            return None
+        ids = await self._redis.zrange(UPCOMING, 0, -1)
+        if not ids:
+            return []
+        raws = await self._redis.mget([CARD + i for i in ids])
+        if any(r is None for r in raws):
+            return None
+        return [json.loads(r) for r in raws]
+
+
+def _score(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

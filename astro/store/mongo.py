@@ -26,7 +26,7 @@ def connect(url: str) -> AsyncMongoClient[Doc]:
 
 async def ensure_indexes(db: AsyncDatabase[Doc], spec_file: Path = INDEX_FILE) -> None:
     """Create every index of the spec; creating an existing one again changes nothing."""
-    spec: dict[str, list[Doc]] = json.loads(spec_file.read_text())
+    spec: dict[str, list[Doc]] = json.loads(spec_file.read_text())  # noqa: ASYNC240 - a small local file
     for collection, indexes in spec.items():
         for index in indexes:
             options = {k: v for k, v in index.items() if k != "keys"}
@@ -98,6 +98,20 @@ class MongoUsers:
             return_document=True,
         )
         return _user(doc) if doc else None
+
+    async def is_vip(self, user_id: str) -> bool:
+        doc = await self._users.find_one({"_id": user_id}, {"vip": 1})
+        return bool(doc and doc.get("vip"))
+
+    async def promote_vip(self, user_ids: list[str]) -> int:
+        """Set the VIP flag on these users; how many were not VIP before."""
+        if not user_ids:
+            return 0
+        result = await self._users.update_many(
+            {"_id": {"$in": user_ids}, "vip": {"$ne": True}},
+            {"$set": {"vip": True, "updated_at": datetime.now(UTC)}},
+        )
+        return int(result.modified_count)
 
     async def disabled_ids(self) -> list[str]:
         return [d["_id"] async for d in self._users.find({"disabled": True}, {"_id": 1})]

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from astro.domain.errors import NotFound
 from astro.domain.users import Role
 from astro.store.postgres import translated
 
@@ -31,6 +32,19 @@ class PgProfiles:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(f"SELECT {', '.join(fields)} FROM {table} WHERE id = $1", user_id)
         return dict(row.items()) if row is not None else None
+
+    async def update(self, user_id: str, role: Role, profile: dict[str, Any]) -> dict[str, Any]:
+        table, fields = _table(role)
+        sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(fields, start=2))
+        async with self._pool.acquire() as conn, translated():
+            row = await conn.fetchrow(
+                f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = $1 RETURNING {', '.join(fields)}",
+                user_id,
+                *(profile.get(f) for f in fields),
+            )
+        if row is None:
+            raise NotFound("no profile for this user")
+        return dict(row.items())
 
 
 class ProfileTx:

@@ -1,0 +1,236 @@
+"""The booking desk: hold seats with the launch actor, charge outside it, then confirm or release."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+import structlog
+
+from actors.launch import (
+    CancelBooking,
+    ChangeStatus,
+    ConfirmHold,
+    GetLaunch,
+    HoldSeats,
+    LaunchActor,
+    LaunchDeps,
+    ReleaseHold,
+    SeatsHeld,
+)
+from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
+from astro.domain.bookings import Passenger, check_seats
+from astro.domain.clock import Clock
+from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavailable
+from astro.domain.ids import new_id
+from astro.domain.launches import Status
+from astro.services.catalog import CardCache, launch_card
+from astro.services.events import Event
+from astro.store.bookings import PgLedger, Refund
+from astro.store.payments import GatewayError, PaymentGateway
+
+log = structlog.get_logger("astro.booking")
+ASK_TIMEOUT: Final = 10.0
+
+
+class VipDirectory(Protocol):
+    async def is_vip(self, user_id: str) -> bool: ...
+    async def promote_vip(self, user_ids: list[str]) -> int: ...
+
+
+class Publisher(Protocol):
+    async def publish(
+        self, channel: str, event: str, data: dict[str, Any], *, coalesce: str | None = None
+    ) -> int: ...
+
+
+class LiveOutbox:
+    """One task publishes events and refreshes launch cards in the order they were emitted."""
+
+    def __init__(self, cache: CardCache, publisher: Callable[[], Publisher | None]) -> None:
+        self._cache = cache
+        self._publisher = publisher
+        self._queue: asyncio.Queue[tuple[list[Event], dict[str, Any] | None]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def drain(self) -> None:
+        """Wait until everything emitted so far is published."""
+        await self._queue.join()
+
+    def emit(self, events: list[Event], launch: dict[str, Any] | None) -> None:
+        self._queue.put_nowait((events, launch))
+
+    async def _run(self) -> None:
+        while True:
+            events, launch = await self._queue.get()
+            try:
+                if launch is not None:
+                    await self._cache.put([launch_card(launch)])
+                publisher = self._publisher()
+                if publisher is not None:
+                    for e in events:
+                        await publisher.publish(e.channel, e.event, e.data, coalesce=e.coalesce)
+            except Exception:
+                log.exception("live_publish_failed", events=len(events))
+            finally:
+                self._queue.task_done()
+
+
+class LaunchDesk:
+    """Every change to a launch goes through its actor; payments happen here, outside it."""
+
+    def __init__(
+        self,
+        *,
+        system: ActorSystem,
+        ledger: PgLedger,
+        outbox: LiveOutbox,
+        gateway: PaymentGateway,
+        users: VipDirectory,
+        clock: Clock,
+        hold_seconds: float = 30.0,
+    ) -> None:
+        self._system = system
+        self._ledger = ledger
+        self._gateway = gateway
+        self._users = users
+        self._clock = clock
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._deps = LaunchDeps(
+            ledger=ledger,
+            outbox=outbox,
+            pay_refunds=self.pay_refunds,
+            launch_confirmed=lambda launch_id: self._spawn(self._launch_confirmed(launch_id)),
+            hold_seconds=hold_seconds,
+        )
+
+    def ref(self, launch_id: str) -> ActorRef:
+        return self._system.ref(f"launch:{launch_id}", lambda: LaunchActor(launch_id, self._deps))
+
+    async def _ask(self, launch_id: str, message: object) -> Any:
+        try:
+            return await self.ref(launch_id).ask(message, timeout=ASK_TIMEOUT)
+        except ActorStopped as exc:
+            if isinstance(
+                exc.__cause__, DomainError
+            ):  # the launch could not be loaded, e.g. it does not exist
+                raise exc.__cause__ from None
+            raise Unavailable("the launch is restarting; try again", retry_after=1) from exc
+
+    async def launch(self, launch_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = await self._ask(launch_id, GetLaunch())
+        return state
+
+    async def book(
+        self, *, traveler_id: str, launch_id: str, seats: int, passengers: list[Passenger], card_token: str
+    ) -> dict[str, Any]:
+        """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
+        vip = await self._users.is_vip(traveler_id)
+        check_seats(seats, len(passengers), vip)
+        group = tuple(passengers)
+        held: SeatsHeld = await self._ask(
+            launch_id, HoldSeats(traveler_id, seats, group, vip, self._clock.now())
+        )
+        booking_id = new_id("bkg")
+        try:
+            charge_ref = await self._gateway.charge(held.total_cents, card_token, booking_id)
+        except BaseException:
+            self.ref(launch_id).tell(ReleaseHold(held.hold_id))
+            raise
+        confirm = ConfirmHold(
+            held.hold_id, booking_id, traveler_id, seats, group, charge_ref, self._clock.now()
+        )
+        try:
+            booking: dict[str, Any] = await self.ref(launch_id).ask(confirm, timeout=ASK_TIMEOUT)
+        except DomainError:
+            await self._refund_charge(charge_ref, held.total_cents, booking_id)
+            raise
+        except ActorError as exc:
+            # The actor crashed or did not answer: the booking exists only if its transaction committed.
+            if await self._ledger.booking_exists(booking_id):
+                return await self._ledger.traveler_booking(traveler_id, booking_id)
+            await self._refund_charge(charge_ref, held.total_cents, booking_id)
+            raise Unavailable("the booking could not be completed and was not charged; try again") from exc
+        log.info("booking_confirmed", booking_id=booking_id, launch_id=launch_id, seats=seats)
+        return booking
+
+    async def cancel(self, *, traveler_id: str, booking_id: str) -> dict[str, Any]:
+        booking = await self._ledger.booking_for_cancel(booking_id)
+        if booking is None or booking["traveler_id"] != traveler_id:
+            raise NotFound("no such booking")
+        result: dict[str, Any] = await self._ask(
+            booking["launch_id"], CancelBooking(booking_id, traveler_id, self._clock.now())
+        )
+        log.info("booking_cancelled", booking_id=booking_id, refund_cents=result["refund_cents"])
+        return result
+
+    async def change_status(
+        self,
+        *,
+        agency_id: str,
+        launch_id: str,
+        status: Status,
+        scheduled_at: datetime | None,
+        reason: str | None,
+    ) -> dict[str, Any]:
+        launch: dict[str, Any] = await self._ask(
+            launch_id, ChangeStatus(agency_id, status, scheduled_at, reason, self._clock.now())
+        )
+        log.info("launch_status_changed", launch_id=launch_id, status=status.value)
+        return launch
+
+    # -- refunds and VIP promotion, in the background --------------------------------------------
+
+    def pay_refunds(self, refunds: list[Refund]) -> None:
+        self._spawn(self._pay(refunds))
+
+    async def _pay(self, refunds: list[Refund]) -> None:
+        for refund in refunds:
+            try:
+                ref = await self._gateway.refund(refund.charge_ref, refund.amount_cents, refund.payment_id)
+            except GatewayError as exc:
+                log.warning("refund_failed", payment_id=refund.payment_id, error=str(exc))
+                await self._ledger.finish_refund(refund.payment_id, None, str(exc))
+                continue
+            await self._ledger.finish_refund(refund.payment_id, ref, None)
+            log.info("refund_paid", payment_id=refund.payment_id, amount_cents=refund.amount_cents)
+
+    async def retry_pending_refunds(self) -> int:
+        pending = await self._ledger.pending_refunds()
+        if pending:
+            self.pay_refunds(pending)
+        return len(pending)
+
+    async def _refund_charge(self, charge_ref: str, amount_cents: int, booking_id: str) -> None:
+        try:
+            await self._gateway.refund(charge_ref, amount_cents, booking_id)
+        except (GatewayError, PaymentDeclined):
+            log.error("charge_refund_failed", booking_id=booking_id, charge_ref=charge_ref)
+
+    async def _launch_confirmed(self, launch_id: str) -> None:
+        promoted = await self._users.promote_vip(await self._ledger.vip_candidates(launch_id))
+        if promoted:
+            log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_background(self) -> None:
+        """Wait for refunds and promotions under way (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,188 @@
+"""AgencyAPI and BookingAPI models: rockets, launches, status changes, bookings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, Field
+
+from astro.schemas.common import Name, Request, Response, Text
+
+RangeName = Literal["low_earth", "moon", "mars"]
+Cents = Annotated[int, Field(gt=0, le=10**12)]
+
+
+def _utc(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+class RocketIn(Request):
+    name: Name
+    capacity: Annotated[int, Field(ge=1, le=1000)]
+    range: RangeName
+
+
+class RocketOut(Response):
+    id: str
+    name: str
+    capacity: int
+    range: RangeName
+    created_at: datetime
+    updated_at: datetime
+
+
+class RocketEnvelope(Response):
+    rocket: RocketOut
+
+
+class RocketPage(Response):
+    items: list[RocketOut]
+    next_cursor: str | None = None
+
+
+class LaunchIn(Request):
+    rocket_id: Annotated[str, Field(min_length=1, max_length=64)]
+    mission: Text
+    destination: RangeName
+    scheduled_at: UtcTime
+    price_cents: Cents
+    min_passengers: Annotated[int, Field(ge=1, le=1000)]
+
+
+class StatusIn(Request):
+    status: Literal["confirmed", "delayed", "aborted", "successful", "failed"]
+    scheduled_at: UtcTime | None = None
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class LaunchOut(Response):
+    """A launch with its live occupancy."""
+
+    id: str
+    slug: str
+    mission: str
+    destination: RangeName
+    scheduled_at: datetime
+    price_cents: int
+    status: str
+    status_reason: str | None = None
+    public_from: datetime
+    vip_only: bool = False
+    rocket: dict[str, Any]
+    agency: dict[str, Any]
+    capacity: int
+    seats_booked: int
+    seats_available: int
+    occupancy_pct: float
+    min_passengers: int
+    viable: bool
+
+
+class LaunchEnvelope(Response):
+    launch: LaunchOut
+
+
+class LaunchPage(Response):
+    items: list[LaunchOut]
+    next_cursor: str | None = None
+
+
+class PassengerIn(Request):
+    name: Name
+    birth_date: date
+
+
+class BookingIn(Request):
+    launch_id: Annotated[str, Field(min_length=1, max_length=64)]
+    seats: Annotated[int, Field(ge=1, le=1000)]
+    passengers: Annotated[list[PassengerIn], Field(min_length=1, max_length=10)]
+    card_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class PassengerOut(Response):
+    name: str
+    birth_date: date
+
+
+class BookingOut(Response):
+    id: str
+    launch_id: str
+    seats: int
+    price_cents: int
+    total_cents: int
+    status: Literal["confirmed", "cancelled"]
+    created_at: datetime
+    launch_status: str
+    launch_slug: str
+    mission: str
+    scheduled_at: datetime
+    cancel_reason: str | None = None
+    refund_pct: int | None = None
+    refund_cents: int | None = None
+    cancelled_at: datetime | None = None
+    passengers: list[PassengerOut] | None = None
+
+
+class BookingEnvelope(Response):
+    booking: BookingOut
+
+
+class BookingPage(Response):
+    items: list[BookingOut]
+    next_cursor: str | None = None
+
+
+class CancelOut(Response):
+    booking: BookingOut
+    refund_cents: int
+    refund_pct: int
+
+
+class ManifestEntry(Response):
+    id: str
+    traveler_id: str
+    traveler_name: str
+    traveler_email: str
+    seats: int
+    total_cents: int
+    status: str
+    refund_cents: int | None = None
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    passengers: list[PassengerOut]
+
+
+class Manifest(Response):
+    launch_id: str
+    seats_booked: int
+    items: list[ManifestEntry]
+
+
+class ReportLine(Response):
+    booking_id: str
+    launch_id: str
+    mission: str
+    scheduled_at: datetime
+    traveler_id: str
+    traveler_name: str
+    tax_id: str
+    address: str
+    contact_email: str | None = None
+    seats: int
+    total_cents: int
+    refund_cents: int
+    net_cents: int
+    status: str
+
+
+class BookingsReport(Response):
+    items: list[ReportLine]
+    total_cents: int
+    refund_cents: int
+    net_cents: int

@@ -1,0 +1,184 @@
+"""The launch catalogue: launch cards, the public list from the cache, and what agencies schedule."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from astro.domain.clock import Clock
+from astro.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
+from astro.domain.launches import Occupancy, Range, check_destination, slugify
+from astro.services.events import Event, Outbox
+
+log = structlog.get_logger("astro.catalog")
+Row = dict[str, Any]
+
+
+def launch_card(row: Row) -> dict[str, Any]:
+    """A launch as everyone may see it, JSON-ready (the cached form); `vip_only` is added when read."""
+    occupancy = Occupancy(row["capacity"], row["seats_booked"], row["min_passengers"]).as_dict()
+    return {
+        "id": row["id"],
+        "slug": row["slug"],
+        "mission": row["mission"],
+        "destination": row["destination"],
+        "scheduled_at": row["scheduled_at"].isoformat(),
+        "price_cents": row["price_cents"],
+        "status": row["status"],
+        "status_reason": row.get("status_reason"),
+        "public_from": row["public_from"].isoformat(),
+        "rocket": {"id": row["rocket_id"], "name": row["rocket_name"]},
+        "agency": {"id": row["agency_id"], "name": row["agency_name"]},
+        **occupancy,
+    }
+
+
+def with_visibility(card: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**card, "vip_only": now < datetime.fromisoformat(card["public_from"])}
+
+
+class CatalogStore(Protocol):
+    async def launch(self, launch_id: str) -> Row: ...
+    async def launch_by_slug(self, slug: str) -> Row: ...
+    async def upcoming(self) -> list[Row]: ...
+
+
+class CardCache(Protocol):
+    async def put(self, cards: list[dict[str, Any]]) -> None: ...
+    async def fill(self, cards: list[dict[str, Any]]) -> None: ...
+    async def get(self, launch_id: str) -> dict[str, Any] | None: ...
+    async def id_by_slug(self, slug: str) -> str | None: ...
+    async def upcoming(self) -> list[dict[str, Any]] | None: ...
+
+
+class PublicCatalog:
+    """What visitors and travelers see: served from Redis, rebuilt from PostgreSQL when missing."""
+
+    def __init__(self, store: CatalogStore, cache: CardCache, clock: Clock) -> None:
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+
+    async def upcoming(
+        self, *, vip: bool, destination: str | None, start: date | None, end: date | None
+    ) -> list[dict[str, Any]]:
+        cards = await self._cache.upcoming()
+        if cards is None:
+            cards = [launch_card(row) for row in await self._store.upcoming()]
+            await self._cache.fill(cards)
+            log.info("launch_cache_refilled", launches=len(cards))
+        now = self._clock.now()
+        out = []
+        for card in cards:
+            shown = with_visibility(card, now)
+            if shown["vip_only"] and not vip:
+                continue
+            day = datetime.fromisoformat(card["scheduled_at"]).date()
+            if destination and card["destination"] != destination:
+                continue
+            if (start and day < start) or (end and day > end):
+                continue
+            out.append(shown)
+        return out
+
+    async def launch(self, id_or_slug: str, *, vip: bool) -> dict[str, Any]:
+        card = await self.card(id_or_slug)
+        shown = with_visibility(card, self._clock.now())
+        if shown["vip_only"] and not vip:
+            raise Forbidden(
+                "this launch is open to VIP travelers only for now",
+                {"public_from": card["public_from"]},
+                code="vip_only",
+            )
+        return shown
+
+    async def card(self, id_or_slug: str) -> dict[str, Any]:
+        launch_id = id_or_slug if id_or_slug.startswith("lch_") else await self._cache.id_by_slug(id_or_slug)
+        card = await self._cache.get(launch_id) if launch_id else None
+        if card is None:
+            row = await (
+                self._store.launch(id_or_slug)
+                if id_or_slug.startswith("lch_")
+                else self._store.launch_by_slug(id_or_slug)
+            )
+            card = launch_card(row)
+            await self._cache.put([card])
+        return card
+
+
+class AgencyStore(CatalogStore, Protocol):
+    async def create_rocket(self, agency_id: str, name: str, capacity: int, range_: str) -> Row: ...
+    async def rocket(self, agency_id: str, rocket_id: str) -> Row: ...
+    async def create_launch(
+        self,
+        *,
+        agency_id: str,
+        rocket_id: str,
+        slug: str,
+        mission: str,
+        destination: str,
+        scheduled_at: datetime,
+        price_cents: int,
+        capacity: int,
+        min_passengers: int,
+        public_from: datetime,
+    ) -> Row: ...
+
+
+class LaunchScheduler:
+    """An agency schedules a launch on one of its rockets; it is announced live at once."""
+
+    def __init__(self, store: AgencyStore, outbox: Outbox, clock: Clock, vip_window: int) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._clock = clock
+        self._vip_window = vip_window
+
+    async def schedule(
+        self,
+        agency_id: str,
+        *,
+        rocket_id: str,
+        mission: str,
+        destination: str,
+        scheduled_at: datetime,
+        price_cents: int,
+        min_passengers: int,
+    ) -> Row:
+        try:
+            rocket = await self._store.rocket(agency_id, rocket_id)
+        except NotFound:
+            raise InvalidInput("no such rocket in your fleet", {"fields": {"rocket_id": "unknown"}}) from None
+        now = self._clock.now()
+        if scheduled_at <= now:
+            raise RuleViolation(
+                "scheduled_at must be in the future",
+                {"fields": {"scheduled_at": "in the past"}},
+                code="date_in_past",
+            )
+        check_destination(Range(rocket["range"]), Range(destination))
+        if not 1 <= min_passengers <= rocket["capacity"]:
+            raise InvalidInput(
+                f"min_passengers must be from 1 to the rocket's capacity {rocket['capacity']}",
+                {"fields": {"min_passengers": f"1..{rocket['capacity']}"}},
+            )
+        row = await self._store.create_launch(
+            agency_id=agency_id,
+            rocket_id=rocket_id,
+            slug=slugify(rocket["name"], destination, scheduled_at),
+            mission=mission,
+            destination=destination,
+            scheduled_at=scheduled_at,
+            price_cents=price_cents,
+            capacity=rocket["capacity"],
+            min_passengers=min_passengers,
+            public_from=now + timedelta(seconds=self._vip_window),
+        )
+        card = launch_card(row)
+        self._outbox.emit(
+            [Event("launches", "launch_added", card), Event(f"agency:{agency_id}", "launch_added", card)], row
+        )
+        log.info("launch_scheduled", launch_id=row["id"], agency_id=agency_id)
+        return row

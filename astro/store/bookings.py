@@ -1,0 +1,291 @@
+"""Bookings in PostgreSQL: the launch actor's writes (group commit) and the read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+import asyncpg
+
+from astro.domain.bookings import NewBooking
+from astro.domain.errors import NotFound
+from astro.domain.ids import new_id
+from astro.store.launches import LAUNCH_COLUMNS, LAUNCH_FROM
+
+Row = dict[str, Any]
+BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
+    b.cancel_reason, b.refund_pct, b.refund_cents, b.created_at, b.cancelled_at,
+    l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status"""
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund owed to a traveler, committed as pending and then paid through the gateway."""
+
+    payment_id: str
+    booking_id: str
+    traveler_id: str
+    amount_cents: int
+    charge_ref: str
+
+
+class PgLedger:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # -- the launch actor's writes ---------------------------------------------------------------
+
+    async def load(self, launch_id: str) -> Row:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id
+            )
+        if row is None:
+            raise NotFound("no such launch")
+        return dict(row.items())
+
+    async def commit_bookings(
+        self, launch_id: str, seats_booked: int, confirmed_at: datetime | None, bookings: list[NewBooking]
+    ) -> None:
+        """Every accepted booking of a batch, its passengers and charge, and the launch's count: one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                [
+                    (b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.created_at)
+                    for b in bookings
+                ],
+            )
+            await conn.executemany(
+                "INSERT INTO passengers (booking_id, position, name, birth_date) VALUES ($1, $2, $3, $4)",
+                [(b.id, i, p.name, p.birth_date) for b in bookings for i, p in enumerate(b.passengers)],
+            )
+            await conn.executemany(
+                """INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status, gateway_ref)
+                   VALUES ($1, $2, 'charge', $3, 'done', $4)""",
+                [(new_id("pay"), b.id, b.total_cents, b.charge_ref) for b in bookings],
+            )
+            await conn.execute(
+                """UPDATE launches SET seats_booked = $2, updated_at = now(),
+                       status = CASE WHEN $3::timestamptz IS NULL THEN status ELSE 'confirmed' END,
+                       confirmed_at = COALESCE($3::timestamptz, confirmed_at)
+                   WHERE id = $1""",
+                launch_id,
+                seats_booked,
+                confirmed_at,
+            )
+
+    async def booking_for_cancel(self, booking_id: str) -> Row | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT b.id, b.launch_id, b.traveler_id, b.seats, b.total_cents, b.status, b.created_at,
+                          p.gateway_ref AS charge_ref
+                   FROM bookings b LEFT JOIN traveler_payments p ON p.booking_id = b.id AND p.kind = 'charge'
+                   WHERE b.id = $1""",
+                booking_id,
+            )
+        return dict(row.items()) if row is not None else None
+
+    async def booking_exists(self, booking_id: str) -> bool:
+        async with self._pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT 1 FROM bookings WHERE id = $1", booking_id))
+
+    async def commit_cancel(
+        self,
+        *,
+        launch_id: str,
+        booking: Row,
+        refund_pct: int,
+        refund_cents: int,
+        release_seats: bool,
+        seats_booked: int,
+        now: datetime,
+    ) -> Refund | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE bookings SET status = 'cancelled', cancel_reason = 'traveler', refund_pct = $2,
+                       refund_cents = $3, seats_released = $4, cancelled_at = $5
+                   WHERE id = $1 AND status = 'confirmed'""",
+                booking["id"],
+                refund_pct,
+                refund_cents,
+                release_seats,
+                now,
+            )
+            await conn.execute(
+                "UPDATE launches SET seats_booked = $2, updated_at = now() WHERE id = $1",
+                launch_id,
+                seats_booked,
+            )
+            return await _owe_refund(conn, booking, refund_cents)
+
+    async def commit_status(
+        self,
+        *,
+        launch_id: str,
+        status: str,
+        scheduled_at: datetime,
+        reason: str | None,
+        now: datetime,
+        delayed: bool,
+        refund_all: bool,
+    ) -> list[Refund]:
+        """The new status; for aborted and failed launches every active booking is refunded in full."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4, updated_at = now(),
+                       last_delayed_at = CASE WHEN $5 THEN $6 ELSE last_delayed_at END,
+                       confirmed_at = CASE WHEN $2 = 'confirmed' THEN COALESCE(confirmed_at, $6)
+                                           ELSE confirmed_at END
+                   WHERE id = $1""",
+                launch_id,
+                status,
+                scheduled_at,
+                reason,
+                delayed,
+                now,
+            )
+            if not refund_all:
+                return []
+            rows = await conn.fetch(
+                """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = 100,
+                       refund_cents = b.total_cents, cancelled_at = $3
+                   WHERE b.launch_id = $1 AND b.status = 'confirmed'
+                   RETURNING b.id, b.traveler_id, b.total_cents,
+                       (SELECT gateway_ref FROM traveler_payments p WHERE p.booking_id = b.id AND p.kind = 'charge')
+                       AS charge_ref""",
+                launch_id,
+                f"launch_{status}",
+                now,
+            )
+            return [
+                r
+                for r in [await _owe_refund(conn, dict(row.items()), row["total_cents"]) for row in rows]
+                if r
+            ]
+
+    async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE traveler_payments SET status = $2, gateway_ref = $3, error = $4, updated_at = now()
+                   WHERE id = $1""",
+                payment_id,
+                "done" if gateway_ref else "pending",
+                gateway_ref,
+                error,
+            )
+
+    async def pending_refunds(self) -> list[Refund]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT r.id, r.booking_id, b.traveler_id, r.amount_cents, c.gateway_ref AS charge_ref
+                   FROM traveler_payments r JOIN bookings b ON b.id = r.booking_id
+                   JOIN traveler_payments c ON c.booking_id = r.booking_id AND c.kind = 'charge'
+                   WHERE r.kind = 'refund' AND r.status = 'pending' ORDER BY r.created_at"""
+            )
+        return [
+            Refund(r["id"], r["booking_id"], r["traveler_id"], r["amount_cents"], r["charge_ref"])
+            for r in rows
+        ]
+
+    async def travelers_on(self, launch_id: str) -> list[str]:
+        """Travelers with an active booking on the launch."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed'",
+                launch_id,
+            )
+        return [r["traveler_id"] for r in rows]
+
+    async def vip_candidates(self, launch_id: str) -> list[str]:
+        """Travelers on this launch with active bookings on at least two launches that were confirmed."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT b.traveler_id FROM bookings b JOIN launches l ON l.id = b.launch_id
+                   WHERE b.status = 'confirmed' AND l.confirmed_at IS NOT NULL
+                     AND l.status NOT IN ('aborted', 'failed')
+                     AND b.traveler_id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
+                   GROUP BY b.traveler_id HAVING count(DISTINCT b.launch_id) >= 2""",
+                launch_id,
+            )
+        return [r["traveler_id"] for r in rows]
+
+    # -- read models -----------------------------------------------------------------------------
+
+    async def traveler_bookings(self, traveler_id: str, after: str | None, limit: int) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN launches l ON l.id = b.launch_id
+                    WHERE b.traveler_id = $1 AND ($2::text IS NULL OR b.id < $2) ORDER BY b.id DESC LIMIT $3""",
+                traveler_id,
+                after,
+                limit,
+            )
+        return [dict(r.items()) for r in rows]
+
+    async def traveler_booking(self, traveler_id: str, booking_id: str) -> Row:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN launches l ON l.id = b.launch_id
+                    WHERE b.id = $1 AND b.traveler_id = $2""",
+                booking_id,
+                traveler_id,
+            )
+            if row is None:
+                raise NotFound("no such booking")
+            passengers = await conn.fetch(
+                "SELECT name, birth_date FROM passengers WHERE booking_id = $1 ORDER BY position", booking_id
+            )
+        return {**dict(row.items()), "passengers": [dict(p.items()) for p in passengers]}
+
+    async def manifest(self, launch_id: str) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT b.id, b.traveler_id, t.name AS traveler_name, t.email AS traveler_email, b.seats,
+                          b.total_cents, b.status, b.refund_cents, b.created_at, b.cancelled_at,
+                          COALESCE(json_agg(json_build_object('name', p.name, 'birth_date', p.birth_date)
+                                   ORDER BY p.position) FILTER (WHERE p.booking_id IS NOT NULL), '[]') AS passengers
+                   FROM bookings b JOIN travelers t ON t.id = b.traveler_id
+                   LEFT JOIN passengers p ON p.booking_id = b.id
+                   WHERE b.launch_id = $1 GROUP BY b.id, t.id ORDER BY b.id""",
+                launch_id,
+            )
+        return [dict(r.items()) for r in rows]
+
+    async def bookings_report(self, agency_id: str, start: date | None, end: date | None) -> list[Row]:
+        """Bookings of the agency's successful launches in [start, end), with each traveler's tax data."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT b.id AS booking_id, l.id AS launch_id, l.mission, l.scheduled_at, t.id AS traveler_id,
+                          t.name AS traveler_name, t.tax_id, t.address, t.contact_email, b.seats, b.total_cents,
+                          COALESCE(b.refund_cents, 0) AS refund_cents,
+                          b.total_cents - COALESCE(b.refund_cents, 0) AS net_cents, b.status
+                   FROM bookings b JOIN launches l ON l.id = b.launch_id JOIN travelers t ON t.id = b.traveler_id
+                   WHERE l.agency_id = $1 AND l.status = 'successful'
+                     AND ($2::date IS NULL OR l.scheduled_at >= $2::date)
+                     AND ($3::date IS NULL OR l.scheduled_at < $3::date)
+                     AND b.total_cents - COALESCE(b.refund_cents, 0) > 0
+                   ORDER BY l.scheduled_at, b.id""",
+                agency_id,
+                start,
+                end,
+            )
+        return [dict(r.items()) for r in rows]
+
+
+async def _owe_refund(conn: asyncpg.Connection, booking: Row, amount_cents: int) -> Refund | None:
+    if amount_cents <= 0:
+        return None
+    payment_id = new_id("pay")
+    await conn.execute(
+        """INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status)
+           VALUES ($1, $2, 'refund', $3, 'pending')""",
+        payment_id,
+        booking["id"],
+        amount_cents,
+    )
+    return Refund(
+        payment_id, booking["id"], booking["traveler_id"], amount_cents, booking.get("charge_ref") or ""
+    )

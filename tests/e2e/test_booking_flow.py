@@ -1,0 +1,79 @@
+"""The booking flow over HTTP: book, list, cancel, sold out, declined cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import passengers
+
+B = "/api/booking"
+
+
+async def book(client: Any, traveler: Any, launch_id: str, seats: int, token: str = "tok_ok",
+               headers: dict[str, str] | None = None) -> Any:
+    return await client.post(f"{B}/bookings", headers={**traveler.headers, **(headers or {})}, json={
+        "launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token})
+
+
+async def test_book_then_see_it_and_the_occupancy(client: Any, make_agency: Any, make_traveler: Any,
+                                                 make_launch: Any) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=10, min_passengers=3, price_cents=250_000)
+    resp = await book(client, traveler, launch["id"], 2)
+    body = await resp.json()
+    assert resp.status == 201, body
+    booking = body["booking"]
+    assert booking["seats"] == 2 and booking["total_cents"] == 500_000 and booking["status"] == "confirmed"
+    assert booking["launch_status"] == "scheduled"
+    resp = await client.get(f"{B}/launches/{launch['slug']}")
+    card = (await resp.json())["launch"]
+    assert card["seats_booked"] == 2 and card["seats_available"] == 8 and card["viable"] is False
+    mine = await (await client.get(f"{B}/bookings", headers=traveler.headers)).json()
+    assert [b["id"] for b in mine["items"]] == [booking["id"]]
+    one = await (await client.get(f"{B}/bookings/{booking['id']}", headers=traveler.headers)).json()
+    assert len(one["booking"]["passengers"]) == 2
+
+
+async def test_reaching_min_passengers_confirms_the_launch(client: Any, make_agency: Any, make_traveler: Any,
+                                                           make_launch: Any) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=10, min_passengers=3)
+    assert (await book(client, traveler, launch["id"], 2)).status == 201
+    resp = await book(client, traveler, launch["id"], 1)
+    assert (await resp.json())["booking"]["launch_status"] == "confirmed"
+    got = await (await client.get(f"/api/agency/launches/{launch['id']}", headers=agency.headers)).json()
+    assert got["launch"]["status"] == "confirmed" and got["launch"]["viable"] is True
+
+
+async def test_declined_card_leaves_no_booking_and_no_held_seat(client: Any, make_agency: Any,
+                                                                make_traveler: Any, make_launch: Any) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=2, min_passengers=1)
+    resp = await book(client, traveler, launch["id"], 2, token="tok_declined")
+    assert resp.status == 402 and (await resp.json())["error"]["code"] == "payment_declined"
+    assert (await (await client.get(f"{B}/bookings", headers=traveler.headers)).json())["items"] == []
+    assert (await book(client, traveler, launch["id"], 2)).status == 201
+
+
+async def test_sold_out(client: Any, make_agency: Any, make_traveler: Any, make_launch: Any) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=3, min_passengers=1)
+    assert (await book(client, traveler, launch["id"], 2)).status == 201
+    resp = await book(client, traveler, launch["id"], 2)
+    err = (await resp.json())["error"]
+    assert resp.status == 409 and err["code"] == "sold_out" and err["details"]["seats_available"] == 1
+
+
+async def test_cancel_far_ahead_refunds_90_percent(client: Any, make_agency: Any, make_traveler: Any,
+                                                   make_launch: Any) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=5, min_passengers=5, price_cents=100_001, days=400)
+    booking = (await (await book(client, traveler, launch["id"], 1)).json())["booking"]
+    resp = await client.post(f"{B}/bookings/{booking['id']}/cancel", headers=traveler.headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["refund_pct"] == 90 and body["refund_cents"] == 90_001 and body["booking"]["status"] == "cancelled"
+    again = await client.post(f"{B}/bookings/{booking['id']}/cancel", headers=traveler.headers)
+    assert again.status == 409 and (await again.json())["error"]["code"] == "already_cancelled"
+    card = (await (await client.get(f"{B}/launches/{launch['id']}")).json())["launch"]
+    assert card["seats_booked"] == 0

@@ -1,0 +1,219 @@
+"""AgencyAPI /api/agency: profile, rockets, launches, status changes, manifest, bookings report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.launches import Status
+from astro.domain.users import Role
+from astro.schemas.launches import (
+    BookingsReport,
+    LaunchEnvelope,
+    LaunchIn,
+    LaunchOut,
+    LaunchPage,
+    Manifest,
+    RocketEnvelope,
+    RocketIn,
+    RocketOut,
+    RocketPage,
+    StatusIn,
+)
+from astro.schemas.system import AgencyProfile
+from astro.services.catalog import launch_card, with_visibility
+from web.http import authenticate, decode_cursor, encode_cursor, query_limit, read_body, requires, respond
+from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, PROFILES, SCHEDULER
+from web.openapi import doc
+
+PREFIX = "/api/agency"
+agency_only = requires(Role.AGENCY)
+
+
+async def _agency(request: web.Request) -> str:
+    return (await authenticate(request)).user_id
+
+
+def launch_out(request: web.Request, row: dict[str, Any]) -> LaunchOut:
+    return LaunchOut.model_validate(with_visibility(launch_card(row), request.app[CLOCK].now()))
+
+
+async def _own_launch(request: web.Request) -> dict[str, Any]:
+    row = await request.app[CATALOG_STORE].launch(request.match_info["id"])
+    if row["agency_id"] != await _agency(request):
+        raise NotFound("no such launch")
+    return row
+
+
+def query_date(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
+
+
+@doc("The agency's legal profile", response=AgencyProfile)
+@agency_only
+async def get_profile(request: web.Request) -> web.Response:
+    profile = await request.app[PROFILES].get(await _agency(request), Role.AGENCY)
+    if profile is None:
+        raise NotFound("no profile")
+    return respond(AgencyProfile.model_validate(profile))
+
+
+@doc("Replace the agency's legal profile", body=AgencyProfile, response=AgencyProfile)
+@agency_only
+async def put_profile(request: web.Request) -> web.Response:
+    data = await read_body(request, AgencyProfile)
+    profile = await request.app[PROFILES].update(await _agency(request), Role.AGENCY, data.model_dump())
+    return respond(AgencyProfile.model_validate(profile))
+
+
+@doc("The agency's rockets", response=RocketPage, query={"limit": "1..200", "cursor": "from next_cursor"})
+@agency_only
+async def list_rockets(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    rows = await request.app[CATALOG_STORE].rockets(await _agency(request), decode_cursor(request), limit + 1)
+    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return respond(RocketPage(items=[RocketOut.model_validate(r) for r in rows[:limit]], next_cursor=cursor))
+
+
+@doc("Add a rocket", body=RocketIn, response=RocketEnvelope, status=201)
+@agency_only
+async def create_rocket(request: web.Request) -> web.Response:
+    data = await read_body(request, RocketIn)
+    row = await request.app[CATALOG_STORE].create_rocket(
+        await _agency(request), data.name, data.capacity, data.range
+    )
+    return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)), status=201)
+
+
+@doc("One rocket", response=RocketEnvelope)
+@agency_only
+async def get_rocket(request: web.Request) -> web.Response:
+    row = await request.app[CATALOG_STORE].rocket(await _agency(request), request.match_info["id"])
+    return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)))
+
+
+@doc(
+    "Change a rocket (launches already scheduled keep their capacity)", body=RocketIn, response=RocketEnvelope
+)
+@agency_only
+async def put_rocket(request: web.Request) -> web.Response:
+    data = await read_body(request, RocketIn)
+    row = await request.app[CATALOG_STORE].update_rocket(
+        await _agency(request), request.match_info["id"], data.name, data.capacity, data.range
+    )
+    return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)))
+
+
+@doc("Delete a rocket with no unfinished launch (409 rocket_in_use otherwise)", status=204)
+@agency_only
+async def delete_rocket(request: web.Request) -> web.Response:
+    await request.app[CATALOG_STORE].delete_rocket(await _agency(request), request.match_info["id"])
+    return web.Response(status=204)
+
+
+@doc(
+    "The agency's launches with occupancy",
+    response=LaunchPage,
+    query={"limit": "1..200", "cursor": "next_cursor"},
+)
+@agency_only
+async def list_launches(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    rows = await request.app[CATALOG_STORE].agency_launches(
+        await _agency(request), decode_cursor(request), limit + 1
+    )
+    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return respond(LaunchPage(items=[launch_out(request, r) for r in rows[:limit]], next_cursor=cursor))
+
+
+@doc("Schedule a launch on one of the agency's rockets", body=LaunchIn, response=LaunchEnvelope, status=201)
+@agency_only
+async def create_launch(request: web.Request) -> web.Response:
+    data = await read_body(request, LaunchIn)
+    row = await request.app[SCHEDULER].schedule(
+        await _agency(request),
+        rocket_id=data.rocket_id,
+        mission=data.mission,
+        destination=data.destination,
+        scheduled_at=data.scheduled_at,
+        price_cents=data.price_cents,
+        min_passengers=data.min_passengers,
+    )
+    return respond(LaunchEnvelope(launch=launch_out(request, row)), status=201)
+
+
+@doc("One launch with occupancy", response=LaunchEnvelope)
+@agency_only
+async def get_launch(request: web.Request) -> web.Response:
+    return respond(LaunchEnvelope(launch=launch_out(request, await _own_launch(request))))
+
+
+@doc("Change the launch's status (DESIGN 5 table)", body=StatusIn, response=LaunchEnvelope)
+@agency_only
+async def change_status(request: web.Request) -> web.Response:
+    data = await read_body(request, StatusIn)
+    row = await request.app[DESK].change_status(
+        agency_id=await _agency(request),
+        launch_id=request.match_info["id"],
+        status=Status(data.status),
+        scheduled_at=data.scheduled_at,
+        reason=data.reason,
+    )
+    return respond(LaunchEnvelope(launch=launch_out(request, row)))
+
+
+@doc("The manifest: every booking with its passengers", response=Manifest)
+@agency_only
+async def manifest(request: web.Request) -> web.Response:
+    row = await _own_launch(request)
+    items = await request.app[LEDGER].manifest(row["id"])
+    return respond(
+        Manifest.model_validate({"launch_id": row["id"], "seats_booked": row["seats_booked"], "items": items})
+    )
+
+
+@doc(
+    "Bookings of successful launches with each traveler's tax data",
+    response=BookingsReport,
+    query={"from": "first launch date, YYYY-MM-DD", "to": "day after the last, YYYY-MM-DD"},
+)
+@agency_only
+async def bookings_report(request: web.Request) -> web.Response:
+    start, end = query_date(request, "from"), query_date(request, "to")
+    lines = await request.app[LEDGER].bookings_report(await _agency(request), start, end)
+    return respond(
+        BookingsReport.model_validate(
+            {
+                "items": lines,
+                "total_cents": sum(x["total_cents"] for x in lines),
+                "refund_cents": sum(x["refund_cents"] for x in lines),
+                "net_cents": sum(x["net_cents"] for x in lines),
+            }
+        )
+    )
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{PREFIX}/profile", get_profile, allow_head=False)
+    r.add_put(f"{PREFIX}/profile", put_profile)
+    r.add_get(f"{PREFIX}/rockets", list_rockets, allow_head=False)
+    r.add_post(f"{PREFIX}/rockets", create_rocket)
+    r.add_get(f"{PREFIX}/rockets/{{id}}", get_rocket, allow_head=False)
+    r.add_put(f"{PREFIX}/rockets/{{id}}", put_rocket)
+    r.add_delete(f"{PREFIX}/rockets/{{id}}", delete_rocket)
+    r.add_get(f"{PREFIX}/launches", list_launches, allow_head=False)
+    r.add_post(f"{PREFIX}/launches", create_launch)
+    r.add_get(f"{PREFIX}/launches/{{id}}", get_launch, allow_head=False)
+    r.add_post(f"{PREFIX}/launches/{{id}}/status", change_status)
+    r.add_get(f"{PREFIX}/launches/{{id}}/bookings", manifest, allow_head=False)
+    r.add_get(f"{PREFIX}/reports/bookings", bookings_report, allow_head=False)

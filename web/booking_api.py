@@ -1,0 +1,163 @@
+"""BookingAPI /api/booking: the public launch list, traveler profile, booking and cancelling."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from astro.domain.bookings import Passenger
+from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.users import Role
+from astro.schemas.launches import (
+    BookingEnvelope,
+    BookingIn,
+    BookingOut,
+    BookingPage,
+    CancelOut,
+    LaunchEnvelope,
+    LaunchOut,
+    LaunchPage,
+)
+from astro.schemas.system import TravelerProfile
+from web.agency_api import query_date
+from web.http import (
+    authenticate,
+    decode_cursor,
+    encode_cursor,
+    idempotent,
+    query_limit,
+    read_body,
+    requires,
+    respond,
+)
+from web.keys import CATALOG, DESK, LEDGER, PROFILES, USERS
+from web.openapi import doc
+
+PREFIX = "/api/booking"
+traveler_only = requires(Role.TRAVELER)
+DESTINATIONS = ("low_earth", "moon", "mars")
+
+
+async def _is_vip(request: web.Request) -> bool:
+    """Public endpoints look at the token when one is sent: VIP travelers see launches early."""
+    if "Authorization" not in request.headers:
+        return False
+    principal = await authenticate(request)
+    return principal.role is Role.TRAVELER and await request.app[USERS].is_vip(principal.user_id)
+
+
+@doc(
+    "Upcoming launches with live occupancy (public, cached)",
+    response=LaunchPage,
+    query={"destination": "low_earth|moon|mars", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+    public=True,
+)
+async def list_launches(request: web.Request) -> web.Response:
+    destination = request.query.get("destination") or None
+    if destination is not None and destination not in DESTINATIONS:
+        raise InvalidInput(
+            "destination must be low_earth, moon or mars", {"fields": {"destination": destination}}
+        )
+    start, end = query_date(request, "from"), query_date(request, "to")
+    cards = await request.app[CATALOG].upcoming(
+        vip=await _is_vip(request), destination=destination, start=start, end=end
+    )
+    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=None))
+
+
+@doc("One launch by id or slug, with live occupancy (public, cached)", response=LaunchEnvelope, public=True)
+async def get_launch(request: web.Request) -> web.Response:
+    card = await request.app[CATALOG].launch(request.match_info["ref"], vip=await _is_vip(request))
+    return respond(LaunchEnvelope(launch=LaunchOut.model_validate(card)))
+
+
+@doc("The traveler's contact and tax data", response=TravelerProfile)
+@traveler_only
+async def get_profile(request: web.Request) -> web.Response:
+    profile = await request.app[PROFILES].get((await authenticate(request)).user_id, Role.TRAVELER)
+    if profile is None:
+        raise NotFound("no profile")
+    return respond(TravelerProfile.model_validate(profile))
+
+
+@doc("Replace the traveler's contact and tax data", body=TravelerProfile, response=TravelerProfile)
+@traveler_only
+async def put_profile(request: web.Request) -> web.Response:
+    data = await read_body(request, TravelerProfile)
+    profile = await request.app[PROFILES].update(
+        (await authenticate(request)).user_id, Role.TRAVELER, data.model_dump()
+    )
+    return respond(TravelerProfile.model_validate(profile))
+
+
+@doc(
+    "Book seats: one passenger per seat, charged at once (Idempotency-Key honoured)",
+    body=BookingIn,
+    response=BookingEnvelope,
+    status=201,
+)
+@traveler_only
+@idempotent
+async def book(request: web.Request) -> web.Response:
+    data = await read_body(request, BookingIn)
+    booking = await request.app[DESK].book(
+        traveler_id=(await authenticate(request)).user_id,
+        launch_id=data.launch_id,
+        seats=data.seats,
+        passengers=[Passenger(p.name, p.birth_date) for p in data.passengers],
+        card_token=data.card_token,
+    )
+    return respond(BookingEnvelope(booking=BookingOut.model_validate(booking)), status=201)
+
+
+@doc(
+    "The traveler's bookings, newest first, with each launch's current status",
+    response=BookingPage,
+    query={"limit": "1..200", "cursor": "from next_cursor"},
+)
+@traveler_only
+async def list_bookings(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    rows = await request.app[LEDGER].traveler_bookings(
+        (await authenticate(request)).user_id, decode_cursor(request), limit + 1
+    )
+    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return respond(
+        BookingPage(items=[BookingOut.model_validate(r) for r in rows[:limit]], next_cursor=cursor)
+    )
+
+
+@doc("One of the traveler's bookings with its passengers", response=BookingEnvelope)
+@traveler_only
+async def get_booking(request: web.Request) -> web.Response:
+    row = await request.app[LEDGER].traveler_booking(
+        (await authenticate(request)).user_id, request.match_info["id"]
+    )
+    return respond(BookingEnvelope(booking=BookingOut.model_validate(row)))
+
+
+@doc("Cancel a booking; the refund follows the policy (Idempotency-Key honoured)", response=CancelOut)
+@traveler_only
+@idempotent
+async def cancel(request: web.Request) -> web.Response:
+    traveler_id = (await authenticate(request)).user_id
+    result = await request.app[DESK].cancel(traveler_id=traveler_id, booking_id=request.match_info["id"])
+    row = await request.app[LEDGER].traveler_booking(traveler_id, request.match_info["id"])
+    return respond(
+        CancelOut(
+            booking=BookingOut.model_validate(row),
+            refund_cents=result["refund_cents"],
+            refund_pct=result["refund_pct"],
+        )
+    )
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{PREFIX}/launches", list_launches, allow_head=False)
+    r.add_get(f"{PREFIX}/launches/{{ref}}", get_launch, allow_head=False)
+    r.add_get(f"{PREFIX}/profile", get_profile, allow_head=False)
+    r.add_put(f"{PREFIX}/profile", put_profile)
+    r.add_post(f"{PREFIX}/bookings", book)
+    r.add_get(f"{PREFIX}/bookings", list_bookings, allow_head=False)
+    r.add_get(f"{PREFIX}/bookings/{{id}}", get_booking, allow_head=False)
+    r.add_post(f"{PREFIX}/bookings/{{id}}/cancel", cancel)
