@@ -134,10 +134,11 @@ MakeClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 @pytest.fixture
 def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
-    """A test client for create_app with these settings (changes may be passed)."""
+    """A test client for create_app with these settings (changes and a clock may be passed)."""
 
-    async def make(**changes: Any) -> TestClient[web.Request, web.Application]:
-        return await aiohttp_client(create_app(settings.replace(**changes) if changes else settings))  # type: ignore[no-any-return]
+    async def make(clock: Any = None, **changes: Any) -> TestClient[web.Request, web.Application]:
+        app = create_app(settings.replace(**changes) if changes else settings, clock=clock)
+        return await aiohttp_client(app)  # type: ignore[no-any-return]
 
     return make
 

@@ -1,0 +1,407 @@
+"""Actor runtime: one asyncio task per actor draining a bounded mailbox in batches, with supervision."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import structlog
+
+from astro.domain.errors import DomainError
+
+log = structlog.get_logger("astro.actors")
+
+EventHook = Callable[[str, str, dict[str, Any]], None]
+
+
+class ActorError(Exception):
+    """Base of the runtime's own errors."""
+
+
+class AskTimeout(ActorError):
+    """ask() got no reply within its timeout."""
+
+
+class ActorStopped(ActorError):
+    """The actor stopped (shutdown, failed start, gave up restarting) before handling the message."""
+
+
+class ActorCrashed(ActorError):
+    """The batch holding the message crashed the actor."""
+
+
+class MailboxFull(ActorError):
+    """The actor's bounded mailbox has no room."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message in a mailbox; reply is the asker's future, None for tell."""
+
+    message: object
+    reply: asyncio.Future[Any] | None
+
+
+class Actor:
+    """Base class: override on_start, receive (or receive_batch), on_stop, can_passivate."""
+
+    # Subclasses without __slots__ get a __dict__ anyway; these keep the base cheap.
+    __slots__ = ("_idle_since", "key")
+
+    mailbox_size: ClassVar[int] = 10_000
+    max_batch: ClassVar[int] = 512
+    key: str
+    _idle_since: float
+
+    async def on_start(self) -> None:
+        """Load state before the first message; raising means the start failed."""
+
+    async def on_stop(self) -> None:
+        """Release resources on a clean stop or passivation (never after a crash)."""
+
+    async def receive(self, message: object) -> Any:
+        """Handle one message and return the reply; raise a DomainError to refuse it."""
+        raise NotImplementedError(f"{type(self).__name__} does not handle {type(message).__name__}")
+
+    async def receive_batch(self, batch: list[Envelope]) -> None:
+        """Handle the messages in order; overrides may decide all first and commit once."""
+        for env in batch:
+            try:
+                reply = await self.receive(env.message)
+            except DomainError as exc:
+                if env.reply is None:
+                    log.info("actor_tell_refused", key=self.key, error=repr(exc))
+                elif not env.reply.done():
+                    env.reply.set_exception(exc)
+                continue
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_result(reply)
+
+    def can_passivate(self) -> bool:
+        """Whether the actor may be stopped when idle; say no while holding outstanding work."""
+        return True
+
+    @property
+    def idle_since(self) -> float:
+        """Loop time of the last message handled (or of the start)."""
+        return self._idle_since
+
+
+class _Cell:
+    """Runtime state of one actor incarnation chain: mailbox, task and current instance."""
+
+    __slots__ = ("actor", "factory", "key", "limit", "mailbox", "stop_reason", "task", "waiter")
+
+    def __init__(self, key: str, factory: Callable[[], Actor], actor: Actor) -> None:
+        self.key = key
+        self.factory = factory
+        self.actor = actor
+        self.limit = actor.mailbox_size
+        self.mailbox: deque[Envelope] = deque()
+        # Set only while the task waits for mail, so "waiter is set and mailbox empty" means idle.
+        self.waiter: asyncio.Future[None] | None = None
+        self.stop_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Resume the task if it is waiting for mail."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned reply's exception so asyncio does not warn about it."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _fail(
+    envelopes: list[Envelope] | deque[Envelope],
+    kind: type[ActorError],
+    text: str,
+    cause: BaseException | None = None,
+) -> None:
+    """Fail every unanswered ask among envelopes; tells have nobody to tell."""
+    for env in envelopes:
+        if env.reply is not None and not env.reply.done():
+            error = kind(text)
+            error.__cause__ = cause
+            env.reply.set_exception(error)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ActorRef:
+    """Handle to the actor for a key; resolved on every send, so it outlives passivation and restarts."""
+
+    __slots__ = ("_factory", "_system", "key")
+
+    def __init__(self, system: ActorSystem, key: str, factory: Callable[[], Actor]) -> None:
+        self._system = system
+        self.key = key
+        self._factory = factory
+
+    def __repr__(self) -> str:
+        return f"ActorRef({self.key!r})"
+
+    def tell(self, message: object) -> None:
+        """Queue message without waiting for it to be handled."""
+        self._system._deliver(self.key, self._factory, Envelope(message, None))
+
+    async def ask(self, message: object, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """Send message and return the reply, or raise the refusal or a runtime error."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._system._deliver(self.key, self._factory, Envelope(message, fut))
+        try:
+            # asyncio.wait leaves fut alone on timeout: the actor may still answer, nobody listens.
+            await asyncio.wait((fut,), timeout=timeout)
+            if not fut.done():
+                raise AskTimeout(f"actor {self.key!r} did not reply within {timeout} s")
+            return fut.result()
+        finally:
+            if not fut.done():
+                fut.add_done_callback(_consume)
+
+
+class ActorSystem:
+    """Registry and supervisor of actors: spawns on first use, restarts on crash, passivates when idle."""
+
+    def __init__(
+        self,
+        *,
+        passivate_after: float = 300.0,
+        reap_interval: float = 10.0,
+        max_restarts: int = 5,
+        restart_window: float = 60.0,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self._passivate_after = passivate_after
+        self._reap_interval = reap_interval
+        self._max_restarts = max_restarts
+        self._restart_window = restart_window
+        self._on_event = on_event
+        self._cells: dict[str, _Cell] = {}
+        # Cells leaving the registry whose task has not ended; a successor waits for them.
+        self._retiring: dict[str, _Cell] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def active(self) -> int:
+        """Number of live actors."""
+        return len(self._cells)
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Queued messages per live actor."""
+        return {key: len(cell.mailbox) for key, cell in self._cells.items()}
+
+    async def start(self) -> None:
+        """Start the passivation reaper."""
+        if self._closed:
+            raise ActorStopped("actor system stopped")
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever(), name="actors:reaper")
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Stop every actor after its current batch, failing queued asks; cancel stragglers after timeout."""
+        # Mark everything before the first await, so no actor starts another batch meanwhile.
+        self._closed = True
+        cells = [*self._cells.values(), *self._retiring.values()]
+        for cell in cells:
+            self._retire(cell, "system stopping")
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.wait((self._reaper,))
+            self._reaper = None
+        tasks = {cell.task for cell in cells if cell.task is not None}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def ref(self, key: str, factory: Callable[[], Actor]) -> ActorRef:
+        """Return a ref to the actor for key, spawning it with factory() if none is running."""
+        if self._closed:
+            raise ActorStopped(f"actor {key!r}: actor system stopped")
+        if key not in self._cells:
+            self._spawn(key, factory)
+        return ActorRef(self, key, factory)
+
+    def get(self, key: str) -> ActorRef | None:
+        """Return a ref to the running actor for key, or None."""
+        cell = self._cells.get(key)
+        return None if cell is None else ActorRef(self, key, cell.factory)
+
+    async def stop_actor(self, key: str) -> None:
+        """Stop the actor for key after its current batch and wait until on_stop has run."""
+        cell = self._cells.get(key)
+        if cell is None or cell.task is None:
+            return
+        self._retire(cell, "stopped")
+        await asyncio.wait((cell.task,))
+
+    def _deliver(self, key: str, factory: Callable[[], Actor], env: Envelope) -> None:
+        # Synchronous from lookup to append: the reaper cannot retire the cell in between, so a
+        # message lands either in a live mailbox or in a fresh actor's, never in a dying one.
+        if self._closed:
+            raise ActorStopped(f"actor {key!r}: actor system stopped")
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._spawn(key, factory)
+        if len(cell.mailbox) >= cell.limit:
+            raise MailboxFull(f"actor {key!r}: mailbox full ({cell.limit} messages)")
+        cell.mailbox.append(env)
+        cell.wake()
+
+    def _spawn(self, key: str, factory: Callable[[], Actor]) -> _Cell:
+        loop = asyncio.get_running_loop()
+        cell = _Cell(key, factory, factory())
+        previous = self._retiring.get(key)
+        self._cells[key] = cell
+        cell.task = loop.create_task(
+            self._run(cell, None if previous is None else previous.task), name=f"actor:{key}"
+        )
+        return cell
+
+    def _retire(self, cell: _Cell, reason: str) -> None:
+        """Take cell out of the registry (new sends spawn afresh) and ask its task to stop."""
+        if cell.stop_reason is None:
+            cell.stop_reason = reason
+        if self._cells.get(cell.key) is cell:
+            del self._cells[cell.key]
+            self._retiring[cell.key] = cell
+        cell.wake()
+
+    async def _run(self, cell: _Cell, previous: asyncio.Task[None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[Envelope] = []
+        crashes: list[float] = []
+        try:
+            if previous is not None:
+                # The old incarnation may still be saving state in on_stop; load only after it.
+                await asyncio.wait((previous,))
+            actor = cell.actor
+            if not await self._start(cell, actor, "started"):
+                return
+            while batch := await self._next_batch(cell, actor.max_batch):
+                try:
+                    await actor.receive_batch(batch)
+                except Exception as exc:
+                    self._crashed(cell, batch, exc)
+                    now = loop.time()
+                    crashes = [t for t in crashes if now - t < self._restart_window]
+                    crashes.append(now)
+                    if len(crashes) > self._max_restarts:
+                        reason = f"gave up after {len(crashes)} crashes: {_describe(exc)}"
+                        self._abandon(cell, "gave_up", reason, exc, crashes=len(crashes))
+                        return
+                    # A fresh instance reloads its state; the queued messages wait for it.
+                    try:
+                        actor = cell.factory()
+                    except Exception as error:
+                        self._abandon(cell, "start_failed", f"start failed: {_describe(error)}", error)
+                        return
+                    if not await self._start(cell, actor, "restarted"):
+                        return
+                else:
+                    actor._idle_since = loop.time()
+                # Idle actors must not keep their last messages alive.
+                batch = []
+            reason = cell.stop_reason or "stopped"
+            self._close(cell, reason)
+            try:
+                await actor.on_stop()
+            except Exception as exc:
+                log.error("actor_stop_failed", key=cell.key, error=_describe(exc), exc_info=exc)
+            self._emit("passivated" if reason == "passivated" else "stopped", cell.key, {"reason": reason})
+        finally:
+            # Reached with work left only on cancellation or a runtime bug; no ask may hang.
+            _fail(batch, ActorStopped, f"actor {cell.key!r} stopped while handling the message")
+            self._close(cell, "stopped")
+            # Only now may a successor load state: on_stop, if any, has finished saving it.
+            if self._retiring.get(cell.key) is cell:
+                del self._retiring[cell.key]
+
+    async def _next_batch(self, cell: _Cell, max_batch: int) -> list[Envelope]:
+        """Wait for one envelope, then take every queued one up to max_batch; [] means stop."""
+        mailbox = cell.mailbox
+        while not mailbox and cell.stop_reason is None:
+            cell.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await cell.waiter
+            finally:
+                cell.waiter = None
+        if cell.stop_reason is not None:
+            return []
+        return [mailbox.popleft() for _ in range(min(len(mailbox), max_batch))]
+
+    async def _start(self, cell: _Cell, actor: Actor, event: str) -> bool:
+        """Run on_start for a new instance; False when the actor must not go on."""
+        actor.key = cell.key
+        actor._idle_since = asyncio.get_running_loop().time()
+        cell.actor = actor
+        if cell.stop_reason is not None:
+            # Stopped before it ever started: nothing to load, nothing to save.
+            self._close(cell, cell.stop_reason)
+            return False
+        try:
+            await actor.on_start()
+        except Exception as exc:
+            self._abandon(cell, "start_failed", f"start failed: {_describe(exc)}", exc)
+            return False
+        self._emit(event, cell.key, {})
+        return True
+
+    def _close(self, cell: _Cell, reason: str, cause: Exception | None = None) -> None:
+        """Leave the registry and fail the queued asks, in one step so none slips in between."""
+        if self._cells.get(cell.key) is cell:
+            del self._cells[cell.key]
+        _fail(cell.mailbox, ActorStopped, f"actor {cell.key!r}: {reason}", cause)
+        cell.mailbox.clear()
+
+    def _crashed(self, cell: _Cell, batch: list[Envelope], exc: Exception) -> None:
+        log.error("actor_crashed", key=cell.key, error=_describe(exc), exc_info=exc)
+        _fail(batch, ActorCrashed, f"actor {cell.key!r} crashed: {_describe(exc)}", exc)
+        self._emit("crashed", cell.key, {"error": _describe(exc)})
+
+    def _abandon(self, cell: _Cell, event: str, reason: str, exc: Exception, **info: Any) -> None:
+        """Stop for good without on_stop: the instance is broken or never started."""
+        log.error(f"actor_{event}", key=cell.key, reason=reason, exc_info=exc)
+        self._close(cell, reason, exc)
+        self._emit(event, cell.key, {"error": _describe(exc), **info})
+
+    def _emit(self, event: str, key: str, info: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event, key, info)
+        except Exception as exc:
+            # Metrics and logs must never take an actor down.
+            log.error("actor_event_hook_failed", key=key, actor_event=event, exc_info=exc)
+
+    async def _reap_forever(self) -> None:
+        """Passivate idle actors; each pass is synchronous, so no message slips in mid-decision."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._reap_interval)
+            deadline = loop.time() - self._passivate_after
+            # Idle = waiting for mail with none queued: a woken task with mail is not idle yet.
+            idle = [
+                cell
+                for cell in self._cells.values()
+                if cell.waiter is not None and not cell.mailbox and cell.actor._idle_since <= deadline
+            ]
+            for cell in idle:
+                try:
+                    willing = cell.actor.can_passivate()
+                except Exception as exc:
+                    log.error("actor_can_passivate_failed", key=cell.key, exc_info=exc)
+                    continue
+                if willing:
+                    self._retire(cell, "passivated")
