@@ -71,6 +71,8 @@ def _run(coro: object) -> int:
 
 
 def _prompt_password() -> str:
+    if not sys.stdin.isatty():
+        raise SystemExit("no password: set ASTRO_NEW_PASSWORD or run create-user at a terminal")
     first = getpass.getpass("password (8 or more characters): ")
     if first != getpass.getpass("again: "):
         raise SystemExit("the two passwords differ")
@@ -219,4 +221,7 @@ async def _started(app: object) -> AsyncIterator[None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are in place
+        sys.exit(130)

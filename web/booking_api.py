@@ -48,7 +48,8 @@ async def _is_vip(request: web.Request) -> bool:
 @doc(
     "Upcoming launches with live occupancy (public, cached)",
     response=LaunchPage,
-    query={"destination": "low_earth|moon|mars", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+    query={"destination": "low_earth|moon|mars", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "limit": "1..200",
+           "cursor": "from next_cursor"},
     public=True,
 )
 async def list_launches(request: web.Request) -> web.Response:
@@ -58,10 +59,15 @@ async def list_launches(request: web.Request) -> web.Response:
             "destination must be low_earth, moon or mars", {"fields": {"destination": destination}}
         )
     start, end = query_date(request, "from"), query_date(request, "to")
+    limit, after = query_limit(request), decode_cursor(request)
     cards = await request.app[CATALOG].upcoming(
         vip=await _is_vip(request), destination=destination, start=start, end=end
     )
-    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=None))
+    if after is not None:  # the list is ordered by (scheduled_at, id): resume after the cursor's launch
+        cards = [c for c in cards if f"{c['scheduled_at']}|{c['id']}" > after]
+    page = cards[:limit]
+    cursor = encode_cursor(f"{page[-1]['scheduled_at']}|{page[-1]['id']}") if len(cards) > limit else None
+    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in page], next_cursor=cursor))
 
 
 @doc("One launch by id or slug, with live occupancy (public, cached)", response=LaunchEnvelope, public=True)

@@ -52,7 +52,7 @@ def query_limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}", {"fields": {"limit": raw}})
     return int(raw)
 
@@ -67,10 +67,10 @@ def decode_cursor(request: web.Request) -> str | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))[0]
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "\x00" in value:
             raise ValueError
         return value
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, KeyError):
         raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": raw}}) from None
 
 

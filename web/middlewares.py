@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 from pymongo.errors import ConnectionFailure
 
-from astro.domain.errors import DomainError
+from astro.domain.errors import DomainError, NotFound
 from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
 from web.keys import PRINCIPAL, REQUEST_ID
@@ -71,6 +71,8 @@ def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[val
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if "\x00" in request.path:  # no id or name of ours holds a NUL; PostgreSQL could not even compare one
+            raise NotFound(f"no such endpoint or object: {request.path!r}")
         return await handler(request)
     except DomainError as exc:
         return domain_error_response(exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Email = Annotated[
     str,
@@ -18,9 +18,17 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 
 
 class Request(BaseModel):
-    """A request body: strict types, unknown fields refused."""
+    """A request body: strict types, unknown fields refused, no NUL characters in text."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000; refuse it here, naming the field, not deep in the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Response(BaseModel):

@@ -75,7 +75,10 @@ class PublicCatalog:
             shown = with_visibility(card, now)
             if shown["vip_only"] and not vip:
                 continue
-            day = datetime.fromisoformat(card["scheduled_at"]).date()
+            when = datetime.fromisoformat(card["scheduled_at"])
+            if when <= now:  # it has flown (or should have): no longer upcoming
+                continue
+            day = when.date()
             if destination and card["destination"] != destination:
                 continue
             if (start and day < start) or (end and day > end):

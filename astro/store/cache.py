@@ -14,8 +14,17 @@ LOGIN_FAILS: Final = "auth:login_fail:"
 WARM_MARKER: Final = "auth:warm"
 
 
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=5)
+def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """A client whose requests wait for a free connection under load instead of failing."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        decode_responses=True,
+        socket_connect_timeout=3,
+        socket_timeout=5,
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class AuthCache:

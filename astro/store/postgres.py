@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,8 +32,14 @@ UNIQUE_CONFLICTS: Final = {
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool; every connection answers in UTC."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}
+        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}, init=_init_connection
     )
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """json and jsonb arrive as Python values, not strings."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

@@ -6,6 +6,7 @@ ASTRO_* store settings, so the embedded PostgreSQL, SecantusDB and redis-server 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,7 +46,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def child_env(data_dir: Path, port: int | None = None, **extra: str) -> dict[str, str]:
+def child_env(data_dir: Path, port: int | None = None, /, **extra: str) -> dict[str, str]:
     """This environment without any ASTRO_* setting (so every part is embedded), plus the given ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTRO_")}
     assert not any(name in env for name in STORE_VARIABLES)
@@ -57,11 +58,21 @@ def child_env(data_dir: Path, port: int | None = None, **extra: str) -> dict[str
     return env
 
 
-def run_command(*args: str, env: dict[str, str], timeout: float = 60.0) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_command(
+    *args: str, env: dict[str, str], timeout: float = 60.0
+) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run `python run.py ARGS` to completion; return the result and how long it took."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(RUN_PY), *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+    result = subprocess.run(
+        [sys.executable, str(RUN_PY), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
     return result, time.monotonic() - started
 
 
@@ -120,12 +131,15 @@ class Platform:
                     return body  # type: ignore[no-any-return]
                 last = (status, body)
             time.sleep(0.05)
-        pytest.fail(f"GET /ready did not answer 200 within {START_TIMEOUT:.0f} s (last: {last!r}):\n"
-                    f"{self.output()[-4000:]}")
+        pytest.fail(
+            f"GET /ready did not answer 200 within {START_TIMEOUT:.0f} s (last: {last!r}):\n"
+            f"{self.output()[-4000:]}"
+        )
 
     def embedded_children(self) -> list[psutil.Process]:
         """Every process below run.py (the three servers and PostgreSQL's own backends)."""
-        return psutil.Process(self.process.pid).children(recursive=True)
+        children: list[psutil.Process] = psutil.Process(self.process.pid).children(recursive=True)
+        return children
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send `sig` the way a user would; SIGINT goes to the process group, as Ctrl-C in a terminal does."""
@@ -139,10 +153,8 @@ class Platform:
         """Clean-up after a failed test: nothing may outlive it."""
         procs = [*self.children]
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(psutil.Error):
                 procs += self.embedded_children()
-            except psutil.Error:
-                pass
             self.process.terminate()
             try:
                 self.process.wait(timeout=STOP_TIMEOUT)
@@ -151,10 +163,8 @@ class Platform:
                 self.process.wait()
         _, alive = psutil.wait_procs(procs, timeout=5)
         for proc in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
-            except psutil.Error:
-                pass
 
 
 def start(data_dir: Path, logs: Path, port: int | None = None) -> Platform:
@@ -163,9 +173,15 @@ def start(data_dir: Path, logs: Path, port: int | None = None) -> Platform:
     logs.mkdir(parents=True, exist_ok=True)
     out_path = logs / f"run-{port}-{time.monotonic_ns()}.log"
     with out_path.open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(RUN_PY)], cwd=ROOT, env=child_env(data_dir, port),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)  # its own process group, like a terminal job
+        process = subprocess.Popen(
+            [sys.executable, str(RUN_PY)],
+            cwd=ROOT,
+            env=child_env(data_dir, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # its own process group, like a terminal job
     return Platform(data_dir, port, out_path, process, time.monotonic())
 
 
@@ -185,10 +201,8 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
 def names(procs: list[psutil.Process]) -> set[str]:
     found = set()
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             found.add(proc.name())
-        except psutil.NoSuchProcess:
-            pass
     return found
 
 
@@ -228,10 +242,10 @@ def test_platform_comes_up_ready_and_prints_its_urls(platform: Platform) -> None
     for path in ("/", "/auth", "/traveler", "/agency", "/system", "/api/docs", "/metrics"):
         assert f"{platform.base}{path}\n" in out, f"{path} missing from:\n{out}"
     assert "AstroBookings is up in" in out
-    status, metrics = http("GET", platform.base + "/metrics")
+    status, _ = http("GET", platform.base + "/metrics")
     assert status == 200
     # the three embedded servers are children of run.py, each on a port of its own (never a standard one)
-    assert CHILD_NAMES <= names(platform.children), names(platform.children)
+    assert names(platform.children) >= CHILD_NAMES, names(platform.children)
     urls = json.loads((platform.data_dir / "embedded.json").read_text())
     assert urls["pid"] == platform.process.pid
     assert {"pg_dsn", "mongo_url", "redis_url"} <= set(urls)
@@ -283,8 +297,16 @@ def test_start_on_a_port_in_use_is_refused(platform: Platform, tmp_path: Path) -
 def test_create_user_while_the_platform_runs(platform: Platform) -> None:
     email, password = f"it{time.monotonic_ns()}@astro.example", "it-pass-word"
     servers_before = {p.pid for p in platform.embedded_children() if p.name() in CHILD_NAMES}
-    result, _ = run_command("create-user", "--role", "it", "--email", email, "--name", "Ida Tech",
-                            env=child_env(platform.data_dir, ASTRO_NEW_PASSWORD=password))
+    result, _ = run_command(
+        "create-user",
+        "--role",
+        "it",
+        "--email",
+        email,
+        "--name",
+        "Ida Tech",
+        env=child_env(platform.data_dir, ASTRO_NEW_PASSWORD=password),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"created it user {email}" in result.stdout
 
@@ -295,6 +317,19 @@ def test_create_user_while_the_platform_runs(platform: Platform) -> None:
     status, page = http("GET", platform.base + "/api/system/users?role=it", token=session["token"])
     assert status == 200, page
     assert email in [user["email"] for user in page["items"]]
+    # a second create-user with the same email is refused, and says why
+    again, _ = run_command(
+        "create-user",
+        "--role",
+        "finance",
+        "--email",
+        email,
+        "--name",
+        "Other",
+        env=child_env(platform.data_dir, ASTRO_NEW_PASSWORD=password),
+    )
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "already registered" in again.stderr
     # the command reused the running servers: it neither stopped nor replaced them
     assert {p.pid for p in platform.embedded_children() if p.name() in CHILD_NAMES} == servers_before
     assert http("GET", platform.base + "/ready")[0] == 200
@@ -309,7 +344,7 @@ def test_signal_stops_everything_with_exit_code_0(sig: int, tmp_path: Path) -> N
     try:
         running.wait_ready()
         children = running.children
-        assert CHILD_NAMES <= names(children), names(children)
+        assert names(children) >= CHILD_NAMES, names(children)
 
         code = running.stop(sig)
         assert code == 0, running.output()[-4000:]
@@ -371,12 +406,15 @@ def test_migrate_on_a_fresh_data_directory(tmp_path: Path) -> None:
     assert "migrations applied: none (up to date)" in again.stdout, again.stdout
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("ASTRO_PORT", "notaport"),
-    ("ASTRO_PORT", "70000"),
-    ("ASTRO_PG_DSN", "mysql://db.example/astro"),
-    ("ASTRO_LOG_LEVEL", "LOUD"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ASTRO_PORT", "notaport"),
+        ("ASTRO_PORT", "70000"),
+        ("ASTRO_PG_DSN", "mysql://db.example/astro"),
+        ("ASTRO_LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_bad_setting_exits_with_code_2(variable: str, value: str, tmp_path: Path) -> None:
     result, took = run_command(env=child_env(tmp_path / "data", **{variable: value}), timeout=30)
     assert result.returncode == 2, result.stdout + result.stderr
