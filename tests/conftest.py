@@ -247,16 +247,35 @@ def passengers(n: int, born: str = "1990-05-17") -> list[dict[str, str]]:
 def make_launch(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[dict[str, Any]]]:
     """A launch of an agency's new rocket: returns the launch JSON (with `agency` Account attached)."""
 
-    async def make(agency: Account, *, capacity: int = 100, min_passengers: int = 10, price_cents: int = 100_000,
-                   days: float = 30, destination: str = "moon", range_: str = "mars") -> dict[str, Any]:
-        resp = await client.post("/api/agency/rockets", headers=agency.headers,
-                                 json={"name": "Falcon Z", "capacity": capacity, "range": range_})
+    async def make(
+        agency: Account,
+        *,
+        capacity: int = 100,
+        min_passengers: int = 10,
+        price_cents: int = 100_000,
+        days: float = 30,
+        destination: str = "moon",
+        range_: str = "mars",
+    ) -> dict[str, Any]:
+        resp = await client.post(
+            "/api/agency/rockets",
+            headers=agency.headers,
+            json={"name": "Falcon Z", "capacity": capacity, "range": range_},
+        )
         assert resp.status == 201, await resp.text()
         rocket = (await resp.json())["rocket"]
-        resp = await client.post("/api/agency/launches", headers=agency.headers, json={
-            "rocket_id": rocket["id"], "mission": "Tranquility tour", "destination": destination,
-            "scheduled_at": future(days), "price_cents": price_cents, "min_passengers": min_passengers,
-        })
+        resp = await client.post(
+            "/api/agency/launches",
+            headers=agency.headers,
+            json={
+                "rocket_id": rocket["id"],
+                "mission": "Tranquility tour",
+                "destination": destination,
+                "scheduled_at": future(days),
+                "price_cents": price_cents,
+                "min_passengers": min_passengers,
+            },
+        )
         assert resp.status == 201, await resp.text()
         return (await resp.json())["launch"]  # type: ignore[no-any-return]
 

@@ -28,10 +28,11 @@ from astro.store.mail import smtp_reachable, start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import agency_api, booking_api, system_api
+from web import agency_api, booking_api, live, system_api, ws
 from web.keys import (
     ACTORS,
     AUTH,
+    BROADCASTER,
     CATALOG,
     CATALOG_STORE,
     CLOCK,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     system_api.setup(app)
     agency_api.setup(app)
     booking_api.setup(app)
+    ws.setup(app)
     return app
 
 
@@ -109,6 +111,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await client.aclose()
+        await client.connection_pool.disconnect()
 
 
 async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -154,7 +157,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     """Launch actors, the booking desk, the live outbox and the launch catalogue."""
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
     store, ledger = PgCatalog(pool), PgLedger(pool)
-    outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: None)  # WIRE: broadcaster
+    outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
     system = ActorSystem(on_event=actor_event_logger())
     desk = LaunchDesk(
         system=system, ledger=ledger, outbox=outbox, gateway=app[GATEWAY], users=app[USERS], clock=clock
@@ -163,6 +166,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOX], app[ACTORS], app[DESK] = outbox, system, desk
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
     app[SCHEDULER] = LaunchScheduler(store, outbox, clock, settings.vip_window)
+    live.register_snapshots(app)
     outbox.start()
     await system.start()
     await desk.retry_pending_refunds()

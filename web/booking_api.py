@@ -48,8 +48,13 @@ async def _is_vip(request: web.Request) -> bool:
 @doc(
     "Upcoming launches with live occupancy (public, cached)",
     response=LaunchPage,
-    query={"destination": "low_earth|moon|mars", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "limit": "1..200",
-           "cursor": "from next_cursor"},
+    query={
+        "destination": "low_earth|moon|mars",
+        "from": "YYYY-MM-DD",
+        "to": "YYYY-MM-DD",
+        "limit": "1..200",
+        "cursor": "from next_cursor",
+    },
     public=True,
 )
 async def list_launches(request: web.Request) -> web.Response:

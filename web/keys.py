@@ -10,10 +10,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
+from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk, LiveOutbox
 from actors.runtime import ActorSystem
 from astro.config import Settings
 from astro.domain.clock import Clock
+from astro.domain.users import Principal
+from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.store.bookings import PgLedger
 from astro.store.idempotency import PgIdempotency
@@ -21,8 +24,6 @@ from astro.store.launches import PgCatalog
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from astro.domain.users import Principal
-from astro.services.auth import AuthService
 
 SETTINGS = web.AppKey("settings", Settings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
@@ -46,3 +47,4 @@ SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)

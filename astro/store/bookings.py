@@ -48,10 +48,11 @@ class PgLedger:
     async def commit_bookings(
         self, launch_id: str, seats_booked: int, confirmed_at: datetime | None, bookings: list[NewBooking]
     ) -> None:
-        """Every accepted booking of a batch, its passengers and charge, and the launch's count: one transaction."""
+        """One transaction: a batch's accepted bookings, their passengers and charges, the seat count."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                """INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
+                """INSERT INTO bookings
+                       (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
                    VALUES ($1, $2, $3, $4, $5, $6, $7)""",
                 [
                     (b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.created_at)
@@ -154,7 +155,8 @@ class PgLedger:
                        refund_cents = b.total_cents, cancelled_at = $3
                    WHERE b.launch_id = $1 AND b.status = 'confirmed'
                    RETURNING b.id, b.traveler_id, b.total_cents,
-                       (SELECT gateway_ref FROM traveler_payments p WHERE p.booking_id = b.id AND p.kind = 'charge')
+                       (SELECT gateway_ref FROM traveler_payments p
+                        WHERE p.booking_id = b.id AND p.kind = 'charge')
                        AS charge_ref""",
                 launch_id,
                 f"launch_{status}",
@@ -206,7 +208,8 @@ class PgLedger:
                 """SELECT b.traveler_id FROM bookings b JOIN launches l ON l.id = b.launch_id
                    WHERE b.status = 'confirmed' AND l.confirmed_at IS NOT NULL
                      AND l.status NOT IN ('aborted', 'failed')
-                     AND b.traveler_id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
+                     AND b.traveler_id IN (
+                         SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
                    GROUP BY b.traveler_id HAVING count(DISTINCT b.launch_id) >= 2""",
                 launch_id,
             )
@@ -218,7 +221,8 @@ class PgLedger:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN launches l ON l.id = b.launch_id
-                    WHERE b.traveler_id = $1 AND ($2::text IS NULL OR b.id < $2) ORDER BY b.id DESC LIMIT $3""",
+                    WHERE b.traveler_id = $1 AND ($2::text IS NULL OR b.id < $2)
+                    ORDER BY b.id DESC LIMIT $3""",
                 traveler_id,
                 after,
                 limit,
@@ -246,7 +250,8 @@ class PgLedger:
                 """SELECT b.id, b.traveler_id, t.name AS traveler_name, t.email AS traveler_email, b.seats,
                           b.total_cents, b.status, b.refund_cents, b.created_at, b.cancelled_at,
                           COALESCE(json_agg(json_build_object('name', p.name, 'birth_date', p.birth_date)
-                                   ORDER BY p.position) FILTER (WHERE p.booking_id IS NOT NULL), '[]') AS passengers
+                                   ORDER BY p.position) FILTER (WHERE p.booking_id IS NOT NULL), '[]')
+                          AS passengers
                    FROM bookings b JOIN travelers t ON t.id = b.traveler_id
                    LEFT JOIN passengers p ON p.booking_id = b.id
                    WHERE b.launch_id = $1 GROUP BY b.id, t.id ORDER BY b.id""",
@@ -258,11 +263,13 @@ class PgLedger:
         """Bookings of the agency's successful launches in [start, end), with each traveler's tax data."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                """SELECT b.id AS booking_id, l.id AS launch_id, l.mission, l.scheduled_at, t.id AS traveler_id,
-                          t.name AS traveler_name, t.tax_id, t.address, t.contact_email, b.seats, b.total_cents,
+                """SELECT b.id AS booking_id, l.id AS launch_id, l.mission, l.scheduled_at,
+                          t.id AS traveler_id, t.name AS traveler_name, t.tax_id, t.address, t.contact_email,
+                          b.seats, b.total_cents,
                           COALESCE(b.refund_cents, 0) AS refund_cents,
                           b.total_cents - COALESCE(b.refund_cents, 0) AS net_cents, b.status
-                   FROM bookings b JOIN launches l ON l.id = b.launch_id JOIN travelers t ON t.id = b.traveler_id
+                   FROM bookings b JOIN launches l ON l.id = b.launch_id
+                   JOIN travelers t ON t.id = b.traveler_id
                    WHERE l.agency_id = $1 AND l.status = 'successful'
                      AND ($2::date IS NULL OR l.scheduled_at >= $2::date)
                      AND ($3::date IS NULL OR l.scheduled_at < $3::date)

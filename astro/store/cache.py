@@ -119,13 +119,12 @@ class LaunchCache:
         """The cached public list, or None when it is not complete (then read PostgreSQL and fill)."""
         if not await self._redis.exists(UPCOMING_WARM):
             return None
-        ids = await self._redis.zrange(UPCOMING, 0, -1)
+        ids = [str(i) for i in await self._redis.zrange(UPCOMING, 0, -1)]
         if not ids:
             return []
         raws = await self._redis.mget([CARD + i for i in ids])
-        if any(r is None for r in raws):
-            return None
-        return [json.loads(r) for r in raws]
+        cards = [json.loads(r) for r in raws if r is not None]
+        return cards if len(cards) == len(ids) else None
 
 
 def _score(iso: str) -> float:

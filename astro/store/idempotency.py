@@ -23,7 +23,7 @@ class PgIdempotency:
         self._pool = pool
 
     async def begin(self, user_id: str, key: str, request_hash: str) -> StoredResponse | None:
-        """Claim the key (None: go ahead), or the first response to replay; refuse a different body or a race."""
+        """Claim the key (None: go ahead) or return the first response; refuse another body or a race."""
         async with self._pool.acquire() as conn:
             await conn.execute(
                 f"""DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
@@ -32,7 +32,8 @@ class PgIdempotency:
                 key,
             )
             claimed = await conn.fetchval(
-                """INSERT INTO idempotency_keys (user_id, key, request_hash, status) VALUES ($1, $2, $3, 'in_progress')
+                """INSERT INTO idempotency_keys (user_id, key, request_hash, status)
+                   VALUES ($1, $2, $3, 'in_progress')
                    ON CONFLICT DO NOTHING RETURNING 1""",
                 user_id,
                 key,

@@ -135,7 +135,8 @@ class PgCatalog:
             try:
                 async with self._pool.acquire() as conn:
                     await conn.execute(
-                        """INSERT INTO launches (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
+                        """INSERT INTO launches
+                               (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
                                price_cents, capacity, min_passengers, public_from)
                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
                         launch_id,

@@ -29,7 +29,7 @@ class PaymentGateway(Protocol):
 
 @dataclass
 class SandboxGateway:
-    """Card tokens: tok_ok succeeds, tok_declined is declined, tok_slow succeeds after 2 s, tok_error fails."""
+    """Tokens: tok_ok succeeds, tok_declined is declined, tok_slow succeeds after 2 s, tok_error fails."""
 
     slow_seconds: float = SLOW_SECONDS
     charges: dict[str, int] = field(default_factory=dict)

@@ -16,8 +16,11 @@ B = "/api/booking"
 
 
 async def book(client: Any, traveler: Any, launch_id: str, seats: int, token: str = "tok_ok") -> Any:
-    return await client.post(f"{B}/bookings", headers=traveler.headers, json={
-        "launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token})
+    return await client.post(
+        f"{B}/bookings",
+        headers=traveler.headers,
+        json={"launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token},
+    )
 
 
 async def db_counts(settings: Any, launch_id: str) -> tuple[int, int, int]:
@@ -27,7 +30,9 @@ async def db_counts(settings: Any, launch_id: str) -> tuple[int, int, int]:
         booked = await conn.fetchval("SELECT seats_booked FROM launches WHERE id = $1", launch_id)
         row = await conn.fetchrow(
             "SELECT COALESCE(sum(seats), 0) AS seats, count(*) AS n FROM bookings WHERE launch_id = $1 "
-            "AND (status = 'confirmed' OR seats_released = false)", launch_id)
+            "AND (status = 'confirmed' OR seats_released = false)",
+            launch_id,
+        )
     finally:
         await conn.close()
     return int(booked), int(row["seats"]), int(row["n"])
@@ -39,8 +44,9 @@ async def travelers(make_traveler: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-async def test_300_simultaneous_bookings_never_overbook(client: Any, settings: Any, make_agency: Any,
-                                                        make_launch: Any, travelers: list[Any], seed: int) -> None:
+async def test_300_simultaneous_bookings_never_overbook(
+    client: Any, settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any], seed: int
+) -> None:
     rng = random.Random(seed)
     launch = await make_launch(await make_agency(), capacity=120, min_passengers=10)
     wanted = [(travelers[i % 100], rng.randint(1, 4)) for i in range(300)]
@@ -57,16 +63,22 @@ async def test_300_simultaneous_bookings_never_overbook(client: Any, settings: A
             assert details["seats_requested"] == seats and details["seats_available"] < seats
     demand = sum(n for _, n in wanted)
     assert accepted == min(120, demand)
-    assert await db_counts(settings, launch["id"]) == (accepted, accepted, sum(r.status == 201 for r in responses))
+    assert await db_counts(settings, launch["id"]) == (
+        accepted,
+        accepted,
+        sum(r.status == 201 for r in responses),
+    )
 
 
-async def test_concurrent_bookings_and_cancellations_keep_exact_counts(client: Any, settings: Any,
-                                                                       make_agency: Any, make_launch: Any,
-                                                                       travelers: list[Any]) -> None:
+async def test_concurrent_bookings_and_cancellations_keep_exact_counts(
+    client: Any, settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any]
+) -> None:
     launch = await make_launch(await make_agency(), capacity=60, min_passengers=10, days=400)
     first = [await (await book(client, t, launch["id"], 2)).json() for t in travelers[:20]]
-    cancels = [client.post(f"{B}/bookings/{b['booking']['id']}/cancel", headers=t.headers)
-               for t, b in zip(travelers[:20], first, strict=True)]
+    cancels = [
+        client.post(f"{B}/bookings/{b['booking']['id']}/cancel", headers=t.headers)
+        for t, b in zip(travelers[:20], first, strict=True)
+    ]
     books = [book(client, t, launch["id"], 2) for t in travelers[20:60]]
     results = await asyncio.gather(*cancels, *books)
     assert all(r.status == 200 for r in results[:20])
@@ -80,16 +92,23 @@ async def test_concurrent_bookings_and_cancellations_keep_exact_counts(client: A
     assert 20 <= accepted <= 60
 
 
-async def test_no_booking_survives_a_concurrent_abort(client: Any, settings: Any, make_agency: Any,
-                                                      make_launch: Any, travelers: list[Any]) -> None:
+async def test_no_booking_survives_a_concurrent_abort(
+    client: Any, settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any]
+) -> None:
     agency = await make_agency()
     launch = await make_launch(agency, capacity=200, min_passengers=150)
     before = [await book(client, t, launch["id"], 1) for t in travelers[:10]]
     assert all(r.status == 201 for r in before)
-    abort = client.post(f"/api/agency/launches/{launch['id']}/status", headers=agency.headers,
-                        json={"status": "aborted", "reason": "weather"})
-    results = await asyncio.gather(*(book(client, t, launch["id"], 1) for t in travelers[10:50]), abort,
-                                   *(book(client, t, launch["id"], 1) for t in travelers[50:]))
+    abort = client.post(
+        f"/api/agency/launches/{launch['id']}/status",
+        headers=agency.headers,
+        json={"status": "aborted", "reason": "weather"},
+    )
+    results = await asyncio.gather(
+        *(book(client, t, launch["id"], 1) for t in travelers[10:50]),
+        abort,
+        *(book(client, t, launch["id"], 1) for t in travelers[50:]),
+    )
     abort_resp = results[40]
     assert abort_resp.status == 200 and (await abort_resp.json())["launch"]["status"] == "aborted"
     booking_resps = before + results[:40] + results[41:]
@@ -101,11 +120,15 @@ async def test_no_booking_survives_a_concurrent_abort(client: Any, settings: Any
     await client.app[DESK].wait_background()
     conn = await asyncpg.connect(settings.pg_dsn)
     try:
-        rows = await conn.fetch("SELECT id, status, cancel_reason, refund_cents, total_cents FROM bookings "
-                                "WHERE launch_id = $1", launch["id"])
-        refunds = await conn.fetch("SELECT p.status, p.amount_cents, p.gateway_ref FROM traveler_payments p "
-                                   "JOIN bookings b ON b.id = p.booking_id WHERE b.launch_id = $1 AND p.kind = 'refund'",
-                                   launch["id"])
+        rows = await conn.fetch(
+            "SELECT id, status, cancel_reason, refund_cents, total_cents FROM bookings WHERE launch_id = $1",
+            launch["id"],
+        )
+        refunds = await conn.fetch(
+            "SELECT p.status, p.amount_cents, p.gateway_ref FROM traveler_payments p "
+            "JOIN bookings b ON b.id = p.booking_id WHERE b.launch_id = $1 AND p.kind = 'refund'",
+            launch["id"],
+        )
     finally:
         await conn.close()
     assert {r["id"] for r in rows} == {a["booking"]["id"] for a in accepted}
@@ -118,9 +141,9 @@ async def test_no_booking_survives_a_concurrent_abort(client: Any, settings: Any
     assert sum(amount for _, amount in gateway.refunds.values()) == sum(gateway.charges.values())
 
 
-async def test_a_crash_mid_commit_fails_that_request_and_the_next_succeeds(client: Any, settings: Any,
-                                                                          make_agency: Any, make_launch: Any,
-                                                                          make_traveler: Any) -> None:
+async def test_a_crash_mid_commit_fails_that_request_and_the_next_succeeds(
+    client: Any, settings: Any, make_agency: Any, make_launch: Any, make_traveler: Any
+) -> None:
     traveler = await make_traveler()
     launch = await make_launch(await make_agency(), capacity=10, min_passengers=5)
     assert (await book(client, traveler, launch["id"], 2)).status == 201

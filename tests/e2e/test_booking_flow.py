@@ -9,14 +9,24 @@ from tests.conftest import passengers
 B = "/api/booking"
 
 
-async def book(client: Any, traveler: Any, launch_id: str, seats: int, token: str = "tok_ok",
-               headers: dict[str, str] | None = None) -> Any:
-    return await client.post(f"{B}/bookings", headers={**traveler.headers, **(headers or {})}, json={
-        "launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token})
+async def book(
+    client: Any,
+    traveler: Any,
+    launch_id: str,
+    seats: int,
+    token: str = "tok_ok",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    return await client.post(
+        f"{B}/bookings",
+        headers={**traveler.headers, **(headers or {})},
+        json={"launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token},
+    )
 
 
-async def test_book_then_see_it_and_the_occupancy(client: Any, make_agency: Any, make_traveler: Any,
-                                                 make_launch: Any) -> None:
+async def test_book_then_see_it_and_the_occupancy(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
     agency, traveler = await make_agency(), await make_traveler()
     launch = await make_launch(agency, capacity=10, min_passengers=3, price_cents=250_000)
     resp = await book(client, traveler, launch["id"], 2)
@@ -34,8 +44,9 @@ async def test_book_then_see_it_and_the_occupancy(client: Any, make_agency: Any,
     assert len(one["booking"]["passengers"]) == 2
 
 
-async def test_reaching_min_passengers_confirms_the_launch(client: Any, make_agency: Any, make_traveler: Any,
-                                                           make_launch: Any) -> None:
+async def test_reaching_min_passengers_confirms_the_launch(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
     agency, traveler = await make_agency(), await make_traveler()
     launch = await make_launch(agency, capacity=10, min_passengers=3)
     assert (await book(client, traveler, launch["id"], 2)).status == 201
@@ -45,8 +56,9 @@ async def test_reaching_min_passengers_confirms_the_launch(client: Any, make_age
     assert got["launch"]["status"] == "confirmed" and got["launch"]["viable"] is True
 
 
-async def test_declined_card_leaves_no_booking_and_no_held_seat(client: Any, make_agency: Any,
-                                                                make_traveler: Any, make_launch: Any) -> None:
+async def test_declined_card_leaves_no_booking_and_no_held_seat(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
     agency, traveler = await make_agency(), await make_traveler()
     launch = await make_launch(agency, capacity=2, min_passengers=1)
     resp = await book(client, traveler, launch["id"], 2, token="tok_declined")
@@ -64,15 +76,20 @@ async def test_sold_out(client: Any, make_agency: Any, make_traveler: Any, make_
     assert resp.status == 409 and err["code"] == "sold_out" and err["details"]["seats_available"] == 1
 
 
-async def test_cancel_far_ahead_refunds_90_percent(client: Any, make_agency: Any, make_traveler: Any,
-                                                   make_launch: Any) -> None:
+async def test_cancel_far_ahead_refunds_90_percent(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
     agency, traveler = await make_agency(), await make_traveler()
     launch = await make_launch(agency, capacity=5, min_passengers=5, price_cents=100_001, days=400)
     booking = (await (await book(client, traveler, launch["id"], 1)).json())["booking"]
     resp = await client.post(f"{B}/bookings/{booking['id']}/cancel", headers=traveler.headers)
     body = await resp.json()
     assert resp.status == 200, body
-    assert body["refund_pct"] == 90 and body["refund_cents"] == 90_001 and body["booking"]["status"] == "cancelled"
+    assert (
+        body["refund_pct"] == 90
+        and body["refund_cents"] == 90_001
+        and body["booking"]["status"] == "cancelled"
+    )
     again = await client.post(f"{B}/bookings/{booking['id']}/cancel", headers=traveler.headers)
     assert again.status == 409 and (await again.json())["error"]["code"] == "already_cancelled"
     card = (await (await client.get(f"{B}/launches/{launch['id']}")).json())["launch"]

@@ -15,15 +15,25 @@ from tests.conftest import passengers
 B, A = "/api/booking", "/api/agency"
 
 
-async def book(client: Any, traveler: Any, launch_id: str, seats: int, headers: dict[str, str] | None = None,
-               token: str = "tok_ok") -> Any:
-    return await client.post(f"{B}/bookings", headers={**traveler.headers, **(headers or {})}, json={
-        "launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token})
+async def book(
+    client: Any,
+    traveler: Any,
+    launch_id: str,
+    seats: int,
+    headers: dict[str, str] | None = None,
+    token: str = "tok_ok",
+) -> Any:
+    return await client.post(
+        f"{B}/bookings",
+        headers={**traveler.headers, **(headers or {})},
+        json={"launch_id": launch_id, "seats": seats, "passengers": passengers(seats), "card_token": token},
+    )
 
 
 async def set_status(client: Any, agency: Any, launch_id: str, status: str, **extra: Any) -> Any:
-    return await client.post(f"{A}/launches/{launch_id}/status", headers=agency.headers,
-                             json={"status": status, **extra})
+    return await client.post(
+        f"{A}/launches/{launch_id}/status", headers=agency.headers, json={"status": status, **extra}
+    )
 
 
 @pytest.fixture
@@ -38,15 +48,32 @@ async def accounts(client: Any) -> tuple[Any, Any]:
     return await register(client, agency_body()), await register(client, traveler_body())
 
 
-async def launch_on(client: Any, agency: Any, *, days: float = 10, capacity: int = 10, min_passengers: int = 5,
-                    now: datetime | None = None) -> dict[str, Any]:
-    resp = await client.post(f"{A}/rockets", headers=agency.headers,
-                             json={"name": "Atlas", "capacity": capacity, "range": "mars"})
+async def launch_on(
+    client: Any,
+    agency: Any,
+    *,
+    days: float = 10,
+    capacity: int = 10,
+    min_passengers: int = 5,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    resp = await client.post(
+        f"{A}/rockets", headers=agency.headers, json={"name": "Atlas", "capacity": capacity, "range": "mars"}
+    )
     rocket = (await resp.json())["rocket"]
     at = (now or datetime.now(UTC)) + timedelta(days=days)
-    resp = await client.post(f"{A}/launches", headers=agency.headers, json={
-        "rocket_id": rocket["id"], "mission": "Red dust", "destination": "mars", "scheduled_at": at.isoformat(),
-        "price_cents": 10_000, "min_passengers": min_passengers})
+    resp = await client.post(
+        f"{A}/launches",
+        headers=agency.headers,
+        json={
+            "rocket_id": rocket["id"],
+            "mission": "Red dust",
+            "destination": "mars",
+            "scheduled_at": at.isoformat(),
+            "price_cents": 10_000,
+            "min_passengers": min_passengers,
+        },
+    )
     assert resp.status == 201, await resp.text()
     return (await resp.json())["launch"]  # type: ignore[no-any-return]
 
@@ -55,7 +82,9 @@ async def test_finishing_a_launch_follows_the_clock(clocked: tuple[Any, FixedClo
     client, clock = clocked
     agency, traveler = await accounts(client)
     launch = await launch_on(client, agency, days=2, now=clock.now())
-    assert (await set_status(client, agency, launch["id"], "successful")).status == 409  # scheduled cannot finish
+    assert (
+        await set_status(client, agency, launch["id"], "successful")
+    ).status == 409  # scheduled cannot finish
     assert (await set_status(client, agency, launch["id"], "confirmed")).status == 200
     resp = await set_status(client, agency, launch["id"], "successful")
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "too_early"
@@ -65,7 +94,9 @@ async def test_finishing_a_launch_follows_the_clock(clocked: tuple[Any, FixedClo
     resp = await set_status(client, agency, launch["id"], "successful")
     assert resp.status == 200 and (await resp.json())["launch"]["status"] == "successful"
     for target in ("confirmed", "delayed", "aborted", "failed", "successful"):
-        resp = await set_status(client, agency, launch["id"], target, scheduled_at=(clock.now() + timedelta(days=9)).isoformat())
+        resp = await set_status(
+            client, agency, launch["id"], target, scheduled_at=(clock.now() + timedelta(days=9)).isoformat()
+        )
         assert resp.status == 409 and (await resp.json())["error"]["code"] == "invalid_transition"
 
 
@@ -78,7 +109,9 @@ async def test_delay_moves_the_date_and_refunds_cancellations_in_full(client: An
     earlier = (datetime.now(UTC) + timedelta(days=20)).isoformat()
     assert (await set_status(client, agency, launch["id"], "delayed", scheduled_at=earlier)).status == 422
     later = datetime.now(UTC) + timedelta(days=60)
-    resp = await set_status(client, agency, launch["id"], "delayed", scheduled_at=later.isoformat(), reason="wind")
+    resp = await set_status(
+        client, agency, launch["id"], "delayed", scheduled_at=later.isoformat(), reason="wind"
+    )
     data = (await resp.json())["launch"]
     assert resp.status == 200 and data["status"] == "delayed" and data["status_reason"] == "wind"
     assert datetime.fromisoformat(data["scheduled_at"]) == later
@@ -98,14 +131,18 @@ async def test_cancelling_close_to_launch_refunds_nothing_and_keeps_the_seats_so
     assert card["seats_booked"] == 2
 
 
-async def test_failed_launch_refunds_every_booking_and_cannot_be_cancelled(clocked: tuple[Any, FixedClock]) -> None:
+async def test_failed_launch_refunds_every_booking_and_cannot_be_cancelled(
+    clocked: tuple[Any, FixedClock],
+) -> None:
     client, clock = clocked
     agency, traveler = await accounts(client)
     launch = await launch_on(client, agency, days=1, min_passengers=1, now=clock.now())
     booking = (await (await book(client, traveler, launch["id"], 3)).json())["booking"]
     clock.advance(timedelta(days=2))
     assert (await set_status(client, agency, launch["id"], "failed")).status == 200
-    got = (await (await client.get(f"{B}/bookings/{booking['id']}", headers=traveler.headers)).json())["booking"]
+    got = (await (await client.get(f"{B}/bookings/{booking['id']}", headers=traveler.headers)).json())[
+        "booking"
+    ]
     assert got["status"] == "cancelled" and got["refund_cents"] == 30_000 and got["launch_status"] == "failed"
     resp = await client.post(f"{B}/bookings/{booking['id']}/cancel", headers=traveler.headers)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_cancelled"
@@ -133,8 +170,11 @@ async def test_vip_window_shows_new_launches_to_vips_only(make_client: Any, make
     client = await make_client(vip_window=3600)
     from tests.conftest import agency_body, register, traveler_body
 
-    agency, plain, vip = (await register(client, agency_body()), await register(client, traveler_body()),
-                          await register(client, traveler_body()))
+    agency, plain, vip = (
+        await register(client, agency_body()),
+        await register(client, traveler_body()),
+        await register(client, traveler_body()),
+    )
     it = await make_employee("it")
     resp = await client.patch(f"/api/system/users/{vip.id}", json={"vip": True}, headers=it.headers)
     assert resp.status == 200

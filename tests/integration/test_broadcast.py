@@ -185,9 +185,9 @@ async def test_new_epoch_when_redis_lost_the_channel(make_node: MakeNode, redis:
     channel = launch_channel("l1")
     listener = Recorder()
     b.subscribe(channel, listener)
+    old_epoch, _ = await b.position(channel)
     await a.publish(channel, "occupancy", {"seats": 1})
     await a.publish(channel, "occupancy", {"seats": 2})
-    old_epoch, _ = await b.position(channel)
     await listener.count(2)
 
     await redis.flushdb()
@@ -196,6 +196,8 @@ async def test_new_epoch_when_redis_lost_the_channel(make_node: MakeNode, redis:
     assert new_epoch != old_epoch and offset == 1
     assert await a.since(channel, old_epoch, 2) is None
     await listener.until(lambda: listener.restarts == [channel])
+    await listener.count(3)  # the new epoch's events follow the restart
+    assert listener.offsets == [1, 2, 1]
 
 
 async def test_concurrent_publishes_get_unique_consecutive_offsets(make_node: MakeNode) -> None:
@@ -283,3 +285,28 @@ async def test_unknown_channels_are_refused(make_node: MakeNode) -> None:
     for channel in ("nope", "launch:", "agency", "launches:x", "traveler:"):
         with pytest.raises(ValueError):
             await node.publish(channel, "x", {})
+
+
+async def test_listeners_start_over_when_a_lost_event_is_gone_from_history(
+    make_node: MakeNode, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await make_node("node-a"), await make_node("node-b")
+    channel = launch_channel("l1")
+    listener = Recorder()
+    b.subscribe(channel, listener)
+    await b.position(channel)
+    remote = b._remote
+    dropped: list[str] = []
+
+    def lossy(message: str) -> None:
+        if not dropped:
+            dropped.append(message)
+            return
+        remote(message)
+
+    monkeypatch.setattr(b, "_remote", lossy)
+    await a.publish(channel, "occupancy", {"seats": 1})
+    await redis.delete(f"astro:live:{{{channel}}}:history")
+    await a.publish(channel, "occupancy", {"seats": 2})
+    await listener.count(1)
+    assert dropped and listener.restarts == [channel] and listener.offsets == [2]

@@ -23,8 +23,12 @@ LAUNCH = datetime(2028, 6, 15, 12, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("before", "pct"),
     [
-        (timedelta(days=400), 90), (timedelta(days=365), 90), (timedelta(days=365) - timedelta(seconds=1), 70),
-        (timedelta(days=90), 70), (timedelta(days=90) - timedelta(seconds=1), 0), (timedelta(days=1), 0),
+        (timedelta(days=400), 90),
+        (timedelta(days=365), 90),
+        (timedelta(days=365) - timedelta(seconds=1), 70),
+        (timedelta(days=90), 70),
+        (timedelta(days=90) - timedelta(seconds=1), 0),
+        (timedelta(days=1), 0),
         (timedelta(0), 0),
     ],
 )
@@ -34,7 +38,10 @@ def test_refund_tiers(before: timedelta, pct: int) -> None:
 
 
 def test_a_delay_since_booking_refunds_everything() -> None:
-    assert cancellation_refund_pct(now=LAUNCH - timedelta(days=1), launch_at=LAUNCH, delayed_since_booking=True) == 100
+    assert (
+        cancellation_refund_pct(now=LAUNCH - timedelta(days=1), launch_at=LAUNCH, delayed_since_booking=True)
+        == 100
+    )
 
 
 def test_clock_moves_only_when_told() -> None:
@@ -44,15 +51,26 @@ def test_clock_moves_only_when_told() -> None:
     assert cancellation_refund_pct(now=clock.now(), launch_at=LAUNCH, delayed_since_booking=False) == 70
 
 
-@pytest.mark.parametrize(("total", "pct", "cents"), [(100_001, 90, 90_001), (100_005, 70, 70_004), (15, 70, 11),
-                                                     (5, 90, 5), (999, 0, 0), (999, 100, 999)])
+@pytest.mark.parametrize(
+    ("total", "pct", "cents"),
+    [(100_001, 90, 90_001), (100_005, 70, 70_004), (15, 70, 11), (5, 90, 5), (999, 0, 0), (999, 100, 999)],
+)
 def test_refunds_round_half_up(total: int, pct: int, cents: int) -> None:
     assert percent_of(total, pct) == cents
 
 
-@pytest.mark.parametrize(("seats", "vip", "ok"), [(0, False, False), (1, False, True), (4, False, True),
-                                                  (5, False, False), (5, True, True), (6, True, True),
-                                                  (7, True, False)])
+@pytest.mark.parametrize(
+    ("seats", "vip", "ok"),
+    [
+        (0, False, False),
+        (1, False, True),
+        (4, False, True),
+        (5, False, False),
+        (5, True, True),
+        (6, True, True),
+        (7, True, False),
+    ],
+)
 def test_seat_limits(seats: int, vip: bool, ok: bool) -> None:
     if ok:
         check_seats(seats, seats, vip)
@@ -69,8 +87,13 @@ def test_one_passenger_per_seat() -> None:
 
 @pytest.mark.parametrize(
     ("born", "ok"),
-    [(date(2010, 6, 15), True), (date(2010, 6, 16), False), (date(1957, 6, 16), True), (date(1957, 6, 15), False),
-     (date(1980, 1, 1), True)],
+    [
+        (date(2010, 6, 15), True),
+        (date(2010, 6, 16), False),
+        (date(1957, 6, 16), True),
+        (date(1957, 6, 15), False),
+        (date(1980, 1, 1), True),
+    ],
 )
 def test_passengers_are_18_to_70_on_the_launch_date(born: date, ok: bool) -> None:
     group = [Passenger("A", date(1990, 1, 1)), Passenger("B", born)]
@@ -79,7 +102,9 @@ def test_passengers_are_18_to_70_on_the_launch_date(born: date, ok: bool) -> Non
     else:
         with pytest.raises(RuleViolation) as caught:
             check_ages(group, LAUNCH.date())
-        assert caught.value.code == "passenger_age" and list(caught.value.details["fields"]) == ["passengers.1.birth_date"]
+        assert caught.value.code == "passenger_age" and list(caught.value.details["fields"]) == [
+            "passengers.1.birth_date"
+        ]
 
 
 def test_age_counts_birthdays() -> None:

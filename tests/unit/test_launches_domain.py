@@ -7,15 +7,30 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from astro.domain.errors import Conflict, RuleViolation
-from astro.domain.launches import TRANSITIONS, Occupancy, Range, Status, check_destination, check_transition, slugify
+from astro.domain.launches import (
+    TRANSITIONS,
+    Occupancy,
+    Range,
+    Status,
+    check_destination,
+    check_transition,
+    slugify,
+)
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 LATER = NOW + timedelta(days=10)
 ALLOWED = {
-    (Status.SCHEDULED, Status.CONFIRMED), (Status.SCHEDULED, Status.DELAYED), (Status.SCHEDULED, Status.ABORTED),
-    (Status.CONFIRMED, Status.DELAYED), (Status.CONFIRMED, Status.ABORTED), (Status.CONFIRMED, Status.SUCCESSFUL),
-    (Status.CONFIRMED, Status.FAILED), (Status.DELAYED, Status.DELAYED), (Status.DELAYED, Status.ABORTED),
-    (Status.DELAYED, Status.SUCCESSFUL), (Status.DELAYED, Status.FAILED),
+    (Status.SCHEDULED, Status.CONFIRMED),
+    (Status.SCHEDULED, Status.DELAYED),
+    (Status.SCHEDULED, Status.ABORTED),
+    (Status.CONFIRMED, Status.DELAYED),
+    (Status.CONFIRMED, Status.ABORTED),
+    (Status.CONFIRMED, Status.SUCCESSFUL),
+    (Status.CONFIRMED, Status.FAILED),
+    (Status.DELAYED, Status.DELAYED),
+    (Status.DELAYED, Status.ABORTED),
+    (Status.DELAYED, Status.SUCCESSFUL),
+    (Status.DELAYED, Status.FAILED),
 }
 
 
@@ -47,14 +62,22 @@ def test_finishing_before_scheduled_at_is_too_early(target: Status) -> None:
 @pytest.mark.parametrize("new_time", [None, LATER, LATER - timedelta(days=1), NOW - timedelta(days=1)])
 def test_a_delay_needs_a_later_date(new_time: datetime | None) -> None:
     with pytest.raises(RuleViolation) as caught:
-        check_transition(Status.SCHEDULED, Status.DELAYED, now=NOW, scheduled_at=LATER, new_scheduled_at=new_time)
+        check_transition(
+            Status.SCHEDULED, Status.DELAYED, now=NOW, scheduled_at=LATER, new_scheduled_at=new_time
+        )
     assert caught.value.code == "date_in_past"
 
 
 @pytest.mark.parametrize(
     ("rocket", "destination", "ok"),
-    [(Range.LOW_EARTH, Range.LOW_EARTH, True), (Range.LOW_EARTH, Range.MOON, False), (Range.MOON, Range.MOON, True),
-     (Range.MOON, Range.MARS, False), (Range.MARS, Range.LOW_EARTH, True), (Range.MARS, Range.MARS, True)],
+    [
+        (Range.LOW_EARTH, Range.LOW_EARTH, True),
+        (Range.LOW_EARTH, Range.MOON, False),
+        (Range.MOON, Range.MOON, True),
+        (Range.MOON, Range.MARS, False),
+        (Range.MARS, Range.LOW_EARTH, True),
+        (Range.MARS, Range.MARS, True),
+    ],
 )
 def test_rockets_reach_their_range_and_nearer(rocket: Range, destination: Range, ok: bool) -> None:
     if ok:
@@ -66,7 +89,11 @@ def test_rockets_reach_their_range_and_nearer(rocket: Range, destination: Range,
 
 def test_occupancy_figures() -> None:
     assert Occupancy(120, 30, 40).as_dict() == {
-        "capacity": 120, "seats_booked": 30, "seats_available": 90, "occupancy_pct": 25.0, "min_passengers": 40,
+        "capacity": 120,
+        "seats_booked": 30,
+        "seats_available": 90,
+        "occupancy_pct": 25.0,
+        "min_passengers": 40,
         "viable": False,
     }
     assert Occupancy(3, 2, 2).as_dict()["viable"] is True
