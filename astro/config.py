@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     metrics_token: str | None = None
     node: str = "node-1"
+    # How long a seat hold waits for its payment before the seats are free again.
+    hold_seconds: float = 30.0
     # Argon2id cost; lowered only by tests, never from the environment.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

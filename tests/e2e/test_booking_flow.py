@@ -94,3 +94,62 @@ async def test_cancel_far_ahead_refunds_90_percent(
     assert again.status == 409 and (await again.json())["error"]["code"] == "already_cancelled"
     card = (await (await client.get(f"{B}/launches/{launch['id']}")).json())["launch"]
     assert card["seats_booked"] == 0
+
+
+async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_agency: Any) -> None:
+    """tok_slow takes 2 s; with 0.3 s holds another traveler takes the seat meanwhile."""
+    import asyncio
+
+    from tests.conftest import register, traveler_body
+    from web.keys import GATEWAY
+
+    client = await make_client(hold_seconds=0.3)
+    agency = await make_agency()
+    slow, quick = await register(client, traveler_body()), await register(client, traveler_body())
+    resp = await client.post(
+        "/api/agency/rockets", headers=agency.headers, json={"name": "Tiny", "capacity": 1, "range": "moon"}
+    )
+    rocket = (await resp.json())["rocket"]
+    from tests.conftest import future
+
+    resp = await client.post(
+        "/api/agency/launches",
+        headers=agency.headers,
+        json={
+            "rocket_id": rocket["id"],
+            "mission": "Solo",
+            "destination": "moon",
+            "scheduled_at": future(20),
+            "price_cents": 5000,
+            "min_passengers": 1,
+        },
+    )
+    launch = (await resp.json())["launch"]
+    slow_booking = asyncio.ensure_future(book(client, slow, launch["id"], 1, token="tok_slow"))
+    await asyncio.sleep(0.5)  # the slow traveler's hold has expired; the payment is still running
+    assert (await book(client, quick, launch["id"], 1)).status == 201
+    resp = await slow_booking
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "sold_out"
+    gateway = client.app[GATEWAY]
+    assert len(gateway.charges) == 2 and len(gateway.refunds) == 1  # the late payment went back
+
+
+async def test_a_slow_payment_within_its_hold_books(
+    make_client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
+    client = await make_client()
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=2, min_passengers=1)
+    resp = await book(client, traveler, launch["id"], 2, token="tok_slow")
+    assert resp.status == 201
+
+
+async def test_gateway_error_is_503_and_frees_the_seats(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
+    agency, traveler = await make_agency(), await make_traveler()
+    launch = await make_launch(agency, capacity=1, min_passengers=1)
+    resp = await book(client, traveler, launch["id"], 1, token="tok_error")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+    assert (await resp.json())["error"]["code"] == "payment_gateway_error"
+    assert (await book(client, traveler, launch["id"], 1)).status == 201
