@@ -25,9 +25,10 @@ from astro.schemas.launches import (
 )
 from astro.schemas.system import AgencyProfile
 from astro.services.catalog import launch_card, with_visibility
-from web.http import authenticate, decode_cursor, encode_cursor, query_limit, read_body, requires, respond
-from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, PROFILES, SCHEDULER
+from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
+from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, SCHEDULER
 from web.openapi import doc
+from web.profiles import profile_endpoints
 
 PREFIX = "/api/agency"
 agency_only = requires(Role.AGENCY)
@@ -58,30 +59,13 @@ def query_date(request: web.Request, name: str) -> date | None:
         raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
 
 
-@doc("The agency's legal profile", response=AgencyProfile)
-@agency_only
-async def get_profile(request: web.Request) -> web.Response:
-    profile = await request.app[PROFILES].get(await _agency(request), Role.AGENCY)
-    if profile is None:
-        raise NotFound("no profile")
-    return respond(AgencyProfile.model_validate(profile))
-
-
-@doc("Replace the agency's legal profile", body=AgencyProfile, response=AgencyProfile)
-@agency_only
-async def put_profile(request: web.Request) -> web.Response:
-    data = await read_body(request, AgencyProfile)
-    profile = await request.app[PROFILES].update(await _agency(request), Role.AGENCY, data.model_dump())
-    return respond(AgencyProfile.model_validate(profile))
-
-
 @doc("The agency's rockets", response=RocketPage, query={"limit": "1..200", "cursor": "from next_cursor"})
 @agency_only
 async def list_rockets(request: web.Request) -> web.Response:
     limit = query_limit(request)
     rows = await request.app[CATALOG_STORE].rockets(await _agency(request), decode_cursor(request), limit + 1)
-    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return respond(RocketPage(items=[RocketOut.model_validate(r) for r in rows[:limit]], next_cursor=cursor))
+    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    return respond(RocketPage(items=[RocketOut.model_validate(r) for r in rows], next_cursor=cursor))
 
 
 @doc("Add a rocket", body=RocketIn, response=RocketEnvelope, status=201)
@@ -131,8 +115,8 @@ async def list_launches(request: web.Request) -> web.Response:
     rows = await request.app[CATALOG_STORE].agency_launches(
         await _agency(request), decode_cursor(request), limit + 1
     )
-    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return respond(LaunchPage(items=[launch_out(request, r) for r in rows[:limit]], next_cursor=cursor))
+    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    return respond(LaunchPage(items=[launch_out(request, r) for r in rows], next_cursor=cursor))
 
 
 @doc("Schedule a launch on one of the agency's rockets", body=LaunchIn, response=LaunchEnvelope, status=201)
@@ -200,6 +184,9 @@ async def bookings_report(request: web.Request) -> web.Response:
             }
         )
     )
+
+
+get_profile, put_profile = profile_endpoints(Role.AGENCY, AgencyProfile, "agency's legal profile")
 
 
 def setup(app: web.Application) -> None:

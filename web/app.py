@@ -160,7 +160,12 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
     system = ActorSystem(on_event=actor_event_logger())
     desk = LaunchDesk(
-        system=system, ledger=ledger, outbox=outbox, gateway=app[GATEWAY], users=app[USERS], clock=clock,
+        system=system,
+        ledger=ledger,
+        outbox=outbox,
+        gateway=app[GATEWAY],
+        users=app[USERS],
+        clock=clock,
         hold_seconds=settings.hold_seconds,
     )
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)

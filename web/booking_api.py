@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from astro.domain.bookings import Passenger
-from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
 from astro.schemas.launches import (
     BookingEnvelope,
@@ -22,15 +22,16 @@ from web.agency_api import query_date
 from web.http import (
     authenticate,
     decode_cursor,
-    encode_cursor,
     idempotent,
+    page_of,
     query_limit,
     read_body,
     requires,
     respond,
 )
-from web.keys import CATALOG, DESK, LEDGER, PROFILES, USERS
+from web.keys import CATALOG, DESK, LEDGER, USERS
 from web.openapi import doc
+from web.profiles import profile_endpoints
 
 PREFIX = "/api/booking"
 traveler_only = requires(Role.TRAVELER)
@@ -70,34 +71,14 @@ async def list_launches(request: web.Request) -> web.Response:
     )
     if after is not None:  # the list is ordered by (scheduled_at, id): resume after the cursor's launch
         cards = [c for c in cards if f"{c['scheduled_at']}|{c['id']}" > after]
-    page = cards[:limit]
-    cursor = encode_cursor(f"{page[-1]['scheduled_at']}|{page[-1]['id']}") if len(cards) > limit else None
-    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in page], next_cursor=cursor))
+    cards, cursor = page_of(cards, limit, lambda c: f"{c['scheduled_at']}|{c['id']}")
+    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=cursor))
 
 
 @doc("One launch by id or slug, with live occupancy (public, cached)", response=LaunchEnvelope, public=True)
 async def get_launch(request: web.Request) -> web.Response:
     card = await request.app[CATALOG].launch(request.match_info["ref"], vip=await _is_vip(request))
     return respond(LaunchEnvelope(launch=LaunchOut.model_validate(card)))
-
-
-@doc("The traveler's contact and tax data", response=TravelerProfile)
-@traveler_only
-async def get_profile(request: web.Request) -> web.Response:
-    profile = await request.app[PROFILES].get((await authenticate(request)).user_id, Role.TRAVELER)
-    if profile is None:
-        raise NotFound("no profile")
-    return respond(TravelerProfile.model_validate(profile))
-
-
-@doc("Replace the traveler's contact and tax data", body=TravelerProfile, response=TravelerProfile)
-@traveler_only
-async def put_profile(request: web.Request) -> web.Response:
-    data = await read_body(request, TravelerProfile)
-    profile = await request.app[PROFILES].update(
-        (await authenticate(request)).user_id, Role.TRAVELER, data.model_dump()
-    )
-    return respond(TravelerProfile.model_validate(profile))
 
 
 @doc(
@@ -131,10 +112,8 @@ async def list_bookings(request: web.Request) -> web.Response:
     rows = await request.app[LEDGER].traveler_bookings(
         (await authenticate(request)).user_id, decode_cursor(request), limit + 1
     )
-    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return respond(
-        BookingPage(items=[BookingOut.model_validate(r) for r in rows[:limit]], next_cursor=cursor)
-    )
+    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    return respond(BookingPage(items=[BookingOut.model_validate(r) for r in rows], next_cursor=cursor))
 
 
 @doc("One of the traveler's bookings with its passengers", response=BookingEnvelope)
@@ -160,6 +139,11 @@ async def cancel(request: web.Request) -> web.Response:
             refund_pct=result["refund_pct"],
         )
     )
+
+
+get_profile, put_profile = profile_endpoints(
+    Role.TRAVELER, TravelerProfile, "traveler's contact and tax data"
+)
 
 
 def setup(app: web.Application) -> None:

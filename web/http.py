@@ -74,6 +74,13 @@ def decode_cursor(request: web.Request) -> str | None:
         raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": raw}}) from None
 
 
+def page_of(rows: list[T], limit: int, key: Callable[[T], str]) -> tuple[list[T], str | None]:
+    """The first `limit` of up to `limit + 1` rows, and the cursor of the next page when there is one."""
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(key(rows[limit - 1]))
+    return rows, None
+
+
 def respond(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(
         body=model.__pydantic_serializer__.to_json(model), status=status, content_type="application/json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -72,7 +73,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         path = route.resource.canonical
         op: dict[str, Any] = {
             "summary": meta["summary"],
-            "operationId": route.handler.__name__,
+            "operationId": re.sub(r"[^a-z0-9]+", "_", f"{route.method} {path}".lower()).strip("_"),
             "tags": [meta["tag"] or path.split("/")[2 if path.startswith("/api/") else 1]],
         }
         params = [

@@ -23,7 +23,7 @@ from astro.schemas.system import (
     ValidateRequest,
 )
 from astro.services.auth import Session
-from web.http import authenticate, decode_cursor, encode_cursor, query_limit, read_body, requires, respond
+from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import AUTH
 from web.openapi import doc
 
@@ -125,8 +125,8 @@ async def list_users(request: web.Request) -> web.Response:
             "role must be traveler, agency, finance or it", {"fields": {"role": role_raw}}
         ) from None
     users = await request.app[AUTH].list_users(role=role, after=decode_cursor(request), limit=limit + 1)
-    next_cursor = encode_cursor(users[limit - 1].id) if len(users) > limit else None
-    return respond(UserPage(items=[user_out(u) for u in users[:limit]], next_cursor=next_cursor))
+    users, cursor = page_of(users, limit, lambda u: u.id)
+    return respond(UserPage(items=[user_out(u) for u in users], next_cursor=cursor))
 
 
 @doc("Create a finance or IT employee", body=CreateEmployeeRequest, response=UserEnvelope, status=201)

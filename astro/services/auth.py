@@ -102,16 +102,7 @@ class AuthService:
             raise Forbidden("only travelers and agencies register themselves")
         if await self._users.by_email(email) is not None:
             raise Conflict("that email is already registered", code="email_taken")
-        user = User(
-            id=new_id("usr"),
-            email=email,
-            name=name,
-            role=role,
-            vip=False,
-            disabled=False,
-            created_at=datetime.now(UTC),
-            password_hash=await self._hash(password),
-        )
+        user = await self._new_user(email, password, name, role)
         inserted = False
         try:
             async with self._profiles.transaction() as tx:
@@ -128,16 +119,7 @@ class AuthService:
     async def create_employee(self, *, email: str, password: str, name: str, role: Role) -> User:
         if role not in EMPLOYEES:
             raise Forbidden("employees are finance or it")
-        user = User(
-            id=new_id("usr"),
-            email=email,
-            name=name,
-            role=role,
-            vip=False,
-            disabled=False,
-            created_at=datetime.now(UTC),
-            password_hash=await self._hash(password),
-        )
+        user = await self._new_user(email, password, name, role)
         await self._users.insert(user)
         log.info("employee_created", user_id=user.id, role=role.value)
         return user
@@ -211,6 +193,18 @@ class AuthService:
             await self._cache.set_disabled(user_id, disabled)
         log.info("user_flags_changed", user_id=user_id, **flags)
         return user
+
+    async def _new_user(self, email: str, password: str, name: str, role: Role) -> User:
+        return User(
+            id=new_id("usr"),
+            email=email,
+            name=name,
+            role=role,
+            vip=False,
+            disabled=False,
+            created_at=datetime.now(UTC),
+            password_hash=await self._hash(password),
+        )
 
     def _session(self, user: User, profile: dict[str, Any] | None) -> Session:
         token, expires = self._tokens.issue(user.id, user.role)

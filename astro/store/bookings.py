@@ -11,7 +11,7 @@ import asyncpg
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
-from astro.store.launches import LAUNCH_COLUMNS, LAUNCH_FROM
+from astro.store.launches import fetch_launch
 
 Row = dict[str, Any]
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
@@ -37,13 +37,7 @@ class PgLedger:
     # -- the launch actor's writes ---------------------------------------------------------------
 
     async def load(self, launch_id: str) -> Row:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id
-            )
-        if row is None:
-            raise NotFound("no such launch")
-        return dict(row.items())
+        return await fetch_launch(self._pool, launch_id)
 
     async def commit_bookings(
         self, launch_id: str, seats_booked: int, confirmed_at: datetime | None, bookings: list[NewBooking]

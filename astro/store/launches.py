@@ -22,6 +22,15 @@ LAUNCH_COLUMNS: Final = """
 LAUNCH_FROM: Final = "launches l JOIN rockets r ON r.id = l.rocket_id JOIN agencies a ON a.id = l.agency_id"
 
 
+async def fetch_launch(pool: asyncpg.Pool, launch_id: str) -> Row:
+    """One launch with its rocket's and agency's names."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id)
+    if row is None:
+        raise NotFound("no such launch")
+    return dict(row.items())
+
+
 def _rows(records: list[asyncpg.Record]) -> list[Row]:
     return [dict(r.items()) for r in records]
 
@@ -157,13 +166,7 @@ class PgCatalog:
         raise Conflict("could not find a free slug for this launch; try again", code="slug_taken")
 
     async def launch(self, launch_id: str) -> Row:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id
-            )
-        if row is None:
-            raise NotFound("no such launch")
-        return dict(row.items())
+        return await fetch_launch(self._pool, launch_id)
 
     async def launch_by_slug(self, slug: str) -> Row:
         async with self._pool.acquire() as conn:

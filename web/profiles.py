@@ -1,0 +1,34 @@
+"""GET and PUT of the caller's own profile, for travelers and agencies alike."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from astro.domain.errors import NotFound
+from astro.domain.users import Role
+from web.http import Handler, authenticate, read_body, requires, respond
+from web.keys import PROFILES
+from web.openapi import doc
+
+
+def profile_endpoints(role: Role, model: type[BaseModel], what: str) -> tuple[Handler, Handler]:
+    """The two handlers for the profile of `role`, validated and answered as `model`."""
+
+    @doc(f"The {what}", response=model)
+    @requires(role)
+    async def get_profile(request: web.Request) -> web.Response:
+        profile = await request.app[PROFILES].get((await authenticate(request)).user_id, role)
+        if profile is None:
+            raise NotFound("no profile")
+        return respond(model.model_validate(profile))
+
+    @doc(f"Replace the {what}", body=model, response=model)
+    @requires(role)
+    async def put_profile(request: web.Request) -> web.Response:
+        data = await read_body(request, model)
+        user_id = (await authenticate(request)).user_id
+        profile = await request.app[PROFILES].update(user_id, role, data.model_dump())
+        return respond(model.model_validate(profile))
+
+    return get_profile, put_profile
