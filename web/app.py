@@ -19,16 +19,18 @@ from astro.config import Settings
 from astro.domain.clock import Clock, SystemClock
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
+from astro.services.finance import FinanceService
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
 from astro.store.bookings import PgLedger
 from astro.store.idempotency import PgIdempotency
+from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
 from astro.store.mail import smtp_reachable, start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import agency_api, booking_api, live, system_api, ws
+from web import agency_api, booking_api, finance_api, live, system_api, ws
 from web.keys import (
     ACTORS,
     AUTH,
@@ -37,6 +39,7 @@ from web.keys import (
     CATALOG_STORE,
     CLOCK,
     DESK,
+    FINANCE,
     GATEWAY,
     IDEMPOTENCY,
     LEDGER,
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     system_api.setup(app)
     agency_api.setup(app)
     booking_api.setup(app)
+    finance_api.setup(app)
     ws.setup(app)
     return app
 
@@ -172,6 +176,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOX], app[ACTORS], app[DESK] = outbox, system, desk
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
     app[SCHEDULER] = LaunchScheduler(store, outbox, clock, settings.vip_window)
+    app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
     live.register_snapshots(app)
     outbox.start()
     await system.start()

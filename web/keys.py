@@ -18,6 +18,7 @@ from astro.domain.clock import Clock
 from astro.domain.users import Principal
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
+from astro.services.finance import FinanceService
 from astro.store.bookings import PgLedger
 from astro.store.idempotency import PgIdempotency
 from astro.store.launches import PgCatalog
@@ -44,6 +45,7 @@ OUTBOX = web.AppKey("outbox", LiveOutbox)
 DESK = web.AppKey("desk", LaunchDesk)
 CATALOG = web.AppKey("catalog", PublicCatalog)
 SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
+FINANCE = web.AppKey("finance", FinanceService)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

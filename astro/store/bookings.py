@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
+from astro.store.invoices import KIND_BY_STATUS, issue_invoice
 from astro.store.launches import fetch_launch
 
 Row = dict[str, Any]
@@ -142,25 +143,32 @@ class PgLedger:
                 delayed,
                 now,
             )
-            if not refund_all:
-                return []
-            rows = await conn.fetch(
-                """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = 100,
-                       refund_cents = b.total_cents, cancelled_at = $3
-                   WHERE b.launch_id = $1 AND b.status = 'confirmed'
-                   RETURNING b.id, b.traveler_id, b.total_cents,
-                       (SELECT gateway_ref FROM traveler_payments p
-                        WHERE p.booking_id = b.id AND p.kind = 'charge')
-                       AS charge_ref""",
-                launch_id,
-                f"launch_{status}",
-                now,
-            )
-            return [
-                r
-                for r in [await _owe_refund(conn, dict(row.items()), row["total_cents"]) for row in rows]
-                if r
-            ]
+            refunds: list[Refund] = []
+            if refund_all:
+                refunds = await self._refund_everyone(conn, launch_id, status, now)
+            if status in KIND_BY_STATUS:  # the launch ended: its invoice, in this same transaction
+                await issue_invoice(conn, launch_id, KIND_BY_STATUS[status], now)
+            return refunds
+
+    async def _refund_everyone(
+        self, conn: asyncpg.Connection, launch_id: str, status: str, now: datetime
+    ) -> list[Refund]:
+        """Every active booking of an aborted or failed launch, cancelled with a full refund owed."""
+        rows = await conn.fetch(
+            """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = 100,
+                   refund_cents = b.total_cents, cancelled_at = $3
+               WHERE b.launch_id = $1 AND b.status = 'confirmed'
+               RETURNING b.id, b.traveler_id, b.total_cents,
+                   (SELECT gateway_ref FROM traveler_payments p
+                    WHERE p.booking_id = b.id AND p.kind = 'charge')
+                   AS charge_ref""",
+            launch_id,
+            f"launch_{status}",
+            now,
+        )
+        return [
+            r for r in [await _owe_refund(conn, dict(row.items()), row["total_cents"]) for row in rows] if r
+        ]
 
     async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None:
         async with self._pool.acquire() as conn:

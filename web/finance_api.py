@@ -1,0 +1,217 @@
+"""FinanceAPI /api/finance, and the agency's own invoices in AgencyAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.users import Role
+from astro.schemas.finance import (
+    AgencyReport,
+    AgencyReportOne,
+    AnnualReport,
+    CardPaymentIn,
+    InvoiceEnvelope,
+    InvoiceOut,
+    InvoicePage,
+    InvoiceRequest,
+    TransferIn,
+)
+from astro.services.finance import annual_csv
+from web.agency_api import query_date
+from web.http import (
+    authenticate,
+    decode_cursor,
+    idempotent,
+    page_of,
+    query_limit,
+    read_body,
+    requires,
+    respond,
+)
+from web.keys import CLOCK, FINANCE
+from web.openapi import doc
+
+PREFIX = "/api/finance"
+finance_only = requires(Role.FINANCE)
+STATUSES = ("issued", "partially_paid", "paid", "overdue")
+PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
+
+
+def invoice_out(row: dict[str, Any]) -> InvoiceOut:
+    return InvoiceOut.model_validate({**row, "status": row["shown_status"], "rate_pct": row["rate_bp"] / 100})
+
+
+def _year(request: web.Request, default: int | None = None) -> int | None:
+    raw = request.query.get("year")
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2200):
+        raise InvalidInput("year must be a year like 2027", {"fields": {"year": raw}})
+    return int(raw)
+
+
+async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Response:
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", {"fields": {"status": status}})
+    limit = query_limit(request)
+    rows = await request.app[FINANCE].invoices(
+        agency_id=agency_id, status=status, year=_year(request), after=decode_cursor(request), limit=limit + 1
+    )
+    rows, cursor = page_of(rows, limit, lambda r: str(r["number"]))
+    return respond(InvoicePage(items=[invoice_out(r) for r in rows], next_cursor=cursor))
+
+
+@doc(
+    "Invoices, by number",
+    response=InvoicePage,
+    query={"agency_id": "one agency", "status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+)
+@finance_only
+async def list_invoices(request: web.Request) -> web.Response:
+    return await _invoice_page(request, request.query.get("agency_id") or None)
+
+
+@doc("One invoice with its payments", response=InvoiceEnvelope)
+@finance_only
+async def get_invoice(request: web.Request) -> web.Response:
+    return respond(
+        InvoiceEnvelope(invoice=invoice_out(await request.app[FINANCE].invoice(request.match_info["id"])))
+    )
+
+
+@doc(
+    "Issue the invoice of a finished launch that has none (409 invoice_exists)",
+    body=InvoiceRequest,
+    response=InvoiceEnvelope,
+    status=201,
+)
+@finance_only
+async def create_invoice(request: web.Request) -> web.Response:
+    data = await read_body(request, InvoiceRequest)
+    invoice = await request.app[FINANCE].create_invoice(data.launch_id)
+    return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
+
+
+@doc(
+    "Record an offline transfer (Idempotency-Key honoured)",
+    body=TransferIn,
+    response=InvoiceEnvelope,
+    status=201,
+)
+@finance_only
+@idempotent
+async def record_transfer(request: web.Request) -> web.Response:
+    data = await read_body(request, TransferIn)
+    invoice = await request.app[FINANCE].record_transfer(
+        invoice_id=request.match_info["id"],
+        amount_cents=data.amount_cents,
+        reference=data.reference,
+        user_id=(await authenticate(request)).user_id,
+    )
+    return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
+
+
+def _totals(items: list[dict[str, Any]]) -> dict[str, int]:
+    keys = [k for k in items[0] if k.endswith("_cents") or k == "launches"] if items else []
+    return {k: sum(int(i[k]) for i in items) for k in keys}
+
+
+@doc(
+    "Every agency's figures for launches scheduled in [from, to)",
+    response=AgencyReport,
+    query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+)
+@finance_only
+async def agencies_report(request: web.Request) -> web.Response:
+    items = await request.app[FINANCE].agency_report(
+        None, query_date(request, "from"), query_date(request, "to")
+    )
+    return respond(AgencyReport.model_validate({"items": items, "totals": _totals(items)}))
+
+
+@doc(
+    "One agency's figures for launches scheduled in [from, to)",
+    response=AgencyReportOne,
+    query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+)
+@finance_only
+async def agency_report(request: web.Request) -> web.Response:
+    items = await request.app[FINANCE].agency_report(
+        request.match_info["id"], query_date(request, "from"), query_date(request, "to")
+    )
+    if not items:
+        raise NotFound("no such agency")
+    return respond(AgencyReportOne.model_validate({"report": items[0]}))
+
+
+@doc(
+    "Revenue per month: actual (paid) and pending (issued, unpaid), with totals; format=csv for CSV",
+    response=AnnualReport,
+    query={"year": "YYYY (default: this year)", "format": "json|csv"},
+)
+@finance_only
+async def annual_report(request: web.Request) -> web.StreamResponse:
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidInput("format must be json or csv", {"fields": {"format": fmt}})
+    year = _year(request, request.app[CLOCK].now().year)
+    assert year is not None
+    report = await request.app[FINANCE].annual(year)
+    if fmt == "csv":
+        return web.Response(
+            text=annual_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="revenue-{year}.csv"'},
+        )
+    return respond(AnnualReport.model_validate(report))
+
+
+# -- the agency's side ---------------------------------------------------------------------------
+
+
+@doc(
+    "The agency's invoices",
+    response=InvoicePage,
+    query={"status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+)
+@requires(Role.AGENCY)
+async def agency_invoices(request: web.Request) -> web.Response:
+    return await _invoice_page(request, (await authenticate(request)).user_id)
+
+
+@doc(
+    "Pay (part of) an invoice by card (Idempotency-Key honoured)",
+    body=CardPaymentIn,
+    response=InvoiceEnvelope,
+    status=201,
+)
+@requires(Role.AGENCY)
+@idempotent
+async def agency_pay(request: web.Request) -> web.Response:
+    data = await read_body(request, CardPaymentIn)
+    principal = await authenticate(request)
+    invoice = await request.app[FINANCE].pay_by_card(
+        agency_id=principal.user_id,
+        invoice_id=request.match_info["id"],
+        amount_cents=data.amount_cents,
+        card_token=data.card_token,
+        user_id=principal.user_id,
+    )
+    return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{PREFIX}/invoices", list_invoices, allow_head=False)
+    r.add_post(f"{PREFIX}/invoices", create_invoice)
+    r.add_get(f"{PREFIX}/invoices/{{id}}", get_invoice, allow_head=False)
+    r.add_post(f"{PREFIX}/invoices/{{id}}/payments", record_transfer)
+    r.add_get(f"{PREFIX}/reports/agencies", agencies_report, allow_head=False)
+    r.add_get(f"{PREFIX}/reports/agencies/{{id}}", agency_report, allow_head=False)
+    r.add_get(f"{PREFIX}/reports/annual", annual_report, allow_head=False)
+    r.add_get("/api/agency/invoices", agency_invoices, allow_head=False)
+    r.add_post("/api/agency/invoices/{id}/payments", agency_pay)
