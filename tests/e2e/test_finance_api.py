@@ -100,7 +100,7 @@ async def test_successful_launch_is_invoiced_one_percent_of_net_revenue(world: A
     second = await book(w, lch["id"], 2)  # 246_914, cancelled 400 days ahead: 90 % refunded
     resp = await w.client.post(f"{B}/bookings/{second['id']}/cancel", headers=w.traveler.headers)
     refund = (await resp.json())["refund_cents"]
-    assert refund == 222_223  # 246_914 × 0.9 = 222_222.6, half up
+    assert refund == 222_223  # 246_914 * 0.9 = 222_222.6, half up
     w.clock.advance(timedelta(days=401))
     assert (await status(w, lch["id"], "successful")).status == 200
     [invoice] = await invoices(w)
