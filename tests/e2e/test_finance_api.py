@@ -378,3 +378,26 @@ async def test_bad_transfer_bodies(world: Any, body: dict[str, Any], field: str)
     resp = await w.client.post(f"{F}/invoices/{invoice['id']}/payments", headers=w.finance.headers, json=body)
     assert resp.status == 400 and field in (await resp.json())["error"]["details"]["fields"]
     assert (await invoices(w))[0]["paid_cents"] == 0
+
+
+async def test_concurrent_on_demand_invoices_issue_exactly_one(world: Any, settings: Any) -> None:
+    """A launch that ended before invoicing existed: ten finance requests at once make one invoice."""
+    import asyncpg
+
+    w = world
+    lch = await launch(w)
+    await status(w, lch["id"], "aborted")
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:  # take its invoice and its number away, as if it had never been issued
+        await conn.execute("DELETE FROM invoices WHERE launch_id = $1", lch["id"])
+        await conn.execute("UPDATE invoice_counters SET last = last - 1")
+    finally:
+        await conn.close()
+    results = await asyncio.gather(*(
+        w.client.post(f"{F}/invoices", headers=w.finance.headers, json={"launch_id": lch["id"]}) for _ in range(10)))
+    assert sorted(r.status for r in results) == [201] + [409] * 9
+    for r in results:
+        if r.status == 409:
+            assert (await r.json())["error"]["code"] == "invoice_exists"
+    [invoice] = await invoices(w)
+    assert invoice["number"] == f"INV-{w.clock.now().year}-000001" and invoice["amount_cents"] == 100_000
