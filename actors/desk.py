@@ -41,6 +41,10 @@ class VipDirectory(Protocol):
     async def promote_vip(self, user_ids: list[str]) -> int: ...
 
 
+class VipMirror(Protocol):
+    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
+
+
 class Publisher(Protocol):
     async def publish(
         self, channel: str, event: str, data: dict[str, Any], *, coalesce: str | None = None
@@ -100,6 +104,7 @@ class LaunchDesk:
         outbox: LiveOutbox,
         gateway: PaymentGateway,
         users: VipDirectory,
+        vip_mirror: VipMirror,
         clock: Clock,
         hold_seconds: float = 30.0,
     ) -> None:
@@ -107,6 +112,7 @@ class LaunchDesk:
         self._ledger = ledger
         self._gateway = gateway
         self._users = users
+        self._vip_mirror = vip_mirror
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deps = LaunchDeps(
@@ -221,7 +227,9 @@ class LaunchDesk:
             log.error("charge_refund_failed", booking_id=booking_id, charge_ref=charge_ref)
 
     async def _launch_confirmed(self, launch_id: str) -> None:
-        promoted = await self._users.promote_vip(await self._ledger.vip_candidates(launch_id))
+        candidates = await self._ledger.vip_candidates(launch_id)
+        promoted = await self._users.promote_vip(candidates)
+        await self._vip_mirror.set_vip(candidates, True)
         if promoted:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
 

@@ -86,7 +86,12 @@ class GetLaunch:
 class Ledger(Protocol):
     async def load(self, launch_id: str) -> dict[str, Any]: ...
     async def commit_bookings(
-        self, launch_id: str, seats_booked: int, confirmed_at: datetime | None, bookings: list[NewBooking]
+        self,
+        launch_id: str,
+        seats_booked: int,
+        confirmed_at: datetime | None,
+        bookings: list[NewBooking],
+        launch: dict[str, Any],
     ) -> None: ...
     async def booking_for_cancel(self, booking_id: str) -> dict[str, Any] | None: ...
     async def commit_cancel(
@@ -99,6 +104,7 @@ class Ledger(Protocol):
         release_seats: bool,
         seats_booked: int,
         now: datetime,
+        launch: dict[str, Any],
     ) -> Refund | None: ...
     async def commit_status(
         self,
@@ -110,6 +116,7 @@ class Ledger(Protocol):
         now: datetime,
         delayed: bool,
         refund_all: bool,
+        launch: dict[str, Any],
     ) -> list[Refund]: ...
     async def travelers_on(self, launch_id: str) -> list[str]: ...
 
@@ -269,7 +276,7 @@ class LaunchActor(Actor):
             confirmed_at = now
         bookings = [a.booking for a in batch.accepted]
         await self.deps.ledger.commit_bookings(
-            self.launch_id, self.launch["seats_booked"], confirmed_at, bookings
+            self.launch_id, self.launch["seats_booked"], confirmed_at, bookings, self.launch
         )
         if confirmed_at is not None:
             self.launch.update(status=Status.CONFIRMED.value, confirmed_at=confirmed_at)
@@ -321,6 +328,7 @@ class LaunchActor(Actor):
             release_seats=release,
             seats_booked=seats_booked,
             now=message.now,
+            launch={**self.launch, "seats_booked": seats_booked},
         )
         self.launch["seats_booked"] = seats_booked
         if owed is not None:
@@ -366,6 +374,7 @@ class LaunchActor(Actor):
             now=message.now,
             delayed=delayed,
             refund_all=target in REFUND_ALL,
+            launch=self.launch,
         )
         self.launch.update(status=target.value, scheduled_at=scheduled_at, status_reason=message.reason)
         if delayed:

@@ -169,6 +169,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         outbox=outbox,
         gateway=app[GATEWAY],
         users=app[USERS],
+        vip_mirror=app[PROFILES],
         clock=clock,
         hold_seconds=settings.hold_seconds,
     )

@@ -43,6 +43,7 @@ class ProfileTx(Protocol):
 class ProfileStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ProfileTx]: ...
     async def get(self, user_id: str, role: Role) -> dict[str, Any] | None: ...
+    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
 
 
 class TokenCache(Protocol):
@@ -191,6 +192,8 @@ class AuthService:
             raise NotFound("no such user")
         if disabled is not None:
             await self._cache.set_disabled(user_id, disabled)
+        if vip is not None and user.role is Role.TRAVELER:
+            await self._profiles.set_vip([user_id], vip)
         log.info("user_flags_changed", user_id=user_id, **flags)
         return user
 

@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
+from astro.store import outbox
 from astro.store.invoices import KIND_BY_STATUS, issue_invoice
 from astro.store.launches import fetch_launch
 
@@ -41,9 +42,14 @@ class PgLedger:
         return await fetch_launch(self._pool, launch_id)
 
     async def commit_bookings(
-        self, launch_id: str, seats_booked: int, confirmed_at: datetime | None, bookings: list[NewBooking]
+        self,
+        launch_id: str,
+        seats_booked: int,
+        confirmed_at: datetime | None,
+        bookings: list[NewBooking],
+        launch: Row,
     ) -> None:
-        """One transaction: a batch's accepted bookings, their passengers and charges, the seat count."""
+        """One transaction: a batch's accepted bookings, their passengers, charges and notifications."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
                 """INSERT INTO bookings
@@ -72,6 +78,18 @@ class PgLedger:
                 seats_booked,
                 confirmed_at,
             )
+            mail = outbox.Outbox()
+            shared = outbox.launch_data(launch)
+            agency = await outbox.agency(conn, launch["agency_id"])
+            travelers = {t.id: t for t in await outbox.travelers(conn, [b.traveler_id for b in bookings])}
+            for b in bookings:
+                data = {**shared, "booking_id": b.id, "seats": b.seats, "amount": outbox.money(b.total_cents)}
+                mail.add("booking_confirmed", [travelers[b.traveler_id], *agency], data)
+            if confirmed_at is not None:
+                mail.add(
+                    "launch_confirmed", agency + await outbox.travelers_booked_on(conn, launch_id), shared
+                )
+            await mail.write(conn)
 
     async def booking_for_cancel(self, booking_id: str) -> Row | None:
         async with self._pool.acquire() as conn:
@@ -98,6 +116,7 @@ class PgLedger:
         release_seats: bool,
         seats_booked: int,
         now: datetime,
+        launch: Row,
     ) -> Refund | None:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -115,6 +134,17 @@ class PgLedger:
                 launch_id,
                 seats_booked,
             )
+            mail = outbox.Outbox()
+            data = {
+                **outbox.launch_data(launch),
+                "booking_id": booking["id"],
+                "seats": booking["seats"],
+                "refund": outbox.money(refund_cents),
+                "refund_pct": refund_pct,
+            }
+            recipients = await outbox.travelers(conn, [booking["traveler_id"]])
+            mail.add("booking_cancelled", recipients + await outbox.agency(conn, launch["agency_id"]), data)
+            await mail.write(conn)
             return await _owe_refund(conn, booking, refund_cents)
 
     async def commit_status(
@@ -127,9 +157,12 @@ class PgLedger:
         now: datetime,
         delayed: bool,
         refund_all: bool,
+        launch: Row,
     ) -> list[Refund]:
-        """The new status; for aborted and failed launches every active booking is refunded in full."""
+        """The new status, its notifications; aborted and failed launches refund every active booking."""
         async with self._pool.acquire() as conn, conn.transaction():
+            agency = await outbox.agency(conn, launch["agency_id"])
+            travelers = await outbox.travelers_booked_on(conn, launch_id)
             await conn.execute(
                 """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4, updated_at = now(),
                        last_delayed_at = CASE WHEN $5 THEN $6 ELSE last_delayed_at END,
@@ -146,8 +179,15 @@ class PgLedger:
             refunds: list[Refund] = []
             if refund_all:
                 refunds = await self._refund_everyone(conn, launch_id, status, now)
+            mail = outbox.Outbox()
+            data = {**outbox.launch_data({**launch, "scheduled_at": scheduled_at}), "reason": reason or ""}
+            mail.add(f"launch_{status}", agency, data)
+            for traveler in travelers:
+                refunded = sum(r.amount_cents for r in refunds if r.traveler_id == traveler.id)
+                mail.add(f"launch_{status}", [traveler], {**data, "refund": outbox.money(refunded)})
             if status in KIND_BY_STATUS:  # the launch ended: its invoice, in this same transaction
-                await issue_invoice(conn, launch_id, KIND_BY_STATUS[status], now)
+                await issue_invoice(conn, launch_id, KIND_BY_STATUS[status], now, mail)
+            await mail.write(conn)
             return refunds
 
     async def _refund_everyone(

@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain import invoices as rules
 from astro.domain.errors import Conflict, NotFound, RuleViolation
 from astro.domain.ids import new_id
+from astro.store import outbox
 
 Row = dict[str, Any]
 KIND_BY_STATUS: Final = {"successful": "commission", "aborted": "abort_fee"}
@@ -22,12 +23,16 @@ INVOICE_COLUMNS: Final = """i.id, i.number, i.year, i.agency_id, a.name AS agenc
 INVOICE_FROM: Final = "invoices i JOIN agencies a ON a.id = i.agency_id JOIN launches l ON l.id = i.launch_id"
 
 
-async def issue_invoice(conn: asyncpg.Connection, launch_id: str, kind: str, now: datetime) -> Row:
+async def issue_invoice(
+    conn: asyncpg.Connection, launch_id: str, kind: str, now: datetime, mail: outbox.Outbox | None = None
+) -> Row:
     """Issue the launch's invoice inside the caller's transaction: the next number of the year, or none.
 
     A second invoice of one launch and kind violates a unique constraint, which rolls the whole
     transaction back, the number with it: numbers stay gapless."""
-    launch = await conn.fetchrow("SELECT agency_id, scheduled_at FROM launches WHERE id = $1", launch_id)
+    launch = await conn.fetchrow(
+        "SELECT agency_id, scheduled_at, mission FROM launches WHERE id = $1", launch_id
+    )
     net, rate, amount = 0, 0, rules.ABORT_FEE_CENTS
     if kind == "commission":
         net = int(
@@ -79,6 +84,24 @@ async def issue_invoice(conn: asyncpg.Connection, launch_id: str, kind: str, now
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("this launch already has its invoice", code="invoice_exists") from exc
+    own = mail is None
+    mail = mail or outbox.Outbox()
+    number = rules.invoice_number(now.year, seq)
+    mail.add(
+        "invoice_issued",
+        await outbox.agency(conn, launch["agency_id"]),
+        {
+            "invoice_id": invoice_id,
+            "invoice_number": number,
+            "mission": launch["mission"],
+            "launch_id": launch_id,
+            "kind": "commission" if kind == "commission" else "abort fee",
+            "amount": outbox.money(amount),
+            "due_date": rules.due_date(now).date().isoformat(),
+        },
+    )
+    if own:
+        await mail.write(conn)
     return {
         "id": invoice_id,
         "number": rules.invoice_number(now.year, seq),
@@ -256,7 +279,7 @@ class PgInvoices:
     ) -> None:
         row = await conn.fetchrow(
             """UPDATE invoices SET paid_cents = paid_cents + $2, pending_cents = pending_cents - $3
-               WHERE id = $1 RETURNING amount_cents, paid_cents""",
+               WHERE id = $1 RETURNING amount_cents, paid_cents, agency_id, number""",
             invoice_id,
             amount_cents,
             amount_cents if from_pending else 0,
@@ -266,6 +289,18 @@ class PgInvoices:
             invoice_id,
             rules.stored_status(row["amount_cents"], row["paid_cents"]),
         )
+        mail = outbox.Outbox()
+        mail.add(
+            "payment_received",
+            await outbox.agency(conn, row["agency_id"]),
+            {
+                "invoice_id": invoice_id,
+                "invoice_number": row["number"],
+                "amount": outbox.money(amount_cents),
+                "balance": outbox.money(row["amount_cents"] - row["paid_cents"]),
+            },
+        )
+        await mail.write(conn)
 
     # -- reports -----------------------------------------------------------------------------------
 

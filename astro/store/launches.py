@@ -10,6 +10,7 @@ import asyncpg
 
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.ids import new_id
+from astro.store import outbox
 
 Row = dict[str, Any]
 OPEN_STATUSES: Final = ("scheduled", "confirmed", "delayed")
@@ -22,10 +23,9 @@ LAUNCH_COLUMNS: Final = """
 LAUNCH_FROM: Final = "launches l JOIN rockets r ON r.id = l.rocket_id JOIN agencies a ON a.id = l.agency_id"
 
 
-async def fetch_launch(pool: asyncpg.Pool, launch_id: str) -> Row:
-    """One launch with its rocket's and agency's names."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id)
+async def fetch_launch(db: asyncpg.Pool | asyncpg.Connection, launch_id: str) -> Row:
+    """One launch with its rocket's and agency's names (from a pool or inside a transaction)."""
+    row = await db.fetchrow(f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id)
     if row is None:
         raise NotFound("no such launch")
     return dict(row.items())
@@ -142,7 +142,7 @@ class PgCatalog:
         candidate = slug
         for _ in range(5):
             try:
-                async with self._pool.acquire() as conn:
+                async with self._pool.acquire() as conn, conn.transaction():
                     await conn.execute(
                         """INSERT INTO launches
                                (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
@@ -160,7 +160,13 @@ class PgCatalog:
                         min_passengers,
                         public_from,
                     )
-                return await self.launch(launch_id)
+                    row = await fetch_launch(conn, launch_id)
+                    # The agency, and every VIP traveler as an exclusive early notice with the public link.
+                    mail = outbox.Outbox()
+                    recipients = await outbox.agency(conn, agency_id) + await outbox.vip_travelers(conn)
+                    mail.add("launch_scheduled", recipients, outbox.launch_data(row))
+                    await mail.write(conn)
+                return row
             except asyncpg.UniqueViolationError:
                 candidate = f"{slug}-{secrets.token_hex(2)}"  # another launch of that rocket that day
         raise Conflict("could not find a free slug for this launch; try again", code="slug_taken")

@@ -46,6 +46,11 @@ class PgProfiles:
             raise NotFound("no profile for this user")
         return dict(row.items())
 
+    async def set_vip(self, user_ids: list[str], vip: bool) -> None:
+        """Mirror the VIP flag (kept with the user in SystemDB) where the notification outbox reads it."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("UPDATE travelers SET vip = $2 WHERE id = ANY($1::text[])", user_ids, vip)
+
 
 class ProfileTx:
     """Profile writes inside one open transaction."""

@@ -39,7 +39,11 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """json and jsonb arrive as Python values, not strings."""
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(name, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

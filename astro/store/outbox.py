@@ -1,0 +1,101 @@
+"""The notification outbox: rows written inside the transaction of the change that causes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from astro.domain.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    id: str
+    role: str
+    email: str
+    name: str
+
+
+def money(cents: int) -> str:
+    """Cents as dollars for an email: 123457 -> $1,234.57."""
+    return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def launch_data(launch: dict[str, Any]) -> dict[str, Any]:
+    """The placeholders every launch event shares."""
+    return {
+        "launch_id": launch["id"],
+        "mission": launch["mission"],
+        "destination": str(launch["destination"]).replace("_", " "),
+        "date": when(launch["scheduled_at"]),
+        "link_path": f"/launches/{launch['slug']}",
+        "price": money(launch["price_cents"]),
+        "seats_available": launch["capacity"] - launch["seats_booked"],
+    }
+
+
+@dataclass
+class Outbox:
+    """Notifications gathered during one transaction and written with one statement."""
+
+    rows: list[tuple[str, str, str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, event: str, recipients: list[Recipient], data: dict[str, Any]) -> None:
+        for r in recipients:
+            self.rows.append((new_id("ntf"), event, r.id, r.role, r.email, {**data, "name": r.name}))
+
+    async def write(self, conn: asyncpg.Connection) -> int:
+        if self.rows:
+            await conn.executemany(
+                """INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
+                   VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+                self.rows,
+            )
+        written = len(self.rows)
+        self.rows = []
+        return written
+
+
+def _recipients(rows: list[asyncpg.Record], role: str) -> list[Recipient]:
+    return [Recipient(r["id"], role, r["email"], r["name"]) for r in rows]
+
+
+async def agency(conn: asyncpg.Connection, agency_id: str) -> list[Recipient]:
+    rows = await conn.fetch(
+        "SELECT id, COALESCE(contact_email, email) AS email, name FROM agencies WHERE id = $1", agency_id
+    )
+    return _recipients(rows, "agency")
+
+
+async def travelers(conn: asyncpg.Connection, traveler_ids: list[str]) -> list[Recipient]:
+    rows = await conn.fetch(
+        """SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers
+           WHERE id = ANY($1::text[]) ORDER BY id""",
+        traveler_ids,
+    )
+    return _recipients(rows, "traveler")
+
+
+async def travelers_booked_on(conn: asyncpg.Connection, launch_id: str) -> list[Recipient]:
+    """Travelers with an active booking on the launch."""
+    rows = await conn.fetch(
+        """SELECT t.id, COALESCE(t.contact_email, t.email) AS email, t.name FROM travelers t
+           WHERE t.id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
+           ORDER BY t.id""",
+        launch_id,
+    )
+    return _recipients(rows, "traveler")
+
+
+async def vip_travelers(conn: asyncpg.Connection) -> list[Recipient]:
+    rows = await conn.fetch(
+        "SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers WHERE vip ORDER BY id"
+    )
+    return _recipients(rows, "traveler")
