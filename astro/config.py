@@ -7,11 +7,13 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_MAIL_FROM: Final = "AstroBookings <notifications@astrobookings.example>"
 _Getter = Callable[[str], "str | None"]
 
 
@@ -47,12 +49,28 @@ class Settings:
     # Argon2id cost; lowered only by tests, never from the environment.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Notifications: the address links in emails point to (None: http://host:port), the sender,
+    # the dispatcher's pace and retries (delay base x 2^(attempt-1), capped), and SMTP limits.
+    public_url: str | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
+    notify_poll_interval: float = 1.0
+    notify_retry_base: float = 60.0
+    notify_retry_cap: float = 3600.0
+    notify_claim_timeout: float = 300.0
+    notify_batch_size: int = 50
+    notify_connections: int = 4
+    smtp_timeout: float = 30.0
 
     @property
     def mongo_db(self) -> str:
         """The MongoDB database named in the URL path, `astro` when none is named."""
         path = urlsplit(self.mongo_url or "").path.strip("/")
         return path or "astro"
+
+    @property
+    def base_url(self) -> str:
+        """Where the platform is reached from outside: ASTRO_PUBLIC_URL, else http://host:port."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -82,6 +100,11 @@ class Settings:
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",
+            public_url=_url(get, "ASTRO_PUBLIC_URL", ("http", "https")),
+            mail_from=_mail_from(get("ASTRO_MAIL_FROM")),
+            notify_poll_interval=_float(get, "ASTRO_NOTIFY_POLL_INTERVAL", 1.0, 0.05, 60),
+            notify_retry_base=_float(get, "ASTRO_NOTIFY_RETRY_BASE", 60.0, 0.1, 3600),
+            smtp_timeout=_float(get, "ASTRO_SMTP_TIMEOUT", 30.0, 1, 300),
         )
 
 
@@ -119,6 +142,29 @@ def _int(get: _Getter, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(name, f"a whole number from {low} to {high}", raw)
     return value
+
+
+def _float(get: _Getter, name: str, default: float, low: float, high: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"a number of seconds from {low:g} to {high:g}", raw) from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(name, f"a number of seconds from {low:g} to {high:g}", raw)
+    return value
+
+
+def _mail_from(raw: str | None) -> str:
+    """The sender of every email: an address, optionally with a display name (`Name <a@b.c>`)."""
+    if raw is None:
+        return DEFAULT_MAIL_FROM
+    _, address = parseaddr(raw)
+    if "@" not in address or any(c in raw for c in "\r\n\x00"):
+        raise ConfigError("ASTRO_MAIL_FROM", "an email address, optionally as Name <address>", raw)
+    return raw
 
 
 def _choice(get: _Getter, name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -1,0 +1,120 @@
+"""Notifications: queue statuses and the moves IT may make, templates and their placeholders, backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from string import Formatter
+from typing import Any, Final
+
+from astro.domain.errors import Conflict, InvalidInput
+
+STATUSES: Final = ("pending", "sending", "sent", "failed", "held", "cancelled")
+# The queue proper: what is not finished yet (sent and cancelled are history).
+LIVE_STATUSES: Final = ("pending", "sending", "held", "failed")
+EVENTS: Final = (
+    "launch_scheduled",
+    "launch_confirmed",
+    "launch_delayed",
+    "launch_aborted",
+    "launch_successful",
+    "launch_failed",
+    "booking_confirmed",
+    "booking_cancelled",
+    "invoice_issued",
+    "payment_received",
+)
+MAX_ATTEMPTS: Final = 5
+PLACEHOLDERS: Final = frozenset(
+    {
+        "name",
+        "mission",
+        "destination",
+        "date",
+        "seats",
+        "seats_available",
+        "price",
+        "amount",
+        "refund",
+        "refund_pct",
+        "invoice_number",
+        "kind",
+        "due_date",
+        "balance",
+        "booking_id",
+        "link",
+        "reason_line",
+    }
+)
+
+# For each status IT may set, the statuses it may be set from (the dispatcher owns `sending`).
+MOVES: Final[Mapping[str, tuple[str, ...]]] = {
+    "held": ("pending",),
+    "pending": ("held", "failed"),
+    "cancelled": ("pending", "held", "failed"),
+    "sent": ("pending", "held", "failed"),
+}
+
+
+def check_move(current: str, target: str) -> None:
+    """Raise 409 invalid_transition unless IT may move a notification from current to target."""
+    if current not in MOVES.get(target, ()):
+        raise Conflict(
+            f"a {current} notification cannot be set to {target}",
+            {"from": current, "to": target, "allowed_from": list(MOVES.get(target, ()))},
+            code="invalid_transition",
+        )
+
+
+def placeholders(text: str, field: str) -> list[str]:
+    """The placeholders of a template text; 400 naming `field` for a malformed or unknown one.
+
+    Only plain `{name}` is accepted: no attribute or index access, conversion or format spec, so
+    rendering can neither reach into objects nor fail on a value's type."""
+    try:
+        parsed = list(Formatter().parse(text))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{field} is not a valid template: {exc} (write {{{{ and }}}} for literal braces)",
+            {"fields": {field: str(exc)}},
+        ) from None
+    found: list[str] = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            reason = "unknown placeholder" if name not in PLACEHOLDERS else "only plain {name} placeholders"
+            raise InvalidInput(
+                f"{field}: {reason} {shown}; allowed: {', '.join(sorted(PLACEHOLDERS))}",
+                {"fields": {field: f"{reason} {shown}"}, "placeholder": name},
+            )
+        found.append(name)
+    return found
+
+
+class _Blank(dict[str, str]):
+    """Placeholders with no value render empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def values(data: Mapping[str, Any], base_url: str) -> dict[str, str]:
+    """The placeholder values of a notification: its data, plus `link` and `reason_line`."""
+    out = {k: str(v) for k, v in data.items() if v is not None}
+    path = out.get("link_path", "")
+    out["link"] = f"{base_url}{path}" if path else ""
+    reason = out.get("reason", "").strip()
+    out["reason_line"] = f"\nReason: {reason}" if reason else ""
+    return out
+
+
+def render(subject: str, body: str, data: Mapping[str, Any], base_url: str) -> tuple[str, str]:
+    """Subject (one line) and body of a template filled in with the notification's data."""
+    filled = _Blank(values(data, base_url))
+    return " ".join(subject.format_map(filled).split()), body.format_map(filled)
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Seconds before the next try after `attempts` failed ones: base, 2 base, 4 base, ... capped."""
+    return float(min(base * 2 ** max(attempts - 1, 0), cap))

@@ -1,0 +1,236 @@
+"""Notify: rendering and sending emails over SMTP, the queue's IT controls, templates, inbox, mailbox."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from astro.domain import notifications as rules
+from astro.store.notifications import MongoMailbox, PgNotifications
+
+log = structlog.get_logger("astro.notify")
+Row = dict[str, Any]
+SEND_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """The SMTP server in use: ASTRO_SMTP_URL (with credentials; implicit TLS for smtps://) or the sink."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def of(cls, smtp_url: str | None, address: tuple[str, int], timeout: float) -> SmtpTarget:
+        host, port = address
+        if smtp_url is None:
+            return cls(host, port, timeout=timeout)
+        parts = urlsplit(smtp_url)
+        return cls(
+            host,
+            port,
+            tls=parts.scheme == "smtps",
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            timeout=timeout,
+        )
+
+
+class Mailer:
+    """Builds the email of a notification and opens SMTP connections to the server in use."""
+
+    def __init__(self, target: SmtpTarget, mail_from: str) -> None:
+        self.target = target
+        self.mail_from = mail_from
+        domain = parseaddr(mail_from)[1].rpartition("@")[2]
+        self._msgid_domain = domain or "astrobookings"
+
+    def client(self) -> aiosmtplib.SMTP:
+        t = self.target
+        return aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            use_tls=t.tls,
+            username=t.username,
+            password=t.password,
+            timeout=t.timeout,
+        )
+
+    async def open(self) -> aiosmtplib.SMTP:
+        """A connected (and, with credentials, logged-in) client."""
+        client = self.client()
+        await client.connect()
+        return client
+
+    def message(self, row: Row, subject: str, body: str) -> EmailMessage:
+        """The email of one notification; its Message-ID is the notification id, stable across retries."""
+        msg = EmailMessage()
+        msg["From"] = self.mail_from
+        name = str(row["data"].get("name") or "") if isinstance(row["data"], dict) else ""
+        msg["To"] = formataddr((" ".join(name.split()), row["recipient_email"]))
+        msg["Subject"] = subject
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = f"<{row['id']}@{self._msgid_domain}>"
+        msg["X-Astro-Notification"] = row["id"]
+        msg["X-Astro-Event"] = row["event"]
+        msg.set_content(body)
+        return msg
+
+    async def check(self) -> Row:
+        """Connect (TLS and login included), expect the greeting, say NOOP and QUIT."""
+        t = self.target
+        started = time.perf_counter()
+        shown: Row = {"host": t.host, "port": t.port, "tls": t.tls}
+        client = self.client()
+        try:
+            await client.connect(timeout=min(t.timeout, 5.0))
+            await client.noop()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return {**shown, "reachable": False, "error": describe(exc), "latency_ms": None}
+        finally:
+            await close(client)
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        return {**shown, "reachable": True, "error": None, "latency_ms": latency}
+
+
+async def close(client: aiosmtplib.SMTP) -> None:
+    """QUIT politely when connected, else just drop the transport."""
+    if client.is_connected:
+        try:
+            await client.quit(timeout=2.0)
+            return
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+    client.close()
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the error means the server is unreachable (not that it refused this one message)."""
+    return isinstance(
+        exc,
+        aiosmtplib.SMTPConnectError
+        | aiosmtplib.SMTPServerDisconnected
+        | aiosmtplib.SMTPTimeoutError
+        | aiosmtplib.SMTPAuthenticationError
+        | OSError
+        | TimeoutError,
+    )
+
+
+class NotifyMetrics:
+    """Delivery counters, send latency and the queue by status, in the app's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.sent = Counter(
+            "astro_notifications_sent",
+            "Notifications delivered to the SMTP server",
+            ["event"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "astro_notifications_failed",
+            "Failed delivery attempts; outcome retry (will be tried again) or failed (gave up)",
+            ["event", "outcome"],
+            registry=registry,
+        )
+        self.queue = Gauge(
+            "astro_notification_queue",
+            "Unfinished notifications by status (refreshed by the dispatcher every round)",
+            ["status"],
+            registry=registry,
+        )
+        self.send_seconds = Histogram(
+            "astro_notification_send_seconds",
+            "Time to hand one email to the SMTP server",
+            buckets=SEND_BUCKETS,
+            registry=registry,
+        )
+
+    def set_queue(self, counts: dict[str, int]) -> None:
+        for status, n in counts.items():
+            self.queue.labels(status).set(n)
+
+
+class NotifyService:
+    """IT's control of the queue and templates, a user's inbox, the sink's mailbox, SMTP status."""
+
+    def __init__(self, store: PgNotifications, mailbox: MongoMailbox, mailer: Mailer, base_url: str) -> None:
+        self.store = store
+        self._mailbox = mailbox
+        self.mailer = mailer
+        self.base_url = base_url
+
+    async def notifications(
+        self, *, status: str | None, event: str | None, recipient: str | None, after: str | None, limit: int
+    ) -> list[Row]:
+        return await self.store.page(
+            status=status, event=event, recipient=recipient, after=after, limit=limit
+        )
+
+    async def queue(self) -> Row:
+        return await self.store.queue()
+
+    async def move(self, notification_id: str, status: str, user_id: str) -> Row:
+        """IT holds, releases, retries, cancels or marks as sent (409 invalid_transition otherwise)."""
+        row = await self.store.move(notification_id, status)
+        log.info(
+            "notification_status_set",
+            notification_id=notification_id,
+            notify_event=row["event"],
+            status=status,
+            user_id=user_id,
+        )
+        return row
+
+    async def template(self, event: str) -> Row:
+        return await self.store.template(event)
+
+    async def save_template(self, event: str, subject: str, body: str, user_id: str) -> Row:
+        """Replace an event's template; every placeholder must be a known one (400 names it)."""
+        rules.placeholders(subject, "subject")
+        rules.placeholders(body, "body")
+        row = await self.store.save_template(event, subject, body, user_id)
+        log.info("notification_template_saved", notify_event=event, user_id=user_id)
+        return row
+
+    async def inbox(self, user_id: str, after: str | None, limit: int) -> list[Row]:
+        """The caller's notifications, newest first, with the subject sent or the current template's."""
+        rows = await self.store.inbox(user_id, after, limit)
+        if not rows:
+            return rows
+        templates = await self.store.templates()
+        for row in rows:
+            if row["subject"] is None and row["event"] in templates:
+                tpl = templates[row["event"]]
+                row["subject"] = self.render(tpl, row)[0]
+        return rows
+
+    def render(self, template: Row, row: Row) -> tuple[str, str]:
+        return rules.render(template["subject"], template["body"], row["data"] or {}, self.base_url)
+
+    async def mailbox(self, to: str | None, after: str | None, limit: int) -> list[Row]:
+        return await self._mailbox.page(to, after, limit)
+
+    async def smtp_status(self) -> Row:
+        return await self.mailer.check()
+
+    async def last_hour(self) -> Row:
+        return await self.store.last_hour()

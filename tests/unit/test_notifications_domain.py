@@ -1,0 +1,107 @@
+"""Notification rules without I/O: rendering, placeholder checks, IT's moves, the backoff."""
+
+from __future__ import annotations
+
+import pytest
+
+from astro.domain.errors import Conflict, InvalidInput
+from astro.domain.notifications import (
+    LIVE_STATUSES,
+    MOVES,
+    PLACEHOLDERS,
+    STATUSES,
+    check_move,
+    placeholders,
+    render,
+    retry_delay,
+)
+
+
+def test_render_fills_placeholders_and_leaves_missing_ones_empty() -> None:
+    subject, body = render(
+        "Hi {name} {seats}", "{mission} on {date}{reason_line}", {"name": "Ann"}, "http://x"
+    )
+    assert subject == "Hi Ann"
+    assert body == " on "
+
+
+def test_render_builds_the_link_from_the_public_url_and_the_path() -> None:
+    _, body = render("s", "{link}", {"link_path": "/launches/ares-mars"}, "https://astro.example")
+    assert body == "https://astro.example/launches/ares-mars"
+    assert render("s", "[{link}]", {}, "https://astro.example")[1] == "[]"
+
+
+def test_reason_line_appears_only_with_a_reason() -> None:
+    assert render("s", "x{reason_line}", {"reason": " weather "}, "")[1] == "x\nReason: weather"
+    assert render("s", "x{reason_line}", {"reason": ""}, "")[1] == "x"
+    assert render("s", "x{reason_line}", {"reason": None}, "")[1] == "x"
+
+
+def test_the_subject_is_always_one_line() -> None:
+    assert render("{name} booked", "", {"name": "Ann\r\nBcc: evil@example.com"}, "")[0] == (
+        "Ann Bcc: evil@example.com booked"
+    )
+
+
+def test_literal_braces_are_written_doubled() -> None:
+    assert placeholders("{{not}} {name}", "body") == ["name"]
+    assert render("s", "{{x}} {name}", {"name": "A"}, "")[1] == "{x} A"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("{nope}", "{nope}"),
+        ("{name.__class__}", "{name.__class__}"),
+        ("{name[0]}", "{name[0]}"),
+        ("{name!r}", "{name!r}"),
+        ("{seats:>4}", "{seats:>4}"),
+        ("{}", "{}"),
+    ],
+)
+def test_unknown_or_fancy_placeholders_are_refused_naming_them(text: str, named: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        placeholders(text, "body")
+    assert named in caught.value.details["fields"]["body"]
+
+
+@pytest.mark.parametrize("text", ["{name", "name}", "{na{me}}"])
+def test_unbalanced_braces_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        placeholders(text, "subject")
+    assert "subject" in caught.value.details["fields"]
+
+
+def test_every_allowed_placeholder_is_accepted() -> None:
+    text = " ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+    assert sorted(placeholders(text, "body")) == sorted(PLACEHOLDERS)
+
+
+def test_it_moves_follow_the_table_and_nothing_else() -> None:
+    allowed = {
+        ("pending", "held"),
+        ("held", "pending"),
+        ("failed", "pending"),
+        ("pending", "cancelled"),
+        ("held", "cancelled"),
+        ("failed", "cancelled"),
+        ("pending", "sent"),
+        ("held", "sent"),
+        ("failed", "sent"),
+    }
+    for current in STATUSES:
+        for target in STATUSES:
+            if (current, target) in allowed:
+                check_move(current, target)
+            else:
+                with pytest.raises(Conflict) as caught:
+                    check_move(current, target)
+                assert caught.value.code == "invalid_transition"
+    assert {(f, t) for t, froms in MOVES.items() for f in froms} == allowed
+    assert "sending" not in MOVES and set(LIVE_STATUSES) <= set(STATUSES)
+
+
+def test_retry_delay_doubles_from_the_base_up_to_the_cap() -> None:
+    assert [retry_delay(n, 60, 3600) for n in range(1, 6)] == [60, 120, 240, 480, 960]
+    assert retry_delay(10, 60, 3600) == 3600
+    assert retry_delay(0, 5, 100) == 5
