@@ -22,6 +22,7 @@ from actors.launch import (
     SeatsHeld,
 )
 from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
+from astro import origin
 from astro.domain.bookings import Passenger, check_seats
 from astro.domain.clock import Clock
 from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavailable
@@ -157,7 +158,14 @@ class LaunchDesk:
             self.ref(launch_id).tell(ReleaseHold(held.hold_id))
             raise
         confirm = ConfirmHold(
-            held.hold_id, booking_id, traveler_id, seats, group, charge_ref, self._clock.now()
+            held.hold_id,
+            booking_id,
+            traveler_id,
+            seats,
+            group,
+            charge_ref,
+            self._clock.now(),
+            origin.current().through("actor"),
         )
         try:
             booking: dict[str, Any] = await self.ref(launch_id).ask(confirm, timeout=ASK_TIMEOUT)
@@ -178,7 +186,8 @@ class LaunchDesk:
         if booking is None or booking["traveler_id"] != traveler_id:
             raise NotFound("no such booking")
         result: dict[str, Any] = await self._ask(
-            booking["launch_id"], CancelBooking(booking_id, traveler_id, self._clock.now())
+            booking["launch_id"],
+            CancelBooking(booking_id, traveler_id, self._clock.now(), origin.current().through("actor")),
         )
         log.info("booking_cancelled", booking_id=booking_id, refund_cents=result["refund_cents"])
         return result
@@ -193,7 +202,10 @@ class LaunchDesk:
         reason: str | None,
     ) -> dict[str, Any]:
         launch: dict[str, Any] = await self._ask(
-            launch_id, ChangeStatus(agency_id, status, scheduled_at, reason, self._clock.now())
+            launch_id,
+            ChangeStatus(
+                agency_id, status, scheduled_at, reason, self._clock.now(), origin.current().through("actor")
+            ),
         )
         log.info("launch_status_changed", launch_id=launch_id, status=status.value)
         return launch

@@ -19,6 +19,7 @@ from astro.domain.bookings import (
 )
 from astro.domain.errors import Conflict, DomainError, Forbidden, NotFound
 from astro.domain.launches import FINAL, OPEN, REFUND_ALL, Occupancy, Status, check_transition
+from astro.origin import SYSTEM, Origin, acting_as
 from astro.services.events import Event, Outbox
 from astro.store.bookings import Refund
 
@@ -52,6 +53,7 @@ class ConfirmHold:
     passengers: tuple[Passenger, ...]
     charge_ref: str
     now: datetime
+    origin: Origin = SYSTEM
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class CancelBooking:
     booking_id: str
     traveler_id: str
     now: datetime
+    origin: Origin = SYSTEM
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class ChangeStatus:
     scheduled_at: datetime | None
     reason: str | None
     now: datetime
+    origin: Origin = SYSTEM
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +208,11 @@ class LaunchActor(Actor):
                 elif isinstance(message, CancelBooking | ChangeStatus):
                     await self._flush(pending)  # earlier bookings commit before this changes anything
                     pending = _Batch()
-                    if isinstance(message, CancelBooking):
-                        _reply(envelope, await self._cancel(message))
-                    else:
-                        _reply(envelope, await self._change_status(message))
+                    with acting_as(message.origin):
+                        if isinstance(message, CancelBooking):
+                            _reply(envelope, await self._cancel(message))
+                        else:
+                            _reply(envelope, await self._change_status(message))
                 else:
                     raise TypeError(f"LaunchActor cannot handle {type(message).__name__}")
             except DomainError as exc:
@@ -264,6 +269,7 @@ class LaunchActor(Actor):
             passengers=message.passengers,
             charge_ref=message.charge_ref,
             created_at=message.now,
+            origin=message.origin,
         )
 
     async def _flush(self, batch: _Batch) -> None:
@@ -275,9 +281,11 @@ class LaunchActor(Actor):
         if self.status is Status.SCHEDULED and self.launch["seats_booked"] >= self.launch["min_passengers"]:
             confirmed_at = now
         bookings = [a.booking for a in batch.accepted]
-        await self.deps.ledger.commit_bookings(
-            self.launch_id, self.launch["seats_booked"], confirmed_at, bookings, self.launch
-        )
+        # Each booking's rows carry its own request's origin; the launch's row the first one's.
+        with acting_as(bookings[0].origin or SYSTEM):
+            await self.deps.ledger.commit_bookings(
+                self.launch_id, self.launch["seats_booked"], confirmed_at, bookings, self.launch
+            )
         if confirmed_at is not None:
             self.launch.update(status=Status.CONFIRMED.value, confirmed_at=confirmed_at)
         for accepted in batch.accepted:

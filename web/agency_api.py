@@ -23,7 +23,7 @@ from astro.schemas.launches import (
     RocketPage,
     StatusIn,
 )
-from astro.schemas.system import AgencyProfile
+from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
 from astro.services.catalog import launch_card, with_visibility
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, SCHEDULER
@@ -186,7 +186,9 @@ async def bookings_report(request: web.Request) -> web.Response:
     )
 
 
-get_profile, put_profile = profile_endpoints(Role.AGENCY, AgencyProfile, "agency's legal profile")
+get_profile, put_profile = profile_endpoints(
+    Role.AGENCY, AgencyProfile, AgencyProfileUpdate, "agency's legal profile"
+)
 
 
 def setup(app: web.Application) -> None:

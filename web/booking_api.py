@@ -17,7 +17,7 @@ from astro.schemas.launches import (
     LaunchOut,
     LaunchPage,
 )
-from astro.schemas.system import TravelerProfile
+from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
 from web.agency_api import query_date
 from web.http import (
     authenticate,
@@ -142,7 +142,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 get_profile, put_profile = profile_endpoints(
-    Role.TRAVELER, TravelerProfile, "traveler's contact and tax data"
+    Role.TRAVELER, TravelerProfile, TravelerProfileUpdate, "traveler's contact and tax data"
 )
 
 

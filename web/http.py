@@ -6,11 +6,13 @@ import base64
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from astro import origin
 from astro.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from astro.domain.users import Principal, Role
 from web.errors import domain_error_response, status_of
@@ -99,6 +101,7 @@ async def authenticate(request: web.Request) -> Principal:
         raise Unauthenticated("the Authorization header must be: Bearer <token>", code="invalid_token")
     principal = await request.app[AUTH].authenticate(token.strip())
     request[PRINCIPAL] = principal
+    origin.set_current(replace(origin.current(), user_id=principal.user_id))
     return principal
 
 

@@ -12,8 +12,10 @@ from web.keys import PROFILES
 from web.openapi import doc
 
 
-def profile_endpoints(role: Role, model: type[BaseModel], what: str) -> tuple[Handler, Handler]:
-    """The two handlers for the profile of `role`, validated and answered as `model`."""
+def profile_endpoints(
+    role: Role, model: type[BaseModel], update: type[BaseModel], what: str
+) -> tuple[Handler, Handler]:
+    """The two handlers for the profile of `role`: answered as `model`, replaced with `update`."""
 
     @doc(f"The {what}", response=model)
     @requires(role)
@@ -23,10 +25,10 @@ def profile_endpoints(role: Role, model: type[BaseModel], what: str) -> tuple[Ha
             raise NotFound("no profile")
         return respond(model.model_validate(profile))
 
-    @doc(f"Replace the {what}", body=model, response=model)
+    @doc(f"Replace the {what} (and the name, when given)", body=update, response=model)
     @requires(role)
     async def put_profile(request: web.Request) -> web.Response:
-        data = await read_body(request, model)
+        data = await read_body(request, update)
         user_id = (await authenticate(request)).user_id
         profile = await request.app[PROFILES].update(user_id, role, data.model_dump())
         return respond(model.model_validate(profile))

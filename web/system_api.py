@@ -23,6 +23,7 @@ from astro.schemas.system import (
     ValidateRequest,
 )
 from astro.services.auth import Session
+from web import monitor_api
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import AUTH
 from web.openapi import doc
@@ -139,11 +140,15 @@ async def create_user(request: web.Request) -> web.Response:
     return respond(UserEnvelope(user=user_out(user)), status=201)
 
 
-@doc("Set or clear a user's VIP or disabled flag", body=PatchUserRequest, response=UserEnvelope)
+@doc(
+    "Set or clear a user's VIP or disabled flag, or rename them", body=PatchUserRequest, response=UserEnvelope
+)
 @requires(Role.IT)
 async def patch_user(request: web.Request) -> web.Response:
     data = await read_body(request, PatchUserRequest)
-    user = await request.app[AUTH].set_flags(request.match_info["id"], vip=data.vip, disabled=data.disabled)
+    user = await request.app[AUTH].set_flags(
+        request.match_info["id"], vip=data.vip, disabled=data.disabled, name=data.name
+    )
     return respond(UserEnvelope(user=user_out(user)))
 
 
@@ -157,3 +162,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/users", list_users, allow_head=False)
     app.router.add_post(f"{PREFIX}/users", create_user)
     app.router.add_patch(f"{PREFIX}/users/{{id}}", patch_user)
+    app.router.add_get(f"{PREFIX}/logs", monitor_api.list_logs, allow_head=False)
+    app.router.add_get(f"{PREFIX}/logs/export", monitor_api.export_logs, allow_head=False)
+    app.router.add_get(f"{PREFIX}/metrics", monitor_api.metric_series, allow_head=False)

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from astro.domain.errors import RuleViolation
+from astro.origin import Origin
 
 MAX_SEATS: Final = 4
 MAX_SEATS_VIP: Final = 6
@@ -85,6 +86,7 @@ class NewBooking:
     passengers: tuple[Passenger, ...]
     charge_ref: str
     created_at: datetime
+    origin: Origin | None = None
 
     @property
     def total_cents(self) -> int:

@@ -63,12 +63,23 @@ class CreateEmployeeRequest(Request):
 class PatchUserRequest(Request):
     vip: bool | None = None
     disabled: bool | None = None
+    name: Name | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> PatchUserRequest:
-        if self.vip is None and self.disabled is None:
-            raise ValueError("give vip, disabled or both")
+        if self.vip is None and self.disabled is None and self.name is None:
+            raise ValueError("give vip, disabled or name")
         return self
+
+
+class TravelerProfileUpdate(TravelerProfile):
+    """The traveler's profile, and optionally a new name (kept in sync with the user in SystemDB)."""
+
+    name: Name | None = None
+
+
+class AgencyProfileUpdate(AgencyProfile):
+    name: Name | None = None
 
 
 class UserOut(Response):

@@ -14,6 +14,7 @@ from astro.domain.ids import new_id
 from astro.store import outbox
 from astro.store.invoices import KIND_BY_STATUS, issue_invoice
 from astro.store.launches import fetch_launch
+from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
@@ -50,7 +51,8 @@ class PgLedger:
         launch: Row,
     ) -> None:
         """One transaction: a batch's accepted bookings, their passengers, charges and notifications."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        origins = {b.id: b.origin for b in bookings if b.origin is not None}
+        async with write_tx(self._pool, origins) as conn:
             await conn.executemany(
                 """INSERT INTO bookings
                        (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
@@ -118,7 +120,7 @@ class PgLedger:
         now: datetime,
         launch: Row,
     ) -> Refund | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             await conn.execute(
                 """UPDATE bookings SET status = 'cancelled', cancel_reason = 'traveler', refund_pct = $2,
                        refund_cents = $3, seats_released = $4, cancelled_at = $5
@@ -160,7 +162,7 @@ class PgLedger:
         launch: Row,
     ) -> list[Refund]:
         """The new status, its notifications; aborted and failed launches refund every active booking."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             agency = await outbox.agency(conn, launch["agency_id"])
             travelers = await outbox.travelers_booked_on(conn, launch_id)
             await conn.execute(
@@ -211,7 +213,7 @@ class PgLedger:
         ]
 
     async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None:
-        async with self._pool.acquire() as conn:
+        async with write_tx(self._pool) as conn:
             await conn.execute(
                 """UPDATE traveler_payments SET status = $2, gateway_ref = $3, error = $4, updated_at = now()
                    WHERE id = $1""",

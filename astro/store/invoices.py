@@ -12,6 +12,7 @@ from astro.domain import invoices as rules
 from astro.domain.errors import Conflict, NotFound, RuleViolation
 from astro.domain.ids import new_id
 from astro.store import outbox
+from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
 KIND_BY_STATUS: Final = {"successful": "commission", "aborted": "abort_fee"}
@@ -124,7 +125,7 @@ class PgInvoices:
 
     async def create_for(self, launch_id: str, now: datetime) -> Row:
         """An invoice on demand for a finished launch that has none."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             launch = await conn.fetchrow("SELECT status FROM launches WHERE id = $1 FOR UPDATE", launch_id)
             if launch is None:
                 raise NotFound("no such launch")
@@ -189,7 +190,7 @@ class PgInvoices:
 
     async def reserve(self, invoice_id: str, agency_id: str, amount_cents: int, user_id: str) -> Reservation:
         """Set aside part of the balance for a card payment under way, so two payments never overpay."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             invoice = await self._lock(conn, invoice_id, agency_id)
             rules.check_payment(
                 amount_cents, invoice["amount_cents"] - invoice["paid_cents"] - invoice["pending_cents"]
@@ -212,7 +213,7 @@ class PgInvoices:
 
     async def settle(self, payment_id: str, gateway_ref: str | None, now: datetime) -> None:
         """A card payment went through (gateway_ref) or was declined (None)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             payment = await conn.fetchrow(
                 """SELECT invoice_id, amount_cents FROM invoice_payments
                    WHERE id = $1 AND status = 'pending' FOR UPDATE""",
@@ -241,7 +242,7 @@ class PgInvoices:
     async def record_transfer(
         self, invoice_id: str, amount_cents: int, reference: str, user_id: str, now: datetime
     ) -> str:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             invoice = await self._lock(conn, invoice_id, None)
             rules.check_payment(
                 amount_cents, invoice["amount_cents"] - invoice["paid_cents"] - invoice["pending_cents"]

@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.ids import new_id
 from astro.store import outbox
+from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
 OPEN_STATUSES: Final = ("scheduled", "confirmed", "delayed")
@@ -44,7 +45,7 @@ class PgCatalog:
     # -- rockets ---------------------------------------------------------------------------------
 
     async def create_rocket(self, agency_id: str, name: str, capacity: int, range_: str) -> Row:
-        async with self._pool.acquire() as conn:
+        async with write_tx(self._pool) as conn:
             row = await conn.fetchrow(
                 """INSERT INTO rockets (id, agency_id, name, capacity, range) VALUES ($1, $2, $3, $4, $5)
                    RETURNING id, agency_id, name, capacity, range, created_at, updated_at""",
@@ -84,7 +85,7 @@ class PgCatalog:
     async def update_rocket(
         self, agency_id: str, rocket_id: str, name: str, capacity: int, range_: str
     ) -> Row:
-        async with self._pool.acquire() as conn:
+        async with write_tx(self._pool) as conn:
             row = await conn.fetchrow(
                 """UPDATE rockets SET name = $3, capacity = $4, range = $5, updated_at = now()
                    WHERE id = $1 AND agency_id = $2 AND deleted_at IS NULL
@@ -101,7 +102,7 @@ class PgCatalog:
 
     async def delete_rocket(self, agency_id: str, rocket_id: str) -> None:
         """Delete a rocket with no unfinished launch; finished launches keep pointing at it."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             row = await conn.fetchrow(
                 "SELECT id FROM rockets WHERE id = $1 AND agency_id = $2 AND deleted_at IS NULL FOR UPDATE",
                 rocket_id,
@@ -142,7 +143,7 @@ class PgCatalog:
         candidate = slug
         for _ in range(5):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with write_tx(self._pool) as conn:
                     await conn.execute(
                         """INSERT INTO launches
                                (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,

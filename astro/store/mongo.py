@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from astro import origin
 from astro.domain.errors import Conflict
 from astro.domain.users import Role, User
+from astro.services.monitor import LogQuery, id_floor
 
 INDEX_FILE: Final = Path(__file__).resolve().parents[2] / "migrations" / "mongo_indexes.json"
 
 Doc = dict[str, Any]
+DUPLICATE_KEY: Final = 11000
 
 
 def connect(url: str) -> AsyncMongoClient[Doc]:
@@ -52,27 +57,50 @@ class MongoUsers:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._users = db["users"]
         self._revoked = db["revoked_tokens"]
+        self._changes = db["changes"]
+
+    async def _record(self, user_id: str, op: str, fields: Doc | None, origin_doc: Doc) -> None:
+        """The change log of SystemDB; the user document itself carries the same origin."""
+        await self._changes.insert_one(
+            {
+                "at": datetime.now(UTC),
+                "store": "mongo",
+                "entity": "users",
+                "entity_id": user_id,
+                "op": op,
+                "fields": fields,
+                "origin": origin_doc,
+                "synced": False,
+            }
+        )
 
     async def insert(self, user: User) -> None:
+        stated = origin.current().as_dict()
+        fields = {
+            "email": user.email,
+            "name": user.name,
+            "role": user.role.value,
+            "vip": user.vip,
+            "disabled": user.disabled,
+        }
         try:
             await self._users.insert_one(
                 {
                     "_id": user.id,
-                    "email": user.email,
-                    "name": user.name,
-                    "role": user.role.value,
-                    "vip": user.vip,
-                    "disabled": user.disabled,
+                    **fields,
                     "password_hash": user.password_hash,
                     "created_at": user.created_at,
                     "updated_at": user.created_at,
+                    "origin": stated,
                 }
             )
         except DuplicateKeyError as exc:
             raise Conflict("that email is already registered", code="email_taken") from exc
+        await self._record(user.id, "insert", fields, stated)
 
     async def delete(self, user_id: str) -> None:
-        await self._users.delete_one({"_id": user_id})
+        if (await self._users.delete_one({"_id": user_id})).deleted_count:
+            await self._record(user_id, "delete", None, origin.current().as_dict())
 
     async def by_email(self, email: str) -> User | None:
         doc = await self._users.find_one({"email": email})
@@ -91,13 +119,21 @@ class MongoUsers:
         cursor = self._users.find(query).sort("_id", 1).limit(limit)
         return [_user(doc) async for doc in cursor]
 
-    async def set_flags(self, user_id: str, flags: dict[str, bool]) -> User | None:
-        doc = await self._users.find_one_and_update(
-            {"_id": user_id},
-            {"$set": {**flags, "updated_at": datetime.now(UTC)}},
-            return_document=True,
-        )
-        return _user(doc) if doc else None
+    async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None:
+        """Change fields of a user (flags, name, email); the change is logged with its origin."""
+        stated = origin.current().as_dict()
+        try:
+            before = await self._users.find_one_and_update(
+                {"_id": user_id}, {"$set": {**flags, "updated_at": datetime.now(UTC), "origin": stated}}
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("that email is already registered", code="email_taken") from exc
+        if before is None:
+            return None
+        changed = {k: v for k, v in flags.items() if before.get(k) != v}
+        if changed:
+            await self._record(user_id, "update", changed, stated)
+        return _user({**before, **flags})
 
     async def is_vip(self, user_id: str) -> bool:
         doc = await self._users.find_one({"_id": user_id}, {"vip": 1})
@@ -105,13 +141,13 @@ class MongoUsers:
 
     async def promote_vip(self, user_ids: list[str]) -> int:
         """Set the VIP flag on these users; how many were not VIP before."""
-        if not user_ids:
-            return 0
-        result = await self._users.update_many(
-            {"_id": {"$in": user_ids}, "vip": {"$ne": True}},
-            {"$set": {"vip": True, "updated_at": datetime.now(UTC)}},
-        )
-        return int(result.modified_count)
+        promoted = 0
+        for user_id in user_ids:
+            doc = await self._users.find_one({"_id": user_id, "vip": {"$ne": True}}, {"_id": 1})
+            if doc is not None:
+                await self.set_flags(user_id, {"vip": True})
+                promoted += 1
+        return promoted
 
     async def disabled_ids(self) -> list[str]:
         return [d["_id"] async for d in self._users.find({"disabled": True}, {"_id": 1})]
@@ -126,3 +162,99 @@ class MongoUsers:
         now = datetime.now(UTC)
         cursor = self._revoked.find({"expires_at": {"$gt": now}})
         return [(d["_id"], d["expires_at"]) async for d in cursor]
+
+
+class MongoEntryLogs:
+    """The `entry_logs` collection: EntryLog documents whose ids sort by time (astro.services.monitor)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._db = db
+        self._logs = db["entry_logs"]
+
+    @staticmethod
+    def connect(url: str) -> AsyncMongoClient[Doc]:
+        """A client of its own for the shipper: it gives up within a second, then spools."""
+        return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000)
+
+    async def prepare(self) -> None:
+        """Create the entry log indexes of the spec (when the logs live in a database of their own)."""
+        spec: dict[str, list[Doc]] = json.loads(INDEX_FILE.read_text())
+        for index in spec["entry_logs"]:
+            options = {k: v for k, v in index.items() if k != "keys"}
+            await self._logs.create_index([tuple(k) for k in index["keys"]], **options)
+
+    async def insert(self, docs: list[Doc]) -> None:
+        """Insert in order; an entry already stored (a replayed batch) is skipped, not an error."""
+        remaining = docs
+        while remaining:
+            try:
+                await self._logs.insert_many(remaining, ordered=True)
+                return
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors") or []
+                if not errors or errors[0].get("code") != DUPLICATE_KEY:
+                    raise
+                remaining = remaining[int(errors[0]["index"]) + 1 :]
+
+    async def page(self, query: LogQuery, *, before: str | None, limit: int) -> list[Doc]:
+        """Newest first, older than the entry id `before` when given."""
+        cursor = self._logs.find(_log_filter(query, before=before)).sort("_id", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def stream(self, query: LogQuery, *, batch_size: int = 1000) -> AsyncIterator[Doc]:
+        """Every matching entry, oldest first, fetched `batch_size` at a time."""
+        cursor = self._logs.find(_log_filter(query, before=None)).sort("_id", 1).batch_size(batch_size)
+        try:
+            async for doc in cursor:
+                yield doc
+        finally:
+            await cursor.close()
+
+    async def count(self, query: LogQuery) -> int:
+        return int(await self._logs.count_documents(_log_filter(query, before=None)))
+
+
+def _log_filter(query: LogQuery, *, before: str | None) -> Doc:
+    found: Doc = {}
+    for field, values in (("level", query.levels), ("service", query.services)):
+        if values:
+            found[field] = values[0] if len(values) == 1 else {"$in": list(values)}
+    for field, value in (
+        ("user_id", query.user_id),
+        ("request_id", query.request_id),
+        ("entity_ids", query.entity_id),
+    ):
+        if value is not None:
+            found[field] = value
+    if query.text:
+        found["message"] = {"$regex": re.escape(query.text), "$options": "i"}
+    ids: Doc = {}
+    if query.since is not None:
+        ids["$gte"] = id_floor(query.since)
+    upper = [bound for bound in (before, query.until and id_floor(query.until)) if bound]
+    if upper:
+        ids["$lt"] = min(upper)
+    if ids:
+        found["_id"] = ids
+    return found
+
+
+class MongoMetrics:
+    """The `system_metrics` collection: one document per sample {time, name, value, labels, node}."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._samples = db["system_metrics"]
+
+    async def insert(self, samples: list[Doc]) -> None:
+        if samples:
+            await self._samples.insert_many(samples, ordered=False)
+
+    async def between(
+        self, *, names: tuple[str, ...], since: datetime, until: datetime, limit: int
+    ) -> list[Doc]:
+        """Samples in [since, until), oldest first, at most `limit`."""
+        query: Doc = {"time": {"$gte": since, "$lt": until}}
+        if names:
+            query["name"] = names[0] if len(names) == 1 else {"$in": list(names)}
+        cursor = self._samples.find(query, {"_id": 0}).sort("time", 1).limit(limit)
+        return [doc async for doc in cursor]

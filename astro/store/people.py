@@ -10,7 +10,7 @@ import asyncpg
 
 from astro.domain.errors import NotFound
 from astro.domain.users import Role
-from astro.store.postgres import translated
+from astro.store.postgres import translated, write_tx
 
 TRAVELER_FIELDS: Final = ("phone", "contact_email", "tax_id", "address")
 AGENCY_FIELDS: Final = ("legal_name", "tax_id", "legal_address", "description", "contact_email")
@@ -24,7 +24,7 @@ class PgProfiles:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ProfileTx]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with write_tx(self._pool) as conn:
             yield ProfileTx(conn)
 
     async def get(self, user_id: str, role: Role) -> dict[str, Any] | None:
@@ -35,12 +35,13 @@ class PgProfiles:
 
     async def update(self, user_id: str, role: Role, profile: dict[str, Any]) -> dict[str, Any]:
         table, fields = _table(role)
-        sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(fields, start=2))
-        async with self._pool.acquire() as conn, translated():
+        columns = (*fields, "name") if profile.get("name") else fields  # a new name when one is given
+        sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(columns, start=2))
+        async with write_tx(self._pool) as conn, translated():
             row = await conn.fetchrow(
                 f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = $1 RETURNING {', '.join(fields)}",
                 user_id,
-                *(profile.get(f) for f in fields),
+                *(profile.get(f) for f in columns),
             )
         if row is None:
             raise NotFound("no profile for this user")
@@ -48,7 +49,7 @@ class PgProfiles:
 
     async def set_vip(self, user_ids: list[str], vip: bool) -> None:
         """Mirror the VIP flag (kept with the user in SystemDB) where the notification outbox reads it."""
-        async with self._pool.acquire() as conn:
+        async with write_tx(self._pool) as conn:
             await conn.execute("UPDATE travelers SET vip = $2 WHERE id = ANY($1::text[])", user_ids, vip)
 
 

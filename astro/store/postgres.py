@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -12,7 +12,9 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
+from astro import origin
 from astro.domain.errors import Conflict
+from astro.origin import Origin
 
 log = structlog.get_logger("astro.store.postgres")
 
@@ -86,6 +88,22 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
     return applied_now
+
+
+@asynccontextmanager
+async def write_tx(
+    pool: asyncpg.Pool, origins: Mapping[str, Origin] | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction that states its origin first, so the change log records who changed what.
+
+    `origins` maps row ids (e.g. the bookings of one group commit) to origins of their own."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('astro.origin', $1, true), set_config('astro.origins', $2, true)",
+            json.dumps(origin.current().as_dict()),
+            json.dumps({k: v.as_dict() for k, v in origins.items()}) if origins else "",
+        )
+        yield conn
 
 
 def translate_unique(exc: asyncpg.UniqueViolationError) -> Exception:

@@ -1,0 +1,49 @@
+"""Where a change comes from: service, user, request, node and path (api, actor, sync or system)."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+Via = Literal["api", "actor", "sync", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    service: str
+    via: Via
+    node: str = ""
+    user_id: str | None = None
+    request_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def through(self, via: Via) -> Origin:
+        """The same request, carried on by an actor or a worker."""
+        return replace(self, via=via)
+
+
+SYSTEM = Origin(service="system", via="system")
+_current: contextvars.ContextVar[Origin] = contextvars.ContextVar("astro_origin", default=SYSTEM)
+
+
+def current() -> Origin:
+    return _current.get()
+
+
+def set_current(origin: Origin) -> None:
+    """Set the origin for the rest of this task (a request handler, an actor handling a message)."""
+    _current.set(origin)
+
+
+@contextmanager
+def acting_as(origin: Origin) -> Iterator[None]:
+    token = _current.set(origin)
+    try:
+        yield
+    finally:
+        _current.reset(token)

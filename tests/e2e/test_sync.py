@@ -1,0 +1,276 @@
+"""Origins on every change, the continuous sync between the stores, and IT's sync jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from tests.conftest import agency_body, passengers, register, traveler_body
+from web.keys import JOB_RUNNER, SYNC
+
+S = "/api/system"
+
+
+async def changes(client: Any, it: Any, query: str = "") -> list[dict[str, Any]]:
+    resp = await client.get(f"{S}/changes{query}", headers=it.headers)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["items"]  # type: ignore[no-any-return]
+
+
+async def settle_and_sync(client: Any) -> int:
+    """Let the change log settle (the worker skips changes younger than 2 s), run one more round;
+    how many changes the worker has applied in all (its background rounds included)."""
+    await asyncio.sleep(2.1)
+    await client.app[SYNC].sync_once()
+    return client.app[SYNC].applied  # type: ignore[no-any-return]
+
+
+async def test_every_change_records_its_origin(client: Any, make_employee: Any, make_launch: Any) -> None:
+    it = await make_employee("it")
+    agency = await register(client, agency_body())
+    traveler = await register(client, traveler_body())
+    launch = await make_launch(agency, capacity=5, min_passengers=1)
+    resp = await client.post(
+        "/api/booking/bookings",
+        headers={**traveler.headers, "X-Request-ID": "trace-77"},
+        json={"launch_id": launch["id"], "seats": 1, "passengers": passengers(1), "card_token": "tok_ok"},
+    )
+    booking = (await resp.json())["booking"]
+    found = await changes(client, it, "?entity=bookings")
+    [change] = [c for c in found if c["entity_id"] == booking["id"]]
+    assert change["op"] == "insert" and change["store"] == "postgres"
+    assert change["origin"] == {
+        "service": "booking",
+        "via": "actor",
+        "node": "test-node",
+        "user_id": traveler.id,
+        "request_id": "trace-77",
+    }
+    launch_changes = [
+        c for c in await changes(client, it, "?entity=launches") if c["entity_id"] == launch["id"]
+    ]
+    assert {c["op"] for c in launch_changes} == {"insert", "update"}
+    assert launch_changes[0]["fields"]["seats_booked"] == 1  # newest first: the booking's update
+    registered = [c for c in await changes(client, it, "?entity=travelers") if c["entity_id"] == traveler.id]
+    assert registered[0]["origin"]["via"] == "api" and registered[0]["origin"]["service"] == "system"
+    user = [c for c in await changes(client, it, "?entity=users") if c["entity_id"] == traveler.id]
+    assert user[0]["store"] == "mongo" and user[0]["op"] == "insert" and user[0]["origin"]["via"] == "api"
+    assert "password_hash" not in (user[0]["fields"] or {})
+    only_actor = await changes(client, it, "?origin=actor")
+    assert only_actor and all(c["origin"]["via"] == "actor" for c in only_actor)
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert await changes(client, it, f"?since={future}") == []
+
+
+async def test_a_profile_change_in_postgres_reaches_mongo_once_and_stops(
+    client: Any, make_employee: Any
+) -> None:
+    it = await make_employee("it")
+    traveler = await register(client, traveler_body())
+    profile = await (await client.get("/api/booking/profile", headers=traveler.headers)).json()
+    resp = await client.put(
+        "/api/booking/profile", headers=traveler.headers, json={**profile, "name": "Ada Nova"}
+    )
+    assert resp.status == 200, await resp.text()
+    applied = await settle_and_sync(client)
+    assert applied == 1
+    me = await (await client.get(f"{S}/auth/me", headers=traveler.headers)).json()
+    assert me["user"]["name"] == "Ada Nova"
+    before = len(await changes(client, it, "?entity=travelers")) + len(
+        await changes(client, it, "?entity=users")
+    )
+    for _ in range(2):  # more rounds change nothing more: the sync's own writes are not echoed
+        assert await settle_and_sync(client) == applied
+    after = len(await changes(client, it, "?entity=travelers")) + len(
+        await changes(client, it, "?entity=users")
+    )
+    assert after == before
+    synced = next(c for c in await changes(client, it, "?entity=users") if c["entity_id"] == traveler.id)
+    assert synced["origin"]["via"] == "sync" and synced["fields"] == {"name": "Ada Nova"}
+
+
+async def test_a_change_in_mongo_reaches_postgres_once_and_stops(
+    client: Any, make_employee: Any, settings: Any
+) -> None:
+    it = await make_employee("it")
+    traveler = await register(client, traveler_body())
+    resp = await client.patch(f"{S}/users/{traveler.id}", headers=it.headers, json={"name": "Renamed by IT"})
+    assert resp.status == 200 and (await resp.json())["user"]["name"] == "Renamed by IT"
+    assert await settle_and_sync(client) == 1
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        assert await conn.fetchval("SELECT name FROM travelers WHERE id = $1", traveler.id) == "Renamed by IT"
+    finally:
+        await conn.close()
+    assert await settle_and_sync(client) == 1  # nothing more: no echo
+    pg = [c for c in await changes(client, it, "?entity=travelers") if c["entity_id"] == traveler.id]
+    assert pg[0]["origin"]["via"] == "sync" and pg[0]["fields"]["name"] == "Renamed by IT"
+    mongo = [c for c in await changes(client, it, "?entity=users") if c["entity_id"] == traveler.id]
+    assert [c["origin"]["via"] for c in mongo] == ["api", "api"]  # the rename and the registration, no echo
+
+
+async def test_the_worker_catches_up_after_being_down(make_client: Any, make_employee: Any) -> None:
+    first = await make_client()
+    traveler = await register(first, traveler_body())
+    await first.app[SYNC].stop()
+    profile = await (await first.get("/api/booking/profile", headers=traveler.headers)).json()
+    await first.put("/api/booking/profile", headers=traveler.headers, json={**profile, "name": "While Down"})
+    await first.close()
+    second = await make_client()
+    assert await settle_and_sync(second) >= 1
+    me = await (await second.get(f"{S}/auth/me", headers=traveler.headers)).json()
+    assert me["user"]["name"] == "While Down"
+
+
+async def seed_launches(settings: Any, agency_id: str, count: int) -> None:
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO rockets (id, agency_id, name, capacity, range) "
+            "VALUES ('rkt_seed', $1, 'Seeder', 100, 'mars')",
+            agency_id,
+        )
+        await conn.execute(
+            """INSERT INTO launches (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
+                   price_cents, capacity, min_passengers, public_from)
+               SELECT 'lch_seed' || lpad(i::text, 6, '0'), $1, 'rkt_seed', 'seed-' || i, 'Mission ' || i,
+                      'moon',                      now() + (i || ' minutes')::interval, 1000, 100, 10, now()
+               FROM generate_series(1, $2) AS i""",
+            agency_id,
+            count,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_10000_launch_cache_rebuild_completes_with_monotonic_progress(
+    client: Any, settings: Any, make_employee: Any
+) -> None:
+    it = await make_employee("it")
+    agency = await register(client, agency_body())
+    await seed_launches(settings, agency.id, 10_000)
+    r = aioredis.Redis.from_url(settings.redis_url)
+    await r.flushdb()
+    resp = await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "launch_cache"})
+    assert resp.status == 202
+    job = (await resp.json())["job"]
+    assert job["status"] == "pending" and job["percent"] == 0
+    seen: list[int] = []
+    for _ in range(600):
+        job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
+        seen.append(job["done"])
+        if job["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "completed", job
+    assert (job["total"], job["done"], job["percent"]) == (10_000, 10_000, 100.0)
+    assert seen == sorted(seen) and job["started_at"] and job["finished_at"] and job["errors"] == []
+    assert len(await r.keys("launch:card:*")) == 10_000 and await r.zcard("launches:upcoming") == 10_000
+    await r.aclose()
+    listed = await (await client.get(f"{S}/sync/jobs", headers=it.headers)).json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+
+
+async def test_user_directory_job_repairs_postgres_from_mongo(
+    client: Any, settings: Any, make_employee: Any
+) -> None:
+    it = await make_employee("it")
+    travelers = [await register(client, traveler_body()) for _ in range(3)]
+    await client.app[SYNC].stop()  # as if the continuous sync had missed it
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        await conn.execute("UPDATE travelers SET name = 'drifted' WHERE id = $1", travelers[0].id)
+        resp = await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "all"})
+        job = (await resp.json())["job"]
+        for _ in range(200):
+            job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
+            if job["status"] != "pending" and job["status"] != "running":
+                break
+            await asyncio.sleep(0.05)
+        assert job["status"] == "completed" and job["percent"] == 100.0
+        name = await conn.fetchval("SELECT name FROM travelers WHERE id = $1", travelers[0].id)
+    finally:
+        await conn.close()
+    me = await (await client.get(f"{S}/auth/me", headers=travelers[0].headers)).json()
+    assert name == me["user"]["name"] != "drifted"
+
+
+async def test_an_interrupted_job_is_failed_with_its_reason_not_left_running(
+    make_client: Any, settings: Any, make_employee: Any
+) -> None:
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        await conn.execute(
+            """INSERT INTO sync_jobs (id, kind, status, total, done, node, started_at, heartbeat_at) VALUES
+               ('job_old', 'all', 'running', 100, 40, 'gone-node', now() - interval '10 minutes',
+                now() - interval '10 minutes'),
+               ('job_mine', 'all', 'running', 100, 10, 'test-node', now(), now())"""
+        )
+    finally:
+        await conn.close()
+    client = await make_client()  # this node restarts: its own running job and the silent node's job fail
+    it = await make_employee("it")
+    old = (await (await client.get(f"{S}/sync/jobs/job_old", headers=it.headers)).json())["job"]
+    mine = (await (await client.get(f"{S}/sync/jobs/job_mine", headers=it.headers)).json())["job"]
+    assert old["status"] == "failed" and "gone-node stopped reporting progress" in old["failure"]
+    assert mine["status"] == "failed" and "test-node restarted" in mine["failure"]
+    assert old["finished_at"] and mine["finished_at"]
+
+
+async def test_two_nodes_never_run_one_job_twice(make_client: Any, settings: Any, make_employee: Any) -> None:
+    one, two = await make_client(node="node-a"), await make_client(node="node-b")
+    it = await make_employee("it")
+    for runner in (one.app[JOB_RUNNER], two.app[JOB_RUNNER]):
+        await runner.stop()
+    ids = [
+        (await (await one.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "launch_cache"})).json())[
+            "job"
+        ]["id"]
+        for _ in range(8)
+    ]
+
+    async def drain(runner: Any) -> int:
+        ran = 0
+        while await runner.run_next():
+            ran += 1
+        return ran
+
+    ran = await asyncio.gather(drain(one.app[JOB_RUNNER]), drain(two.app[JOB_RUNNER]))
+    assert sum(ran) == 8
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        rows = await conn.fetch("SELECT id, status, node FROM sync_jobs WHERE id = ANY($1::text[])", ids)
+    finally:
+        await conn.close()
+    assert sorted(r["status"] for r in rows) == ["completed"] * 8
+    assert {r["node"] for r in rows} <= {"node-a", "node-b"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?entity=spaceships", "entity"),
+        ("?since=yesterday", "since"),
+        ("?since=2027-01-01T00:00:00", "since"),
+        ("?limit=0", "limit"),
+    ],
+)
+async def test_bad_change_queries(client: Any, make_employee: Any, query: str, field: str) -> None:
+    it = await make_employee("it")
+    resp = await client.get(f"{S}/changes{query}", headers=it.headers)
+    assert resp.status == 400 and field in (await resp.json())["error"]["details"]["fields"]
+
+
+async def test_sync_endpoints_are_for_it_only(client: Any, make_employee: Any) -> None:
+    finance = await make_employee("finance")
+    for method, path in (("GET", "/changes"), ("GET", "/sync/jobs"), ("POST", "/sync/jobs")):
+        resp = await client.request(method, f"{S}{path}", headers=finance.headers, json={"kind": "all"})
+        assert resp.status == 403
+    it = await make_employee("it")
+    resp = await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "everything"})
+    assert resp.status == 400 and "kind" in (await resp.json())["error"]["details"]["fields"]

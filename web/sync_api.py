@@ -1,0 +1,122 @@
+"""SystemAPI: the change log with origins, and IT's sync jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from astro.domain.errors import InvalidInput
+from astro.domain.users import Role
+from astro.schemas.sync import ChangeOut, ChangePage, SyncJobEnvelope, SyncJobIn, SyncJobOut, SyncJobPage
+from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
+from web.keys import JOB_RUNNER, JOBS, MONGO_CHANGES, PG_CHANGES
+from web.openapi import doc
+
+PREFIX = "/api/system"
+ENTITIES = (
+    "agencies",
+    "travelers",
+    "rockets",
+    "launches",
+    "bookings",
+    "passengers",
+    "traveler_payments",
+    "invoices",
+    "invoice_payments",
+    "users",
+)
+
+
+def query_time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 time with a zone, e.g. 2027-01-31T12:00:00Z", {"fields": {name: raw}}
+        )
+    return value
+
+
+@doc(
+    "Changes to both stores with their origin, newest first",
+    response=ChangePage,
+    query={
+        "entity": "|".join(ENTITIES),
+        "origin": "api|actor|sync|system or a service name",
+        "since": "ISO time",
+        "limit": "1..200",
+        "cursor": "from next_cursor",
+    },
+)
+@requires(Role.IT)
+async def list_changes(request: web.Request) -> web.Response:
+    entity = request.query.get("entity") or None
+    if entity is not None and entity not in ENTITIES:
+        raise InvalidInput(f"entity must be one of {', '.join(ENTITIES)}", {"fields": {"entity": entity}})
+    origin = request.query.get("origin") or None
+    since, limit = query_time(request, "since"), query_limit(request)
+    cursor = decode_cursor(request)
+    try:
+        before = datetime.fromisoformat(cursor) if cursor else None
+    except ValueError:
+        raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": cursor}}) from None
+    stores = []
+    if entity in (None, "users"):
+        stores.append(
+            await request.app[MONGO_CHANGES].page(
+                entity="users", origin=origin, since=since, before=before, limit=limit + 1
+            )
+        )
+    if entity != "users":
+        stores.append(
+            await request.app[PG_CHANGES].page(
+                entity=entity, origin=origin, since=since, before=before, limit=limit + 1
+            )
+        )
+    merged = sorted((c for found in stores for c in found), key=lambda c: c["at"], reverse=True)[: limit + 1]
+    items, next_cursor = page_of(merged, limit, lambda c: c["at"].isoformat())
+    return respond(ChangePage(items=[ChangeOut.model_validate(c) for c in items], next_cursor=next_cursor))
+
+
+@doc(
+    "Start a full sync job; watch it with GET /sync/jobs/{id}",
+    body=SyncJobIn,
+    response=SyncJobEnvelope,
+    status=202,
+)
+@requires(Role.IT)
+async def start_job(request: web.Request) -> web.Response:
+    data = await read_body(request, SyncJobIn)
+    job = await request.app[JOBS].create(data.kind, (await authenticate(request)).user_id)
+    request.app[JOB_RUNNER].wake()
+    return respond(SyncJobEnvelope(job=SyncJobOut.model_validate(job)), status=202)
+
+
+@doc("Sync jobs, newest first", response=SyncJobPage, query={"limit": "1..200", "cursor": "from next_cursor"})
+@requires(Role.IT)
+async def list_jobs(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    rows = await request.app[JOBS].page(decode_cursor(request), limit + 1)
+    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    return respond(SyncJobPage(items=[SyncJobOut.model_validate(r) for r in rows], next_cursor=cursor))
+
+
+@doc("One sync job: status, progress, start and end, errors", response=SyncJobEnvelope)
+@requires(Role.IT)
+async def get_job(request: web.Request) -> web.Response:
+    job = await request.app[JOBS].get(request.match_info["id"])
+    return respond(SyncJobEnvelope(job=SyncJobOut.model_validate(job)))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{PREFIX}/changes", list_changes, allow_head=False)
+    r.add_post(f"{PREFIX}/sync/jobs", start_job)
+    r.add_get(f"{PREFIX}/sync/jobs", list_jobs, allow_head=False)
+    r.add_get(f"{PREFIX}/sync/jobs/{{id}}", get_job, allow_head=False)
