@@ -30,7 +30,7 @@ from astro.store.mail import smtp_reachable, start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import agency_api, booking_api, finance_api, live, system_api, ws
+from web import agency_api, booking_api, finance_api, live, notify_api, system_api, ws
 from web.keys import (
     ACTORS,
     AUTH,
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx])
+    app.cleanup_ctx.append(notify_api.notify_ctx)
     app.router.add_get("/health", health, allow_head=False)
     app.router.add_get("/ready", ready, allow_head=False)
     app.router.add_get("/metrics", prometheus, allow_head=False)
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     agency_api.setup(app)
     booking_api.setup(app)
     finance_api.setup(app)
+    notify_api.setup(app)
     ws.setup(app)
     return app
 

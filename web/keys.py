@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk, LiveOutbox
+from actors.dispatcher import NotificationDispatcher
 from actors.runtime import ActorSystem
 from astro.config import Settings
 from astro.domain.clock import Clock
@@ -19,6 +20,7 @@ from astro.domain.users import Principal
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.finance import FinanceService
+from astro.services.notify import NotifyService
 from astro.store.bookings import PgLedger
 from astro.store.idempotency import PgIdempotency
 from astro.store.launches import PgCatalog
@@ -50,3 +52,5 @@ FINANCE = web.AppKey("finance", FinanceService)
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+NOTIFY = web.AppKey("notify", NotifyService)
+DISPATCHER = web.AppKey("dispatcher", NotificationDispatcher)
