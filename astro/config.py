@@ -49,6 +49,13 @@ class Settings:
     # Argon2id cost; lowered only by tests, never from the environment.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Monitoring: seconds between metric samples; where entry logs go (None: the SystemDB of mongo_url).
+    metrics_interval: float = 15.0
+    log_mongo_url: str | None = None
+    # Log shipper tuning: entries per insert, seconds between flushes, entries buffered in memory.
+    log_batch_size: int = 500
+    log_flush_interval: float = 0.5
+    log_queue_size: int = 50_000
     # Notifications: the address links in emails point to (None: http://host:port), the sender,
     # the dispatcher's pace and retries (delay base x 2^(attempt-1), capped), and SMTP limits.
     public_url: str | None = None
@@ -66,6 +73,13 @@ class Settings:
         """The MongoDB database named in the URL path, `astro` when none is named."""
         path = urlsplit(self.mongo_url or "").path.strip("/")
         return path or "astro"
+
+    @property
+    def log_mongo_db(self) -> str:
+        """The database of the entry logs: the one ASTRO_LOG_MONGO_URL names, else the SystemDB."""
+        if self.log_mongo_url is None:
+            return self.mongo_db
+        return urlsplit(self.log_mongo_url).path.strip("/") or "astro"
 
     @property
     def base_url(self) -> str:
@@ -100,6 +114,8 @@ class Settings:
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",
+            metrics_interval=_int(get, "ASTRO_METRICS_INTERVAL", 15, 1, 3600),
+            log_mongo_url=_url(get, "ASTRO_LOG_MONGO_URL", ("mongodb", "mongodb+srv")),
             public_url=_url(get, "ASTRO_PUBLIC_URL", ("http", "https")),
             mail_from=_mail_from(get("ASTRO_MAIL_FROM")),
             notify_poll_interval=_float(get, "ASTRO_NOTIFY_POLL_INTERVAL", 1.0, 0.05, 60),

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 from aiohttp import web
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
@@ -56,6 +55,7 @@ from web.keys import (
 )
 from web.metrics import HttpMetrics, prometheus
 from web.middlewares import make_middleware
+from web.monitoring import actor_events, setup_monitoring
 from web.openapi import openapi_docs, openapi_json
 
 READY_TIMEOUT = 2.0
@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx])
     app.cleanup_ctx.append(notify_api.notify_ctx)
+    setup_monitoring(app)  # the log shipper first, the metric sampler last
     app.router.add_get("/health", health, allow_head=False)
     app.router.add_get("/ready", ready, allow_head=False)
     app.router.add_get("/metrics", prometheus, allow_head=False)
@@ -164,7 +165,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
     store, ledger = PgCatalog(pool), PgLedger(pool)
     outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
-    system = ActorSystem(on_event=actor_event_logger())
+    system = ActorSystem(on_event=actor_events(app))
     desk = LaunchDesk(
         system=system,
         ledger=ledger,
@@ -222,12 +223,3 @@ async def _check(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-
-
-def actor_event_logger() -> Callable[[str, str, dict[str, Any]], None]:
-    log = structlog.get_logger("astro.actors")
-
-    def on_event(event: str, key: str, info: dict[str, Any]) -> None:
-        log.info(f"actor_{event}", actor=key, **{k: str(v) for k, v in info.items()})
-
-    return on_event

@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 import uuid
+import weakref
 from typing import Final
 
 import asyncpg
@@ -14,6 +15,7 @@ import structlog
 from aiohttp import web
 from pymongo.errors import ConnectionFailure
 
+from astro import logs
 from astro.domain.errors import DomainError, NotFound
 from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
@@ -42,17 +44,19 @@ def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[val
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request[REQUEST_ID] = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # Every entry made while answering carries the request id, and the caller once authenticated.
+        structlog.contextvars.bind_contextvars(request_id=request_id, user_id=_caller_of(request))
         started = time.perf_counter()
         try:
             response = await _answer(request, handler)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "user_id")
         response.headers[REQUEST_ID_HEADER] = request_id
         elapsed = time.perf_counter() - started
         info = request.match_info.route.resource
         route = info.canonical if info is not None else "unmatched"
         metrics.observe(route, request.method, response.status, elapsed)
+        metrics.observe_response(route, request.method, response)
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -67,6 +71,18 @@ def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[val
         return response
 
     return observe
+
+
+def _caller_of(request: web.Request) -> logs.Lazy:
+    """The authenticated user's id when an entry is made; weak, so tasks started here keep no request."""
+    ref = weakref.ref(request)
+
+    def user_id() -> str | None:
+        found = ref()
+        principal = found.get(PRINCIPAL) if found is not None else None
+        return principal.user_id if principal is not None else None
+
+    return logs.Lazy(user_id)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:

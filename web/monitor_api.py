@@ -1,0 +1,274 @@
+"""SystemAPI monitoring endpoints (it only): entry logs, their streamed export, stored metric samples."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from astro.domain.errors import InvalidInput
+from astro.domain.users import Role
+from astro.schemas.monitor import EntityRef, EntryOut, EntryPage, MetricPoint, MetricSeries
+from astro.services.monitor import LEVELS, LogQuery
+from web.http import decode_cursor, page_of, query_limit, requires, respond
+from web.keys import REQUEST_ID
+from web.monitoring import ENTRY_LOGS, METRIC_SAMPLES
+from web.openapi import doc
+
+log = structlog.get_logger("astro.monitor")
+
+LOG_FILTERS: Final = ("level", "service", "user_id", "entity_id", "request_id", "q", "since", "until")
+LOG_QUERY_DOC: Final = {
+    "level": "one or more of debug, info, warning, error, critical, comma-separated",
+    "service": "one or more services (web, booking, auth, actors, ...), comma-separated",
+    "user_id": "entries of this user",
+    "entity_id": "entries about this launch, booking, invoice, ... (any id the entry names)",
+    "request_id": "every entry of one HTTP request (its X-Request-ID)",
+    "q": "text the message contains (case-insensitive)",
+    "since": "ISO 8601 time, inclusive",
+    "until": "ISO 8601 time, exclusive",
+}
+EXPORT_BATCH: Final = 1000
+EXPORT_CHUNK: Final = 64 * 1024
+CSV_COLUMNS: Final = (
+    "id",
+    "time",
+    "level",
+    "service",
+    "message",
+    "user_id",
+    "entity_type",
+    "entity_id",
+    "request_id",
+    "node",
+    "data",
+)
+MAX_SAMPLES: Final = 20_000
+DEFAULT_RANGE: Final = timedelta(hours=1)
+_SERVICE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+
+
+def _time(raw: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        # An unencoded "+" of an offset arrives as a space: 10:00:00+02:00 → "10:00:00 02:00".
+        moment = datetime.fromisoformat(raw.replace(" ", "+"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _times(request: web.Request, fields: dict[str, str]) -> tuple[datetime | None, datetime | None]:
+    found: dict[str, datetime | None] = {"since": None, "until": None}
+    for name in found:
+        raw = request.query.get(name)
+        if raw is None:
+            continue
+        try:
+            found[name] = _time(raw)
+        except ValueError:
+            fields[name] = "expected an ISO 8601 time, e.g. 2026-11-24T10:00:00Z"
+    since, until = found["since"], found["until"]
+    if since is not None and until is not None and until <= since:
+        fields["until"] = "must be later than since"
+    return since, until
+
+
+def _unknown(request: web.Request, allowed: Iterable[str], fields: dict[str, str]) -> None:
+    known = set(allowed)
+    for name in request.query:
+        if name not in known:
+            fields[name] = "unknown parameter; known: " + ", ".join(sorted(known))
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.strip() for p in (raw or "").split(",") if p.strip()))
+
+
+def log_query(request: web.Request, *, extra: tuple[str, ...] = ()) -> LogQuery:
+    """The filters of the query string; every bad one is named in one 400 invalid_input."""
+    fields: dict[str, str] = {}
+    _unknown(request, (*LOG_FILTERS, *extra), fields)
+    for name in LOG_FILTERS:
+        raw = request.query.get(name)
+        if raw is not None and ("\x00" in raw or not raw.strip() or len(raw) > 500):
+            fields[name] = "must be 1 to 500 characters without NUL"
+    levels = tuple(level.lower() for level in _list(request.query.get("level")))
+    if "level" not in fields and any(level not in LEVELS for level in levels):
+        fields["level"] = "expected one or more of " + ", ".join(LEVELS)
+    services = _list(request.query.get("service"))
+    if "service" not in fields and any(not _SERVICE.match(s) for s in services):
+        fields["service"] = "expected service names (letters, digits, . _ -), comma-separated"
+    since, until = _times(request, fields)
+    if fields:
+        raise InvalidInput("some filters are wrong", {"fields": fields})
+
+    def text(name: str) -> str | None:
+        raw = request.query.get(name)
+        return raw.strip() if raw is not None else None
+
+    return LogQuery(
+        levels=levels,
+        services=services,
+        user_id=text("user_id"),
+        entity_id=text("entity_id"),
+        request_id=text("request_id"),
+        text=text("q"),
+        since=since,
+        until=until,
+    )
+
+
+def entry_out(doc: dict[str, Any]) -> EntryOut:
+    entity = doc.get("entity")
+    return EntryOut(
+        id=doc["_id"],
+        time=doc["time"],
+        level=doc.get("level", "info"),
+        service=doc.get("service", ""),
+        message=doc.get("message", ""),
+        user_id=doc.get("user_id"),
+        entity=EntityRef(type=entity["type"], id=entity["id"]) if entity else None,
+        request_id=doc.get("request_id"),
+        node=doc.get("node", ""),
+        data=doc.get("data") or {},
+    )
+
+
+@doc(
+    "Entry logs, newest first",
+    response=EntryPage,
+    query={**LOG_QUERY_DOC, "limit": "1..200", "cursor": "from next_cursor"},
+)
+@requires(Role.IT)
+async def list_logs(request: web.Request) -> web.Response:
+    query = log_query(request, extra=("limit", "cursor"))
+    limit = query_limit(request)
+    docs = await request.app[ENTRY_LOGS].page(query, before=decode_cursor(request), limit=limit + 1)
+    docs, cursor = page_of(docs, limit, lambda d: str(d["_id"]))
+    return respond(EntryPage(items=[entry_out(d) for d in docs], next_cursor=cursor))
+
+
+def _ndjson(docs: list[dict[str, Any]]) -> str:
+    return "".join(entry_out(d).model_dump_json() + "\n" for d in docs)
+
+
+def _csv(docs: list[dict[str, Any]], header: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for d in docs:
+        e = entry_out(d)
+        writer.writerow(
+            (
+                e.id,
+                e.time.isoformat(),
+                e.level,
+                e.service,
+                e.message,
+                e.user_id or "",
+                e.entity.type if e.entity else "",
+                e.entity.id if e.entity else "",
+                e.request_id or "",
+                e.node,
+                json.dumps(e.model_dump(mode="json")["data"], ensure_ascii=False, separators=(",", ":")),
+            )
+        )
+    return out.getvalue()
+
+
+@doc(
+    "Entry logs as a file, oldest first: NDJSON (one entry per line, as in the list) or CSV; streamed",
+    query={**LOG_QUERY_DOC, "format": "ndjson (default) or csv"},
+)
+@requires(Role.IT)
+async def export_logs(request: web.Request) -> web.StreamResponse:
+    query = log_query(request, extra=("format",))
+    fmt = request.query.get("format", "ndjson")
+    if fmt not in ("ndjson", "csv"):
+        raise InvalidInput("format must be ndjson or csv", {"fields": {"format": fmt}})
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/x-ndjson; charset=utf-8"
+            if fmt == "ndjson"
+            else "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="entry_logs-{stamp}.{fmt}"',
+            "X-Request-ID": request[REQUEST_ID],
+        }
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    batch: list[dict[str, Any]] = []
+    written, size, header = 0, 0, fmt == "csv"
+
+    async def send() -> None:
+        nonlocal batch, size, header, written
+        text = _ndjson(batch) if fmt == "ndjson" else _csv(batch, header)
+        await response.write(text.encode())
+        written += len(batch)
+        batch, size, header = [], 0, False
+
+    try:
+        async for entry in request.app[ENTRY_LOGS].stream(query, batch_size=EXPORT_BATCH):
+            batch.append(entry)
+            size += 200 + len(entry.get("message", ""))
+            if size >= EXPORT_CHUNK:
+                await send()
+        if batch or header:
+            await send()
+    except ConnectionResetError:
+        log.info("log_export_aborted", entries=written)
+        return response
+    except Exception as exc:
+        # The status is sent already: end the connection without the last chunk, so the client
+        # sees a cut-off file rather than a complete-looking one.
+        log.error("log_export_failed", entries=written, error=f"{type(exc).__name__}: {exc}")
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    log.info("log_export", format=fmt, entries=written)
+    return response
+
+
+@doc(
+    "Stored metric samples by name, oldest first (sampled every ASTRO_METRICS_INTERVAL seconds)",
+    response=MetricSeries,
+    query={
+        "name": "one or more metric names, comma-separated (default: all)",
+        "since": "ISO 8601 time, inclusive (default: an hour before until)",
+        "until": "ISO 8601 time, exclusive (default: now)",
+    },
+)
+@requires(Role.IT)
+async def metric_series(request: web.Request) -> web.Response:
+    fields: dict[str, str] = {}
+    _unknown(request, ("name", "since", "until"), fields)
+    names = _list(request.query.get("name"))
+    if any(not _METRIC.match(n) for n in names):
+        fields["name"] = "expected metric names (lower case letters, digits, _), comma-separated"
+    since, until = _times(request, fields)
+    if fields:
+        raise InvalidInput("some parameters are wrong", {"fields": fields})
+    until = until or datetime.now(UTC)
+    since = since or until - DEFAULT_RANGE
+    if since >= until:
+        raise InvalidInput("since must be before until", {"fields": {"since": "must be before until"}})
+    docs = await request.app[METRIC_SAMPLES].between(names=names, since=since, until=until, limit=MAX_SAMPLES)
+    series: dict[str, list[MetricPoint]] = {name: [] for name in names}
+    for d in docs:
+        series.setdefault(d["name"], []).append(
+            MetricPoint(
+                time=d["time"], value=d["value"], node=d.get("node", ""), labels=d.get("labels") or {}
+            )
+        )
+    return respond(MetricSeries(series=series, since=since, until=until, truncated=len(docs) >= MAX_SAMPLES))
