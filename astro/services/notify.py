@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -18,6 +21,8 @@ from astro.store.notifications import MongoMailbox, PgNotifications
 
 log = structlog.get_logger("astro.notify")
 Row = dict[str, Any]
+_UTF8_QP: Final = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
 SEND_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -56,6 +61,7 @@ class Mailer:
         self.mail_from = mail_from
         domain = parseaddr(mail_from)[1].rpartition("@")[2]
         self._msgid_domain = domain or "astrobookings"
+        self._from = formataddr(parseaddr(mail_from), charset="utf-8")
 
     def client(self) -> aiosmtplib.SMTP:
         t = self.target
@@ -74,18 +80,21 @@ class Mailer:
         await client.connect()
         return client
 
-    def message(self, row: Row, subject: str, body: str) -> EmailMessage:
-        """The email of one notification; its Message-ID is the notification id, stable across retries."""
-        msg = EmailMessage()
-        msg["From"] = self.mail_from
+    def message(self, row: Row, subject: str, body: str) -> Message:
+        """The email of one notification; its Message-ID is the notification id, stable across retries.
+
+        Built as a compat32 message: several times cheaper than EmailMessage's header registry, which
+        was most of the dispatcher's CPU time. UTF-8 throughout, quoted-printable body (so no line
+        grows past SMTP's limit), RFC 2047 words for non-ASCII names and subjects."""
+        msg = MIMEText(body, "plain", _UTF8_QP)  # type: ignore[arg-type]  # a Charset works (and is documented)
+        msg["From"] = self._from
         name = str(row["data"].get("name") or "") if isinstance(row["data"], dict) else ""
-        msg["To"] = formataddr((" ".join(name.split()), row["recipient_email"]))
-        msg["Subject"] = subject
+        msg["To"] = formataddr((" ".join(name.split()), row["recipient_email"]), charset="utf-8")
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = f"<{row['id']}@{self._msgid_domain}>"
         msg["X-Astro-Notification"] = row["id"]
         msg["X-Astro-Event"] = row["event"]
-        msg.set_content(body)
         return msg
 
     async def check(self) -> Row:

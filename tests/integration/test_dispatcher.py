@@ -341,3 +341,27 @@ async def test_stop_gives_claimed_but_untried_rows_back(
     statuses = [r["status"] for r in await rows(pool)]
     assert statuses.count("sent") == result.sent and statuses.count("pending") == result.released
     assert "sending" not in statuses
+
+
+async def test_non_ascii_text_and_long_lines_arrive_intact(
+    pool: asyncpg.Pool, smtp: SmtpServer, make_dispatcher: MakeDispatcher
+) -> None:
+    dispatcher = await make_dispatcher()
+    long_reason = "Zoë's lander needs a new gyroscope " * 60
+    await PgNotifications(pool).save_template(
+        "launch_delayed", "Retardé ✓ {mission}", "Hola {name}!{reason_line}", "usr_it"
+    )
+    outbox = Outbox()
+    outbox.add(
+        "launch_delayed",
+        [Recipient("trv_1", "traveler", "zoe@example.com", "Zoë Ñandú")],
+        {"mission": "Ærø", "reason": long_reason},
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn)
+    assert (await dispatcher.run_once()).sent == 1
+    [mail] = smtp.received
+    assert mail.subject == "Retardé ✓ Ærø"
+    assert mail.message["To"] == "Zoë Ñandú <zoe@example.com>"
+    assert mail.body == f"Hola Zoë Ñandú!\nReason: {long_reason.strip()}\n"
+    assert max(len(line) for line in mail.message.as_string().splitlines()) <= 998
