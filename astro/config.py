@@ -44,6 +44,8 @@ class Settings:
     log_level: str = "INFO"
     metrics_token: str | None = None
     node: str = "node-1"
+    # How often the sync worker and the job runner look for work (seconds).
+    sync_interval: float = 1.0
     # How long a seat hold waits for its payment before the seats are free again.
     hold_seconds: float = 30.0
     # Argon2id cost; lowered only by tests, never from the environment.

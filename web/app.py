@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from actors.desk import LaunchDesk, LiveOutbox
 from actors.runtime import ActorSystem
+from actors.sync import JobRunner, SyncWorker
 from astro.config import Settings
 from astro.domain.clock import Clock, SystemClock
 from astro.services.auth import AuthService
@@ -22,6 +23,7 @@ from astro.services.finance import FinanceService
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
 from astro.store.bookings import PgLedger
+from astro.store.changes import MongoChanges, PgChanges, PgJobs
 from astro.store.idempotency import PgIdempotency
 from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
@@ -29,7 +31,7 @@ from astro.store.mail import smtp_reachable, start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import agency_api, booking_api, finance_api, live, notify_api, system_api, ws
+from web import agency_api, booking_api, finance_api, live, notify_api, sync_api, system_api, ws
 from web.keys import (
     ACTORS,
     AUTH,
@@ -41,9 +43,13 @@ from web.keys import (
     FINANCE,
     GATEWAY,
     IDEMPOTENCY,
+    JOB_RUNNER,
+    JOBS,
     LEDGER,
+    MONGO_CHANGES,
     MONGO_DB,
     OUTBOX,
+    PG_CHANGES,
     PG_POOL,
     PROFILES,
     REDIS,
@@ -51,6 +57,7 @@ from web.keys import (
     SCHEDULER,
     SETTINGS,
     SMTP_ADDRESS,
+    SYNC,
     USERS,
 )
 from web.metrics import HttpMetrics, prometheus
@@ -67,11 +74,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         if getattr(settings, name) is None:
             raise ValueError(f"create_app needs settings.{name}; run.py starts the embedded server first")
     registry = CollectorRegistry()
-    app = web.Application(middlewares=[make_middleware(HttpMetrics(registry))], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[make_middleware(HttpMetrics(registry), settings.node)], client_max_size=1024 * 1024
+    )
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.extend([postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx])
+    app.cleanup_ctx.extend(
+        [postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx, sync_ctx]
+    )
     app.cleanup_ctx.append(notify_api.notify_ctx)
     setup_monitoring(app)  # the log shipper first, the metric sampler last
     app.router.add_get("/health", health, allow_head=False)
@@ -83,6 +94,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     agency_api.setup(app)
     booking_api.setup(app)
     finance_api.setup(app)
+    sync_api.setup(app)
     notify_api.setup(app)
     ws.setup(app)
     return app
@@ -158,6 +170,34 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = users
     app[PROFILES] = profiles
     yield
+
+
+async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sync worker and the sync job runner of this node."""
+    settings, pool, db = app[SETTINGS], app[PG_POOL], app[MONGO_DB]
+    pg, mongo_changes, jobs = PgChanges(pool), MongoChanges(db), PgJobs(pool)
+    cards = cache.LaunchCache(app[REDIS])
+    worker = SyncWorker(
+        node=settings.node,
+        pg=pg,
+        mongo=mongo_changes,
+        users=app[USERS],
+        cache=cards,
+        pool=pool,
+        interval=settings.sync_interval,
+    )
+    runner = JobRunner(
+        node=settings.node, jobs=jobs, pool=pool, db=db, cache=cards, pg=pg, interval=settings.sync_interval
+    )
+    app[PG_CHANGES], app[MONGO_CHANGES], app[JOBS] = pg, mongo_changes, jobs
+    app[SYNC], app[JOB_RUNNER] = worker, runner
+    await worker.start()
+    await runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()
+        await worker.stop()
 
 
 async def launches_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk, LiveOutbox
 from actors.dispatcher import NotificationDispatcher
 from actors.runtime import ActorSystem
+from actors.sync import JobRunner, SyncWorker
 from astro.config import Settings
 from astro.domain.clock import Clock
 from astro.domain.users import Principal
@@ -22,6 +23,7 @@ from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.finance import FinanceService
 from astro.services.notify import NotifyService
 from astro.store.bookings import PgLedger
+from astro.store.changes import MongoChanges, PgChanges, PgJobs
 from astro.store.idempotency import PgIdempotency
 from astro.store.launches import PgCatalog
 from astro.store.mongo import MongoUsers
@@ -48,6 +50,11 @@ DESK = web.AppKey("desk", LaunchDesk)
 CATALOG = web.AppKey("catalog", PublicCatalog)
 SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 FINANCE = web.AppKey("finance", FinanceService)
+PG_CHANGES = web.AppKey("pg_changes", PgChanges)
+MONGO_CHANGES = web.AppKey("mongo_changes", MongoChanges)
+JOBS = web.AppKey("jobs", PgJobs)
+SYNC = web.AppKey("sync", SyncWorker)
+JOB_RUNNER = web.AppKey("job_runner", JobRunner)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

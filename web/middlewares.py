@@ -15,8 +15,9 @@ import structlog
 from aiohttp import web
 from pymongo.errors import ConnectionFailure
 
-from astro import logs
+from astro import logs, origin
 from astro.domain.errors import DomainError, NotFound
+from astro.origin import Origin
 from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
 from web.keys import PRINCIPAL, REQUEST_ID
@@ -38,12 +39,21 @@ UNAVAILABLE_ERRORS: Final = (
 )
 
 
-def make_middleware(metrics: HttpMetrics) -> web.middleware:  # type: ignore[valid-type]
+def _service(path: str) -> str:
+    """The API a path belongs to: system, agency, booking, finance, notify; else web."""
+    parts = path.split("/", 3)
+    return parts[2] if len(parts) > 2 and parts[1] == "api" and parts[2] else "web"
+
+
+def make_middleware(metrics: HttpMetrics, node: str = "") -> web.middleware:  # type: ignore[valid-type]
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request[REQUEST_ID] = request_id
+        origin.set_current(
+            Origin(service=_service(request.path), via="api", node=node, request_id=request_id)
+        )
         # Every entry made while answering carries the request id, and the caller once authenticated.
         structlog.contextvars.bind_contextvars(request_id=request_id, user_id=_caller_of(request))
         started = time.perf_counter()
