@@ -21,6 +21,7 @@ from astro import logs
 from astro.config import Settings, TestServers
 from astro.embedded import EmbeddedServers
 from astro.store import postgres
+from tests.smtpd import seed_templates
 from web.app import create_app
 
 TEST_DATABASE = "astro_test"
@@ -91,6 +92,7 @@ async def reset_state(stores: Stores, mongo_db: str) -> None:
             await conn.execute(
                 "TRUNCATE " + ", ".join(t["tablename"] for t in tables) + " RESTART IDENTITY CASCADE"
             )
+        await seed_templates(conn)  # the migration's default email templates are data, not test state
     finally:
         await conn.close()
     client = aioredis.Redis.from_url(stores.redis_url)

@@ -27,7 +27,7 @@ from astro.store.changes import MongoChanges, PgChanges, PgJobs
 from astro.store.idempotency import PgIdempotency
 from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
-from astro.store.mail import smtp_reachable, start_sink
+from astro.store.mail import start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
@@ -48,6 +48,7 @@ from web.keys import (
     LEDGER,
     MONGO_CHANGES,
     MONGO_DB,
+    NOTIFY,
     OUTBOX,
     PG_CHANGES,
     PG_POOL,
@@ -241,12 +242,11 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Readiness: each part answers within its time limit; 503 names every part that does not."""
     app = request.app
-    host, port = app[SMTP_ADDRESS]
     checks: dict[str, Callable[[], Awaitable[Any]]] = {
         "postgres": lambda: app[PG_POOL].fetchval("SELECT 1"),
         "mongo": lambda: app[MONGO_DB].command("ping"),
         "redis": lambda: app[REDIS].ping(),
-        "smtp": lambda: smtp_reachable(host, port),
+        "smtp": lambda: _smtp_answers(app),
     }
     results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
     parts = dict(zip(checks, results, strict=True))
@@ -254,6 +254,13 @@ async def ready(request: web.Request) -> web.Response:
     body = {"status": "unavailable" if down else "ready", "down": down, "parts": parts}
     headers = {"Retry-After": "5"} if down else None
     return web.json_response(body, status=503 if down else 200, headers=headers)
+
+
+async def _smtp_answers(app: web.Application) -> None:
+    """The SMTP server in use greets us (TLS and login included for smtps://)."""
+    status = await app[NOTIFY].smtp_status()
+    if not status["reachable"]:
+        raise ConnectionError(status["error"])
 
 
 async def _check(fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:

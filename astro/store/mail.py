@@ -41,14 +41,3 @@ async def start_sink(
     handler = MailboxHandler(db)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: SMTP(handler, hostname="astro-sink", loop=loop), host, port)
-
-
-async def smtp_reachable(host: str, port: int, limit: float = 1.0) -> None:
-    """Raise unless an SMTP server answers its greeting at host:port."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), limit)
-    try:
-        greeting = await asyncio.wait_for(reader.readline(), limit)
-        if not greeting.startswith(b"220"):
-            raise ConnectionError(f"unexpected SMTP greeting {greeting[:40]!r}")
-    finally:
-        writer.close()

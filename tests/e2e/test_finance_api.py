@@ -393,8 +393,10 @@ async def test_concurrent_on_demand_invoices_issue_exactly_one(world: Any, setti
         await conn.execute("UPDATE invoice_counters SET last = last - 1")
     finally:
         await conn.close()
-    results = await asyncio.gather(*(
-        w.client.post(f"{F}/invoices", headers=w.finance.headers, json={"launch_id": lch["id"]}) for _ in range(10)))
+    create = {"launch_id": lch["id"]}
+    results = await asyncio.gather(
+        *(w.client.post(f"{F}/invoices", headers=w.finance.headers, json=create) for _ in range(10))
+    )
     assert sorted(r.status for r in results) == [201] + [409] * 9
     for r in results:
         if r.status == 409:
