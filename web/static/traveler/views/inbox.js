@@ -1,0 +1,2 @@
+// The traveler's inbox: the shared inbox view.
+export { default } from '../../common/inbox.js';
