@@ -1,0 +1,110 @@
+// The live occupancy dashboard: every launch's seats, viability and status; bookings as they happen.
+
+import { h, replace, banner } from '../../common/dom.js';
+import { dateTime, destination, money, plural } from '../../common/format.js';
+import { bySchedule, flash, FINAL, gauge, statusBadge } from '../../common/launches.js';
+
+export default {
+  mount(el, ctx) {
+    const store = ctx.agency;
+    const errors = banner();
+    const tiles = h('div', { class: 'grid tiles', testid: 'totals' });
+    const tbody = h('tbody', {});
+    const feed = h('ol', { class: 'feed', testid: 'activity-feed', 'aria-live': 'polite', 'aria-relevant': 'additions' });
+    const showFinished = h('input', { type: 'checkbox', id: 'show-finished', testid: 'show-finished' });
+    const rows = new Map();
+    el.append(
+      h('h1', {}, 'Occupancy'),
+      h('p', { class: 'muted' }, 'Seats, viability and status of your launches, live. ',
+        h('a', { href: '#schedule' }, 'Schedule a launch')),
+      errors, tiles,
+      h('div', { class: 'layout-split' },
+        h('section', { 'aria-labelledby': 'occ-title' },
+          h('div', { class: 'actions' }, h('h2', { id: 'occ-title', class: 'sr-only' }, 'Launches'),
+            h('label', { class: 'choice', for: 'show-finished' }, showFinished, ' Show finished launches')),
+          h('div', { class: 'table-wrap' },
+            h('table', { testid: 'occupancy-table' },
+              h('thead', {}, h('tr', {}, ['Launch', 'Status', 'Seats booked', 'Viable', 'Booked value', ''].map((x) => h('th', { scope: 'col' }, x)))),
+              tbody))),
+        h('section', { class: 'panel', 'aria-labelledby': 'feed-title' },
+          h('h2', { id: 'feed-title' }, 'As it happens'),
+          feed)));
+    showFinished.addEventListener('change', render);
+
+    function render() {
+      if (store.error) errors.show(`Live updates: ${store.error}`);
+      const all = [...store.launches.values()].sort(bySchedule);
+      const shown = all.filter((l) => showFinished.checked || !FINAL.has(l.status));
+      const keep = new Set(shown.map((l) => l.id));
+      for (const [id, row] of rows) if (!keep.has(id)) { row.remove(); rows.delete(id); }
+      shown.forEach((l, i) => {
+        let row = rows.get(l.id);
+        if (!row) {
+          row = launchRow(l);
+          rows.set(l.id, row);
+        } else {
+          row.update(l);
+        }
+        if (tbody.children[i] !== row) tbody.insertBefore(row, tbody.children[i] ?? null);
+      });
+      tbody.querySelector('.empty-row')?.remove();
+      if (!shown.length) {
+        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 6, class: 'empty' },
+          store.loaded ? 'No launches yet. Schedule your first one.' : 'Loading…')));
+      }
+      const open = all.filter((l) => !FINAL.has(l.status));
+      const seats = open.reduce((n, l) => n + l.seats_booked, 0);
+      const value = open.reduce((n, l) => n + l.seats_booked * l.price_cents, 0);
+      replace(tiles,
+        tile('Open launches', String(open.length), 'open-launches'),
+        tile('Seats booked on them', String(seats), 'seats-booked-total'),
+        tile('Booked value', money(value), 'booked-value'));
+      replace(feed, store.feed.length
+        ? store.feed.map((f) => h('li', { dataset: { kind: f.kind }, testid: 'feed-item' },
+          h('time', { datetime: f.at.toISOString() }, f.at.toLocaleTimeString('en-GB')), f.text))
+        : [h('li', { class: 'muted' }, 'Bookings and cancellations appear here as they happen.')]);
+    }
+
+    function launchRow(l) {
+      const status = h('td', { testid: 'status-cell' });
+      const seats = h('td', { class: 'seats' });
+      const booked = h('strong', { testid: 'seats-booked', 'aria-live': 'polite' });
+      const meter = gauge(l);
+      const viable = h('td', { testid: 'viability' });
+      const value = h('td', { class: 'num', testid: 'booked-value' });
+      const when = h('div', { class: 'muted' });
+      const row = h('tr', { testid: 'occupancy-row', dataset: { launchId: l.id } },
+        h('td', {}, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), when,
+          h('div', { class: 'muted' }, `${destination(l.destination)} · ${l.rocket?.name ?? ''}`)),
+        status, seats, viable, value,
+        h('td', {}, h('a', { class: 'btn small', href: `#launch/${encodeURIComponent(l.id)}`, testid: 'manage-link' }, 'Manage')));
+      seats.append(booked, ` of ${l.capacity}`, meter);
+      row.update = (x) => {
+        const before = booked.textContent;
+        booked.textContent = String(x.seats_booked);
+        booked.dataset.value = x.seats_booked;
+        if (before && before !== booked.textContent) { flash(booked); flash(row); }
+        meter.update(x);
+        when.textContent = dateTime(x.scheduled_at);
+        replace(status, statusBadge(x.status), x.vip_only ? h('span', { class: 'badge badge-vip' }, 'VIP window') : null);
+        row.dataset.status = x.status;
+        viable.dataset.viable = String(Boolean(x.viable));
+        viable.textContent = x.viable
+          ? `Yes (min ${x.min_passengers})`
+          : `Needs ${plural(x.min_passengers - x.seats_booked, 'more passenger')} (min ${x.min_passengers})`;
+        value.textContent = money(x.seats_booked * x.price_cents);
+      };
+      row.update(l);
+      return row;
+    }
+
+    const onChange = () => render();
+    store.addEventListener('change', onChange);
+    render();
+    return () => store.removeEventListener('change', onChange);
+  },
+};
+
+function tile(label, value, testid) {
+  return h('div', { class: 'panel' }, h('div', { class: 'muted' }, label), h('div', { class: 'big-number', testid }, value));
+}
