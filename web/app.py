@@ -31,7 +31,7 @@ from astro.store.mail import start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import agency_api, booking_api, finance_api, live, notify_api, sync_api, system_api, ws
+from web import agency_api, booking_api, finance_api, live, notify_api, pages, sync_api, system_api, ws
 from web.keys import (
     ACTORS,
     AUTH,
@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     sync_api.setup(app)
     notify_api.setup(app)
     ws.setup(app)
+    pages.setup(app)
     return app
 
 
