@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="start the platform (the default)")
     sub.add_parser("migrate", help="apply database migrations and MongoDB indexes, then exit")
+    sub.add_parser(
+        "demo", help="fill an empty platform with sample agencies, launches, travelers and bookings"
+    )
     create = sub.add_parser("create-user", help="create a finance or IT employee")
     create.add_argument("--role", required=True, choices=["it", "finance"])
     create.add_argument("--email", required=True)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(serve(settings))
         if args.command == "migrate":
             return _run(migrate(settings))
+        if args.command == "demo":
+            return _run(demo(settings))
         password = new_password_from_env() or _prompt_password()
         return _run(create_user(settings, args.role, args.email, args.name, password))
     except (AlreadyRunning, EmbeddedError) as exc:
@@ -168,6 +173,22 @@ async def migrate(settings: Settings) -> int:
             await client.close()
     done = ", ".join(applied) if applied else "none (up to date)"
     print(f"migrations applied: {done}; MongoDB indexes ensured")
+    return 0
+
+
+async def demo(settings: Settings) -> int:
+    from web.demo import PASSWORD, DemoExists, run_demo
+
+    async with platform_stores(settings, reuse_running=True) as full:
+        try:
+            logins = await run_demo(full)
+        except DemoExists as exc:
+            print(f"nothing to do: {exc}")
+            return 0
+    print(f"demo data created; every password is {PASSWORD!r}:")
+    for login in logins:
+        print(f"  {login.role:<9} {login.email}")
+    print(f"open http://{settings.host}:{settings.port}/ (start the platform with: python run.py)")
     return 0
 
 

@@ -120,7 +120,7 @@ class LaunchDesk:
             ledger=ledger,
             outbox=outbox,
             pay_refunds=self.pay_refunds,
-            launch_confirmed=lambda launch_id: self._spawn(self._launch_confirmed(launch_id)),
+            launch_confirmed=lambda launch_id, among: self._spawn(self._launch_confirmed(launch_id, among)),
             hold_seconds=hold_seconds,
         )
 
@@ -238,8 +238,9 @@ class LaunchDesk:
         except (GatewayError, PaymentDeclined):
             log.error("charge_refund_failed", booking_id=booking_id, charge_ref=charge_ref)
 
-    async def _launch_confirmed(self, launch_id: str) -> None:
-        candidates = await self._ledger.vip_candidates(launch_id)
+    async def _launch_confirmed(self, launch_id: str, among: list[str] | None) -> None:
+        """Promote to VIP the travelers now holding bookings on two confirmed launches."""
+        candidates = await self._ledger.vip_candidates(launch_id, among)
         promoted = await self._users.promote_vip(candidates)
         await self._vip_mirror.set_vip(candidates, True)
         if promoted:

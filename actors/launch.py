@@ -130,7 +130,8 @@ class LaunchDeps:
     ledger: Ledger
     outbox: Outbox
     pay_refunds: Callable[[list[Refund]], None]
-    launch_confirmed: Callable[[str], None]
+    # A launch became confirmed (all its travelers, None) or took bookings while confirmed (these).
+    launch_confirmed: Callable[[str, list[str] | None], None]
     hold_seconds: float = HOLD_SECONDS
 
 
@@ -297,7 +298,9 @@ class LaunchActor(Actor):
             events.append(Event(f"traveler:{b.traveler_id}", "booking_confirmed", data))
         if confirmed_at is not None:
             events += await self._status_events(None)
-            self.deps.launch_confirmed(self.launch_id)
+            self.deps.launch_confirmed(self.launch_id, None)
+        elif self.launch.get("confirmed_at") is not None:  # booked on a launch already confirmed
+            self.deps.launch_confirmed(self.launch_id, sorted({b.traveler_id for b in bookings}))
         self.deps.outbox.emit(events, dict(self.launch))
 
     # -- cancellation ----------------------------------------------------------------------------
@@ -389,7 +392,7 @@ class LaunchActor(Actor):
             self.launch["last_delayed_at"] = message.now
         if target is Status.CONFIRMED and self.launch.get("confirmed_at") is None:
             self.launch["confirmed_at"] = message.now
-            self.deps.launch_confirmed(self.launch_id)
+            self.deps.launch_confirmed(self.launch_id, None)
         if target in FINAL:
             self.holds.clear()
         if refunds:

@@ -245,8 +245,9 @@ class PgLedger:
             )
         return [r["traveler_id"] for r in rows]
 
-    async def vip_candidates(self, launch_id: str) -> list[str]:
-        """Travelers on this launch with active bookings on at least two launches that were confirmed."""
+    async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]:
+        """Travelers on this launch (or just `among` them) with active bookings on at least two
+        launches that were confirmed."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT b.traveler_id FROM bookings b JOIN launches l ON l.id = b.launch_id
@@ -254,8 +255,10 @@ class PgLedger:
                      AND l.status NOT IN ('aborted', 'failed')
                      AND b.traveler_id IN (
                          SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
+                     AND ($2::text[] IS NULL OR b.traveler_id = ANY($2::text[]))
                    GROUP BY b.traveler_id HAVING count(DISTINCT b.launch_id) >= 2""",
                 launch_id,
+                among,
             )
         return [r["traveler_id"] for r in rows]
 

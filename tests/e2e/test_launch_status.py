@@ -265,3 +265,21 @@ async def test_public_list_filters(client: Any) -> None:
     assert listed["items"] == []
     listed = await (await client.get(f"{B}/launches?destination=mars&from={soon}")).json()
     assert [x["id"] for x in listed["items"]] == [far["id"]]
+
+
+async def test_booking_a_launch_already_confirmed_counts_for_vip(client: Any) -> None:
+    agency, traveler = await accounts(client)
+    first, second = (
+        await launch_on(client, agency, min_passengers=1),
+        await launch_on(client, agency, min_passengers=1),
+    )
+    other = (await accounts(client))[1]
+    assert (await book(client, other, second["id"], 1)).status == 201  # confirms the second launch first
+    assert (await book(client, traveler, first["id"], 1)).status == 201
+    assert (await book(client, traveler, second["id"], 1)).status == 201  # already confirmed
+    for _ in range(100):
+        me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
+        if me["user"]["vip"]:
+            break
+        await asyncio.sleep(0.02)
+    assert me["user"]["vip"] is True
