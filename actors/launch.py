@@ -400,6 +400,19 @@ class LaunchActor(Actor):
         if travelers is None:
             travelers = sorted({r.traveler_id for r in refunds})
         events = await self._status_events(travelers)
+        for r in refunds:  # every active booking was cancelled with a full refund
+            data = {
+                "booking_id": r.booking_id,
+                "launch_id": self.launch_id,
+                "traveler_id": r.traveler_id,
+                "refund_cents": r.amount_cents,
+                "refund_pct": 100,
+                "status": "cancelled",
+                "cancel_reason": f"launch_{target.value}",
+                "cancelled_at": message.now.isoformat(),
+            }
+            events.append(Event(f"agency:{self.launch['agency_id']}", "booking_cancelled", data))
+            events.append(Event(f"traveler:{r.traveler_id}", "booking_cancelled", data))
         self.deps.outbox.emit(events, dict(self.launch))
         return dict(self.launch)
 

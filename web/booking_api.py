@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from aiohttp import web
 
-from astro.domain.bookings import Passenger
+from astro.domain.bookings import Passenger, cancellation_refund_pct
 from astro.domain.errors import InvalidInput
+from astro.domain.launches import FINAL as FINAL_STATUSES
 from astro.domain.users import Role
 from astro.schemas.launches import (
     BookingEnvelope,
@@ -29,13 +33,25 @@ from web.http import (
     requires,
     respond,
 )
-from web.keys import CATALOG, DESK, LEDGER, USERS
+from web.keys import CATALOG, CLOCK, DESK, LEDGER, USERS
 from web.openapi import doc
 from web.profiles import profile_endpoints
 
 PREFIX = "/api/booking"
 traveler_only = requires(Role.TRAVELER)
 DESTINATIONS = ("low_earth", "moon", "mars")
+
+
+def booking_out(row: dict[str, Any], now: datetime) -> BookingOut:
+    """A booking with what cancelling it now would refund, by the policy of DESIGN 5."""
+    pct = None
+    if row["status"] == "confirmed" and row["launch_status"] not in FINAL_STATUSES:
+        pct = cancellation_refund_pct(
+            now=now,
+            launch_at=row["scheduled_at"],
+            delayed_since_booking=bool(row.get("delayed_since_booking")),
+        )
+    return BookingOut.model_validate({**row, "refund_pct_if_cancelled_now": pct})
 
 
 async def _is_vip(request: web.Request) -> bool:
@@ -113,7 +129,8 @@ async def list_bookings(request: web.Request) -> web.Response:
         (await authenticate(request)).user_id, decode_cursor(request), limit + 1
     )
     rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
-    return respond(BookingPage(items=[BookingOut.model_validate(r) for r in rows], next_cursor=cursor))
+    now = request.app[CLOCK].now()
+    return respond(BookingPage(items=[booking_out(r, now) for r in rows], next_cursor=cursor))
 
 
 @doc("One of the traveler's bookings with its passengers", response=BookingEnvelope)
@@ -122,7 +139,7 @@ async def get_booking(request: web.Request) -> web.Response:
     row = await request.app[LEDGER].traveler_booking(
         (await authenticate(request)).user_id, request.match_info["id"]
     )
-    return respond(BookingEnvelope(booking=BookingOut.model_validate(row)))
+    return respond(BookingEnvelope(booking=booking_out(row, request.app[CLOCK].now())))
 
 
 @doc("Cancel a booking; the refund follows the policy (Idempotency-Key honoured)", response=CancelOut)
@@ -134,7 +151,7 @@ async def cancel(request: web.Request) -> web.Response:
     row = await request.app[LEDGER].traveler_booking(traveler_id, request.match_info["id"])
     return respond(
         CancelOut(
-            booking=BookingOut.model_validate(row),
+            booking=booking_out(row, request.app[CLOCK].now()),
             refund_cents=result["refund_cents"],
             refund_pct=result["refund_pct"],
         )

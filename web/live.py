@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from astro.domain.users import Principal, Role
-from astro.schemas.launches import BookingOut
 from astro.services.catalog import launch_card, with_visibility
+from web.booking_api import booking_out
 from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER, USERS
 
 SNAPSHOT_LIMIT = 200
@@ -43,7 +43,8 @@ def register_snapshots(app: web.Application) -> None:
     async def traveler(principal: Principal | None, channel: str) -> dict[str, Any]:
         assert principal is not None
         rows = await app[LEDGER].traveler_bookings(principal.user_id, None, SNAPSHOT_LIMIT)
-        return {"bookings": [BookingOut.model_validate(r).model_dump(mode="json") for r in rows]}
+        now = app[CLOCK].now()
+        return {"bookings": [booking_out(r, now).model_dump(mode="json") for r in rows]}
 
     broadcaster = app[BROADCASTER]
     broadcaster.register_snapshot("launch", launch)

@@ -127,6 +127,11 @@ class BookingOut(Response):
     refund_cents: int | None = None
     cancelled_at: datetime | None = None
     passengers: list[PassengerOut] | None = None
+    delayed_since_booking: bool = False
+    refund_pct_if_cancelled_now: int | None = Field(
+        default=None,
+        description="what cancelling now would refund (DESIGN 5); null when it cannot be cancelled",
+    )
 
 
 class BookingEnvelope(Response):

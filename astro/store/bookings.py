@@ -19,7 +19,8 @@ from astro.store.postgres import write_tx
 Row = dict[str, Any]
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
     b.cancel_reason, b.refund_pct, b.refund_cents, b.created_at, b.cancelled_at,
-    l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status"""
+    l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status,
+    (l.last_delayed_at IS NOT NULL AND l.last_delayed_at > b.created_at) AS delayed_since_booking"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,3 +283,34 @@ async def test_booking_a_launch_already_confirmed_counts_for_vip(client: Any) ->
             break
         await asyncio.sleep(0.02)
     assert me["user"]["vip"] is True
+
+
+async def test_bookings_say_what_cancelling_now_would_refund(client: Any) -> None:
+    agency, traveler = await accounts(client)
+    far = await launch_on(client, agency, days=400)
+    near = await launch_on(client, agency, days=30)
+    far_booking = (await (await book(client, traveler, far["id"], 1)).json())["booking"]
+    await book(client, traveler, near["id"], 1)
+    items = {
+        b["launch_id"]: b
+        for b in (await (await client.get(f"{B}/bookings", headers=traveler.headers)).json())["items"]
+    }
+    assert (
+        items[far["id"]]["refund_pct_if_cancelled_now"] == 90
+        and items[near["id"]]["refund_pct_if_cancelled_now"] == 0
+    )
+    later = (datetime.now(UTC) + timedelta(days=60)).isoformat()
+    await set_status(client, agency, near["id"], "delayed", scheduled_at=later)
+    items = {
+        b["launch_id"]: b
+        for b in (await (await client.get(f"{B}/bookings", headers=traveler.headers)).json())["items"]
+    }
+    assert (
+        items[near["id"]]["delayed_since_booking"] is True
+        and items[near["id"]]["refund_pct_if_cancelled_now"] == 100
+    )
+    await client.post(f"{B}/bookings/{far_booking['id']}/cancel", headers=traveler.headers)
+    got = (await (await client.get(f"{B}/bookings/{far_booking['id']}", headers=traveler.headers)).json())[
+        "booking"
+    ]
+    assert got["refund_pct_if_cancelled_now"] is None
