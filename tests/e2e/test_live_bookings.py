@@ -108,9 +108,11 @@ async def test_traveler_and_agency_channels_follow_bookings_cancellations_and_ab
     )
     got = await events_until(traveler_ws, lambda f: f["event"] == "status")
     assert got[-1]["data"]["status"] == "aborted" and got[-1]["data"]["reason"] == "engine"
-    got = await events_until(
-        traveler_ws, lambda f: f["event"] == "booking_cancelled" and f["data"]["cancel_reason"] == "launch_aborted"
-    )
+
+    def refunded(frame: dict[str, Any]) -> bool:
+        return frame["event"] == "booking_cancelled" and frame["data"]["cancel_reason"] == "launch_aborted"
+
+    got = await events_until(traveler_ws, refunded)
     assert got[-1]["data"]["refund_pct"] == 100 and got[-1]["data"]["refund_cents"] == 100_000
     got = await events_until(agency_ws, lambda f: f["event"] == "status")
     assert got[-1]["data"]["status"] == "aborted"
