@@ -38,12 +38,7 @@ ASK_TIMEOUT: Final = 10.0
 
 
 class VipDirectory(Protocol):
-    async def is_vip(self, user_id: str) -> bool: ...
     async def promote_vip(self, user_ids: list[str]) -> int: ...
-
-
-class VipMirror(Protocol):
-    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
 
 
 class Publisher(Protocol):
@@ -105,7 +100,6 @@ class LaunchDesk:
         outbox: LiveOutbox,
         gateway: PaymentGateway,
         users: VipDirectory,
-        vip_mirror: VipMirror,
         clock: Clock,
         hold_seconds: float = 30.0,
     ) -> None:
@@ -113,7 +107,6 @@ class LaunchDesk:
         self._ledger = ledger
         self._gateway = gateway
         self._users = users
-        self._vip_mirror = vip_mirror
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deps = LaunchDeps(
@@ -142,10 +135,16 @@ class LaunchDesk:
         return state
 
     async def book(
-        self, *, traveler_id: str, launch_id: str, seats: int, passengers: list[Passenger], card_token: str
+        self,
+        *,
+        traveler_id: str,
+        launch_id: str,
+        seats: int,
+        passengers: list[Passenger],
+        card_token: str,
+        vip: bool,
     ) -> dict[str, Any]:
         """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
-        vip = await self._users.is_vip(traveler_id)
         check_seats(seats, len(passengers), vip)
         group = tuple(passengers)
         held: SeatsHeld = await self._ask(
@@ -242,7 +241,6 @@ class LaunchDesk:
         """Promote to VIP the travelers now holding bookings on two confirmed launches."""
         candidates = await self._ledger.vip_candidates(launch_id, among)
         promoted = await self._users.promote_vip(candidates)
-        await self._vip_mirror.set_vip(candidates, True)
         if promoted:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
 

@@ -213,8 +213,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         ledger=ledger,
         outbox=outbox,
         gateway=app[GATEWAY],
-        users=app[USERS],
-        vip_mirror=app[PROFILES],
+        users=app[AUTH],
         clock=clock,
         hold_seconds=settings.hold_seconds,
     )

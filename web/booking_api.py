@@ -33,7 +33,7 @@ from web.http import (
     requires,
     respond,
 )
-from web.keys import CATALOG, CLOCK, DESK, LEDGER, USERS
+from web.keys import CATALOG, CLOCK, DESK, LEDGER
 from web.openapi import doc
 from web.profiles import profile_endpoints
 
@@ -59,7 +59,7 @@ async def _is_vip(request: web.Request) -> bool:
     if "Authorization" not in request.headers:
         return False
     principal = await authenticate(request)
-    return principal.role is Role.TRAVELER and await request.app[USERS].is_vip(principal.user_id)
+    return principal.role is Role.TRAVELER and principal.vip
 
 
 @doc(
@@ -107,12 +107,14 @@ async def get_launch(request: web.Request) -> web.Response:
 @idempotent
 async def book(request: web.Request) -> web.Response:
     data = await read_body(request, BookingIn)
+    principal = await authenticate(request)
     booking = await request.app[DESK].book(
-        traveler_id=(await authenticate(request)).user_id,
+        traveler_id=principal.user_id,
         launch_id=data.launch_id,
         seats=data.seats,
         passengers=[Passenger(p.name, p.birth_date) for p in data.passengers],
         card_token=data.card_token,
+        vip=principal.vip,
     )
     return respond(BookingEnvelope(booking=BookingOut.model_validate(booking)), status=201)
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from astro.domain.users import Principal, Role
 from astro.services.catalog import launch_card, with_visibility
 from web.booking_api import booking_out
-from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER, USERS
+from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER
 
 SNAPSHOT_LIMIT = 200
 
@@ -18,11 +18,7 @@ def register_snapshots(app: web.Application) -> None:
     """Give the broadcaster a snapshot provider for each kind of channel."""
 
     async def is_vip(principal: Principal | None) -> bool:
-        return (
-            principal is not None
-            and principal.role is Role.TRAVELER
-            and await app[USERS].is_vip(principal.user_id)
-        )
+        return principal is not None and principal.role is Role.TRAVELER and principal.vip
 
     async def launch(principal: Principal | None, channel: str) -> dict[str, Any]:
         card = await app[CATALOG].launch(channel.split(":", 1)[1], vip=await is_vip(principal))

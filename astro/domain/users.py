@@ -41,3 +41,4 @@ class Principal:
     role: Role
     jti: str
     expires_at: int
+    vip: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
@@ -32,6 +32,8 @@ class UserStore(Protocol):
     async def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]: ...
     async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None: ...
     async def disabled_ids(self) -> list[str]: ...
+    async def vip_ids(self) -> list[str]: ...
+    async def promote_vip(self, user_ids: list[str]) -> int: ...
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None: ...
     async def revoked(self) -> list[tuple[str, datetime]]: ...
 
@@ -49,7 +51,8 @@ class ProfileStore(Protocol):
 class TokenCache(Protocol):
     async def revoke(self, jti: str, ttl_seconds: int) -> None: ...
     async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
-    async def blocked(self, jti: str, user_id: str) -> tuple[bool, bool]: ...
+    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
+    async def state(self, jti: str, user_id: str) -> tuple[bool, bool, bool, bool]: ...
     async def is_warm(self) -> bool: ...
     async def mark_warm(self) -> None: ...
     async def login_failures(self, email: str) -> tuple[int, int]: ...
@@ -81,19 +84,23 @@ class AuthService:
         self._cache = cache
         self._tokens = tokens
         self._hasher = hasher
+        self._warming = asyncio.Lock()
         # Verifying against this keeps an unknown email as slow as a wrong password.
         self._dummy_hash = hasher.hash("not-a-real-password")
 
     async def warm_cache(self) -> None:
-        """Rebuild revocations and disabled users in Redis from MongoDB when Redis lost them."""
-        if await self._cache.is_warm():
-            return
-        now = time.time()
-        for jti, expires_at in await self._users.revoked():
-            await self._cache.revoke(jti, int(expires_at.timestamp() - now) + 1)
-        for user_id in await self._users.disabled_ids():
-            await self._cache.set_disabled(user_id, True)
-        await self._cache.mark_warm()
+        """Rebuild revocations, disabled users and VIP flags in Redis from MongoDB when Redis lost them."""
+        async with self._warming:
+            if await self._cache.is_warm():
+                return
+            now = time.time()
+            for jti, expires_at in await self._users.revoked():
+                await self._cache.revoke(jti, int(expires_at.timestamp() - now) + 1)
+            for user_id in await self._users.disabled_ids():
+                await self._cache.set_disabled(user_id, True)
+            await self._cache.set_vip(await self._users.vip_ids(), True)
+            await self._cache.mark_warm()
+            log.info("auth_cache_rebuilt")
 
     async def register(
         self, *, email: str, password: str, name: str, role: Role, profile: dict[str, Any]
@@ -143,12 +150,22 @@ class AuthService:
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a token: signature, expiry, revocation and the user's state all checked."""
         principal = self._tokens.verify(token)
-        revoked, disabled = await self._cache.blocked(principal.jti, principal.user_id)
+        revoked, disabled, vip, warm = await self._cache.state(principal.jti, principal.user_id)
+        if not warm:  # Redis lost its keys: rebuild them from MongoDB before trusting the answer
+            await self.warm_cache()
+            revoked, disabled, vip, warm = await self._cache.state(principal.jti, principal.user_id)
         if revoked:
             raise Unauthenticated("token revoked; log in again", code="token_revoked")
         if disabled:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
-        return principal
+        return replace(principal, vip=vip)
+
+    async def promote_vip(self, user_ids: list[str]) -> int:
+        """Make these travelers VIP everywhere the flag is read: SystemDB, the cache, OperationsDB."""
+        promoted = await self._users.promote_vip(user_ids)
+        await self._cache.set_vip(user_ids, True)
+        await self._profiles.set_vip(user_ids, True)
+        return promoted
 
     async def logout(self, principal: Principal) -> None:
         ttl = principal.expires_at - int(time.time()) + 1
@@ -196,8 +213,10 @@ class AuthService:
             raise NotFound("no such user")
         if disabled is not None:
             await self._cache.set_disabled(user_id, disabled)
-        if vip is not None and user.role is Role.TRAVELER:
-            await self._profiles.set_vip([user_id], vip)
+        if vip is not None:
+            await self._cache.set_vip([user_id], vip)
+            if user.role is Role.TRAVELER:
+                await self._profiles.set_vip([user_id], vip)
         log.info("user_flags_changed", user_id=user_id, **flags)
         return user
 

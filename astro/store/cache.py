@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 REVOKED: Final = "auth:revoked:"
 DISABLED: Final = "auth:disabled:"
+VIP: Final = "auth:vip:"
 LOGIN_FAILS: Final = "auth:login_fail:"
 WARM_MARKER: Final = "auth:warm"
 
@@ -42,10 +43,20 @@ class AuthCache:
         else:
             await self._redis.delete(DISABLED + user_id)
 
-    async def blocked(self, jti: str, user_id: str) -> tuple[bool, bool]:
-        """(token revoked, user disabled) in one round trip."""
-        revoked, disabled = await self._redis.mget(REVOKED + jti, DISABLED + user_id)
-        return revoked is not None, disabled is not None
+    async def set_vip(self, user_ids: list[str], vip: bool) -> None:
+        if not user_ids:
+            return
+        if vip:
+            await self._redis.mset({VIP + u: "1" for u in user_ids})
+        else:
+            await self._redis.delete(*(VIP + u for u in user_ids))
+
+    async def state(self, jti: str, user_id: str) -> tuple[bool, bool, bool, bool]:
+        """(token revoked, user disabled, user VIP, cache warm) in one round trip."""
+        revoked, disabled, vip, warm = await self._redis.mget(
+            REVOKED + jti, DISABLED + user_id, VIP + user_id, WARM_MARKER
+        )
+        return revoked is not None, disabled is not None, vip is not None, warm is not None
 
     async def is_warm(self) -> bool:
         return bool(await self._redis.exists(WARM_MARKER))

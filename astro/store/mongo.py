@@ -135,10 +135,6 @@ class MongoUsers:
             await self._record(user_id, "update", changed, stated)
         return _user({**before, **flags})
 
-    async def is_vip(self, user_id: str) -> bool:
-        doc = await self._users.find_one({"_id": user_id}, {"vip": 1})
-        return bool(doc and doc.get("vip"))
-
     async def promote_vip(self, user_ids: list[str]) -> int:
         """Set the VIP flag on these users; how many were not VIP before."""
         promoted = 0
@@ -148,6 +144,9 @@ class MongoUsers:
                 await self.set_flags(user_id, {"vip": True})
                 promoted += 1
         return promoted
+
+    async def vip_ids(self) -> list[str]:
+        return [d["_id"] async for d in self._users.find({"vip": True}, {"_id": 1})]
 
     async def disabled_ids(self) -> list[str]:
         return [d["_id"] async for d in self._users.find({"disabled": True}, {"_id": 1})]

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import JWT_SECRET, agency_body, register, traveler_body
+from tests.conftest import JWT_SECRET, agency_body, passengers, register, traveler_body
 
 API = "/api/system"
 
@@ -284,3 +284,32 @@ async def test_role_guard_answers_403_for_other_roles(
             assert err["code"] == "forbidden" and "it" in err["message"]
     resp = await client.get(f"{API}/users")
     assert (await error_of(resp, 401))["code"] == "unauthenticated"
+
+
+async def test_a_redis_flush_while_running_loses_no_revocation_or_vip_flag(
+    client: Any, settings: Any, make_employee: Any, make_agency: Any, make_launch: Any
+) -> None:
+    import redis.asyncio as aioredis
+
+    it = await make_employee("it")
+    gone, vip = await register(client, traveler_body()), await register(client, traveler_body())
+    assert (await client.post(f"{API}/auth/logout", headers=gone.headers)).status == 204
+    assert (await client.patch(f"{API}/users/{vip.id}", json={"vip": True}, headers=it.headers)).status == 200
+    r = aioredis.Redis.from_url(settings.redis_url)
+    await r.flushdb()
+    await r.aclose()
+    assert (await error_of(await client.get(f"{API}/auth/me", headers=gone.headers), 401))[
+        "code"
+    ] == "token_revoked"
+    launch = await make_launch(await make_agency(), capacity=10, min_passengers=1)
+    resp = await client.post(
+        "/api/booking/bookings",
+        headers=vip.headers,
+        json={  # 6 seats: VIPs only
+            "launch_id": launch["id"],
+            "seats": 6,
+            "passengers": passengers(6),
+            "card_token": "tok_ok",
+        },
+    )
+    assert resp.status == 201, await resp.text()
