@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import asyncpg
 import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
 from astro.origin import Origin, acting_as
@@ -22,6 +23,23 @@ USER_FIELDS: Final = ("name", "email", "vip")
 PG_CURSOR: Final = "postgres_changes"
 BATCH: Final = 500
 STALE_JOB_SECONDS: Final = 60.0
+
+
+class SyncMetrics:
+    """Prometheus figures of the sync worker and the sync jobs."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.applied = Counter(
+            "astro_sync_changes_applied",
+            "Changes carried to the other store",
+            ["direction"],
+            registry=registry,
+        )
+        self.jobs = Counter("astro_sync_jobs", "Sync jobs finished", ["kind", "status"], registry=registry)
+        self.running = Gauge("astro_sync_jobs_running", "Sync jobs running on this node", registry=registry)
+        self.items = Counter(
+            "astro_sync_job_items", "Items processed by sync jobs", ["kind"], registry=registry
+        )
 
 
 class SyncWorker:
@@ -39,10 +57,12 @@ class SyncWorker:
         cache: CardCache,
         pool: asyncpg.Pool,
         interval: float = 1.0,
+        metrics: SyncMetrics | None = None,
     ) -> None:
         self.node = node
         self._pg, self._mongo, self._users, self._cache, self._pool = pg, mongo, users, cache, pool
         self._interval = interval
+        self.metrics = metrics or SyncMetrics()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.applied = 0
@@ -79,7 +99,11 @@ class SyncWorker:
     async def sync_once(self) -> int:
         """One round over both change logs; how many changes were applied to the other side."""
         with acting_as(self.origin):
-            applied = await self._from_postgres() + await self._from_mongo()
+            to_mongo = await self._from_postgres()
+            to_postgres = await self._from_mongo()
+        self.metrics.applied.labels("postgres_to_mongo").inc(to_mongo)
+        self.metrics.applied.labels("mongo_to_postgres").inc(to_postgres)
+        applied = to_mongo + to_postgres
         self.applied += applied
         self.rounds += 1
         return applied
@@ -151,10 +175,12 @@ class JobRunner:
         cache: CardCache,
         pg: PgChanges,
         interval: float = 1.0,
+        metrics: SyncMetrics | None = None,
     ) -> None:
         self.node = node
         self._jobs, self._pool, self._db, self._cache, self._pg = jobs, pool, db, cache, pg
         self._interval = interval
+        self.metrics = metrics or SyncMetrics()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -198,9 +224,11 @@ class JobRunner:
         async def report(step: int) -> None:
             nonlocal done
             done += step
+            self.metrics.items.labels(job["kind"]).inc(step)
             await self._jobs.progress(job["id"], total=sum(totals.values()), done=done, errors=errors)
 
         await report(0)
+        self.metrics.running.inc()
         try:
             with acting_as(Origin(service="sync", via="sync", node=self.node)):
                 for kind in kinds:
@@ -211,9 +239,13 @@ class JobRunner:
                     )
         except Exception as exc:
             await self._jobs.finish(job["id"], failure=f"{type(exc).__name__}: {exc}")
+            self.metrics.jobs.labels(job["kind"], "failed").inc()
             log.exception("sync_job_failed", job_id=job["id"])
             return True
+        finally:
+            self.metrics.running.dec()
         await self._jobs.finish(job["id"], failure=None)
+        self.metrics.jobs.labels(job["kind"], "completed").inc()
         log.info("sync_job_completed", job_id=job["id"], done=done, errors=len(errors))
         return True
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from actors.desk import LaunchDesk, LiveOutbox
 from actors.runtime import ActorSystem
-from actors.sync import JobRunner, SyncWorker
+from actors.sync import JobRunner, SyncMetrics, SyncWorker
 from astro.config import Settings
 from astro.domain.clock import Clock, SystemClock
 from astro.services.auth import AuthService
@@ -179,6 +179,7 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, pool, db = app[SETTINGS], app[PG_POOL], app[MONGO_DB]
     pg, mongo_changes, jobs = PgChanges(pool), MongoChanges(db), PgJobs(pool)
     cards = cache.LaunchCache(app[REDIS])
+    metrics = SyncMetrics(app[REGISTRY])
     worker = SyncWorker(
         node=settings.node,
         pg=pg,
@@ -187,9 +188,17 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
         cache=cards,
         pool=pool,
         interval=settings.sync_interval,
+        metrics=metrics,
     )
     runner = JobRunner(
-        node=settings.node, jobs=jobs, pool=pool, db=db, cache=cards, pg=pg, interval=settings.sync_interval
+        node=settings.node,
+        jobs=jobs,
+        pool=pool,
+        db=db,
+        cache=cards,
+        pg=pg,
+        interval=settings.sync_interval,
+        metrics=metrics,
     )
     app[PG_CHANGES], app[MONGO_CHANGES], app[JOBS] = pg, mongo_changes, jobs
     app[SYNC], app[JOB_RUNNER] = worker, runner

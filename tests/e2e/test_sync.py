@@ -274,3 +274,27 @@ async def test_sync_endpoints_are_for_it_only(client: Any, make_employee: Any) -
     it = await make_employee("it")
     resp = await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "everything"})
     assert resp.status == 400 and "kind" in (await resp.json())["error"]["details"]["fields"]
+
+
+async def test_sync_figures_are_on_the_prometheus_endpoint(client: Any, make_employee: Any) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    it = await make_employee("it")
+    job = (await (await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "all"})).json())[
+        "job"
+    ]
+    for _ in range(200):
+        job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
+        if job["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    families = {
+        f.name: f for f in text_string_to_metric_families(await (await client.get("/metrics")).text())
+    }
+    done = {
+        (s.labels["kind"], s.labels["status"]): s.value
+        for s in families["astro_sync_jobs"].samples
+        if s.name.endswith("_total")
+    }
+    assert done == {("all", "completed"): 1.0}
+    assert {"astro_sync_changes_applied", "astro_sync_jobs_running", "astro_sync_job_items"} <= set(families)
