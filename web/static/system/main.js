@@ -1,5 +1,5 @@
 // SystemWeb `/system`: the employees' app. Finance: invoices and reports. IT: users, and the
-// operations views (logs, notification queue, mailbox, sync jobs, metrics).
+// operations views (logs, notification queue, mailbox, sync jobs, metrics, change log).
 //
 // Adding a view: write views/<id>.js exporting default {mount(el, ctx) -> cleanup?} and add one
 // entry below. ctx: {user, live, navigate, arg (after #id/), query (after ?)}.
@@ -25,9 +25,11 @@ startApp({
     { id: 'mailbox', title: 'Mailbox', roles: IT, load: () => import('./views/mailbox.js') },
     { id: 'sync', title: 'Sync jobs', roles: IT, load: () => import('./views/sync.js') },
     { id: 'metrics', title: 'Metrics', roles: IT, load: () => import('./views/metrics.js') },
+    { id: 'changes', title: 'Change log', roles: IT, load: () => import('./views/changes.js') },
   ],
   async setup() {
-    // One live connection for the views that want one (sync progress, metrics); none subscribes yet.
+    // One live connection for the views that want one; none subscribes yet (sync jobs and the queue
+    // have no channel: their views ask the API every few seconds while they are open).
     return { live: new Live({ onAuthError: () => session.toLogin('token_expired') }) };
   },
 });
