@@ -42,7 +42,40 @@ class SyncMetrics:
         )
 
 
-class SyncWorker:
+class _Ticker:
+    """A background loop: one round every `interval` seconds, or at once when woken."""
+
+    _interval: float
+    _task: asyncio.Task[None] | None
+    _wake: asyncio.Event
+
+    async def round(self) -> None:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception("sync_round_failed", loop=type(self).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+
+
+class SyncWorker(_Ticker):
     """Keeps user fields equal in MongoDB users and PostgreSQL travelers/agencies, and launch cards in Redis.
 
     It follows both change logs; a change whose origin is the sync itself is never sent back."""
@@ -75,26 +108,10 @@ class SyncWorker:
     async def start(self) -> None:
         if await self._pg.cursor(PG_CURSOR) is None:  # a new installation starts from now
             await self._pg.move_cursor(PG_CURSOR, str(await self._pg.latest_id()))
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._begin()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sync_once()
-            except Exception:
-                log.exception("sync_round_failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+    async def round(self) -> None:
+        await self.sync_once()
 
     async def sync_once(self) -> int:
         """One round over both change logs; how many changes were applied to the other side."""
@@ -162,7 +179,7 @@ class SyncWorker:
 Progress = Callable[[int, int, list[str]], Awaitable[None]]
 
 
-class JobRunner:
+class JobRunner(_Ticker):
     """Runs IT's full sync jobs one at a time per node, reporting progress; stale jobs are failed."""
 
     def __init__(
@@ -188,28 +205,12 @@ class JobRunner:
         failed = await self._jobs.fail_abandoned(self.node, STALE_JOB_SECONDS)
         if failed:
             log.warning("sync_jobs_interrupted", jobs=failed)
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._begin()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._jobs.fail_abandoned(None, STALE_JOB_SECONDS)
-                while await self.run_next():
-                    pass
-            except Exception:
-                log.exception("sync_runner_failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+    async def round(self) -> None:
+        await self._jobs.fail_abandoned(None, STALE_JOB_SECONDS)
+        while await self.run_next():
+            pass
 
     async def run_next(self) -> bool:
         job = await self._jobs.claim(self.node)
