@@ -87,8 +87,9 @@ class LogShipper:
         if len(self._queue) == self._batch_size and self._loop is not None:
             if threading.get_ident() == self._thread:
                 self._wake.set()
-            else:
-                self._loop.call_soon_threadsafe(self._wake.set)
+            else:  # a log call from another thread; the timer ships it anyway if the loop is gone
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(self._wake.set)
 
     # -- figures ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
 from astro.schemas.monitor import EntityRef, EntryOut, EntryPage, MetricPoint, MetricSeries
-from astro.services.monitor import LEVELS, LogQuery
+from astro.services.monitor import LEVELS, LogQuery, time_of_id
 from web.http import decode_cursor, page_of, query_limit, requires, respond
 from web.keys import REQUEST_ID
 from web.monitoring import ENTRY_LOGS, METRIC_SAMPLES
@@ -151,7 +151,15 @@ def entry_out(doc: dict[str, Any]) -> EntryOut:
 async def list_logs(request: web.Request) -> web.Response:
     query = log_query(request, extra=("limit", "cursor"))
     limit = query_limit(request)
-    docs = await request.app[ENTRY_LOGS].page(query, before=decode_cursor(request), limit=limit + 1)
+    before = decode_cursor(request)
+    if before is not None:
+        try:
+            time_of_id(before)
+        except ValueError:
+            raise InvalidInput(
+                "cursor is not one this API gave out", {"fields": {"cursor": before}}
+            ) from None
+    docs = await request.app[ENTRY_LOGS].page(query, before=before, limit=limit + 1)
     docs, cursor = page_of(docs, limit, lambda d: str(d["_id"]))
     return respond(EntryPage(items=[entry_out(d) for d in docs], next_cursor=cursor))
 

@@ -6,7 +6,7 @@ import itertools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
@@ -26,6 +26,7 @@ _RESERVED: Final = frozenset({"event", "level", "timestamp", "logger", "user_id"
 MAX_TEXT: Final = 8192  # characters kept of any one string value; a log entry is not a file store
 MAX_DEPTH: Final = 6
 ID_TIME_DIGITS: Final = 17  # microseconds since the epoch, zero-padded: ids sort by time
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BookingObserver(Protocol):
@@ -51,8 +52,15 @@ class LogQuery:
 
 def id_floor(moment: datetime) -> str:
     """The smallest entry id at or after this moment (ids start with the entry's time)."""
-    micros = int(moment.timestamp() * 1_000_000)
+    micros = (moment - EPOCH) // timedelta(microseconds=1)
     return f"{max(micros, 0):0{ID_TIME_DIGITS}d}"
+
+
+def time_of_id(entry_id: str) -> datetime:
+    """The time an entry id starts with; ValueError when it is not an entry id."""
+    if len(entry_id) < ID_TIME_DIGITS or not entry_id[:ID_TIME_DIGITS].isdigit():
+        raise ValueError(f"not an entry id: {entry_id!r}")
+    return EPOCH + timedelta(microseconds=int(entry_id[:ID_TIME_DIGITS]))
 
 
 class EntryIds:

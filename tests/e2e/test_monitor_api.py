@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from astro.domain.users import Role
 from astro.services.monitor import EntryIds, LogQuery, entry_document
 from tests.conftest import passengers
+from web.http import encode_cursor
 from web.keys import ACTORS, AUTH, DESK
 from web.monitoring import ENTRY_LOGS, LOG_SHIPPER, SAMPLED, SAMPLER, actor_events
 
@@ -220,6 +221,41 @@ async def test_a_large_export_streams_every_entry(client: Any, make_employee: An
     assert chunks > 1
 
 
+async def test_without_since_pages_reach_back_over_quiet_days_to_the_retention_horizon(
+    client: Any, make_employee: Any
+) -> None:
+    it = await make_employee("it")
+    now = datetime.now(UTC)
+    ids = EntryIds()
+    ages = [
+        timedelta(days=40),
+        timedelta(days=29),
+        timedelta(days=3),
+        timedelta(hours=5),
+        timedelta(seconds=30),
+    ]
+    ages.append(-timedelta(minutes=5))  # a node whose clock runs ahead
+    docs = [
+        entry_document(
+            {"event": "probe", "logger": "astro.probe", "timestamp": (now - age).isoformat(), "n": i},
+            node="seed",
+            entry_id=ids.next(now - age),
+        )
+        for i, age in enumerate(ages)
+    ]
+    await client.app[ENTRY_LOGS].insert(docs)
+    newest_first = [d["_id"] for d in reversed(docs)]
+    assert await all_pages(client, it, {"service": "probe"}, limit=1) == newest_first[:-1]
+    since = (now - timedelta(days=45)).isoformat()
+    assert await all_pages(client, it, {"service": "probe", "since": since}, limit=2) == newest_first
+    resp = await client.get(
+        f"{S}/logs/export", headers=it.headers, params={"service": "probe", "since": since}
+    )
+    assert [r["id"] for r in parse_ndjson(await resp.text())] == [d["_id"] for d in docs]
+    resp = await client.get(f"{S}/logs/export", headers=it.headers, params={"service": "probe"})
+    assert [r["id"] for r in parse_ndjson(await resp.text())] == [d["_id"] for d in docs[1:]]
+
+
 # -- one booking, traced --------------------------------------------------------------------------
 
 
@@ -305,6 +341,7 @@ BAD: list[tuple[str, dict[str, str], str]] = [
     ("/logs", {"levle": "info"}, "levle"),
     ("/logs", {"limit": "0"}, "limit"),
     ("/logs", {"cursor": "not-ours"}, "cursor"),
+    ("/logs", {"cursor": encode_cursor("not-an-entry-id")}, "cursor"),
     ("/logs/export", {"format": "xml"}, "format"),
     ("/logs/export", {"level": "loud"}, "level"),
     ("/logs/export", {"limit": "5"}, "limit"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from astro.services.monitor import MAX_TEXT, EntryIds, entry_document, id_floor, plain, service_of
+import pytest
+
+from astro.services.monitor import MAX_TEXT, EntryIds, entry_document, id_floor, plain, service_of, time_of_id
 
 WHEN = "2026-11-24T10:00:00.123456Z"
 
@@ -108,3 +110,11 @@ def test_entry_ids_sort_by_time_then_by_order_made() -> None:
     ]
     assert made == sorted(made) and len(set(made)) == 4
     assert id_floor(t) <= made[0] < id_floor(t + timedelta(microseconds=1)) <= made[2]
+
+
+def test_the_time_of_an_entry_id_is_exact_to_the_microsecond() -> None:
+    t = datetime(2026, 11, 24, 10, 0, 0, 999999, tzinfo=UTC)
+    assert time_of_id(EntryIds().next(t)) == t == time_of_id(id_floor(t))
+    for bad in ("", "abc", "2026-11-24", "0158302080000000x-1"):
+        with pytest.raises(ValueError):
+            time_of_id(bad)
