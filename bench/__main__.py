@@ -1,31 +1,36 @@
-"""`python -m bench NAME [options]`: run one benchmark by name (`python -m bench booking --help`)."""
+"""`python -m bench SCENARIO [options]`: the performance figures (`python -m bench all --help`)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
-BENCHMARKS: dict[str, str] = {
-    "booking": "durable bookings per second on one hot launch and on many, against the baseline",
+SCENARIOS: dict[str, str] = {
+    "hot": "durable bookings/s on one hot launch, against the SELECT ... FOR UPDATE baseline",
+    "spread": "durable bookings/s over 1,000 launches, against a bare aiohttp JSON endpoint",
+    "list": "the cached public launch list, against a bare aiohttp JSON endpoint",
+    "ws": "5,000 WebSocket watchers of one launch at 200 bookings/s: commit-to-receipt latency",
+    "ws-memory": "memory of the platform per idle WebSocket connection",
+    "actor-memory": "memory per idle launch actor with 100,000 active, and after passivation",
+    "pg-tx": "PostgreSQL transactions per accepted booking under load",
+    "all": "every scenario above, then the table (under ten minutes)",
+    "booking": "the earlier side-by-side booking benchmark (hot and many, aiohttp clients)",
 }
-
-
-def _runner(name: str) -> Callable[[list[str] | None], int]:
-    if name == "booking":
-        from bench import booking
-
-        return booking.main
-    raise KeyError(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help") or args[0] not in BENCHMARKS:
-        print("usage: python -m bench NAME [options]\n\nbenchmarks:", file=sys.stderr)
-        for name, what in BENCHMARKS.items():
-            print(f"  {name:<10} {what}", file=sys.stderr)
+    if not args or args[0] in ("-h", "--help") or args[0] not in SCENARIOS:
+        print("usage: python -m bench SCENARIO [options]\n\nscenarios:", file=sys.stderr)
+        for name, what in SCENARIOS.items():
+            print(f"  {name:<13} {what}", file=sys.stderr)
         return 0 if args and args[0] in ("-h", "--help") else 2
-    return _runner(args[0])(args[1:])
+    if args[0] == "booking":
+        from bench import booking
+
+        return booking.main(args[1:])
+    from bench import suite
+
+    return suite.main(args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import json
 import logging
-import os
 import secrets
 import shutil
 import sys
@@ -32,22 +31,20 @@ from typing import Any
 import aiohttp
 import structlog
 
-from astro.embedded import free_port
 from astro.store import postgres
 from bench.common import (
     LoadResult,
-    ServerProcess,
     Stores,
     bench_stores,
     book_until_sold_out,
     bounded,
     call,
-    log_summary,
     machine,
     now_iso,
     progress,
     seat_audit,
 )
+from bench.servers import ServerProcess, baseline_server, log_summary, platform_server
 
 HOT_CAPACITY = 1000
 PASSWORD = "bench-password-1"
@@ -222,45 +219,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     async with bench_stores(work, keep_data=args.keep_data) as stores:
         out["servers"] = stores.sources
         secret = secrets.token_urlsafe(48)
-        port = free_port()
-        platform = ServerProcess(
-            name="platform",
-            args=[sys.executable, "run.py"],
-            env={
-                **_environ(),
-                "ASTRO_PG_DSN": stores.pg_dsn,
-                "ASTRO_MONGO_URL": stores.mongo_url,
-                "ASTRO_REDIS_URL": stores.redis_url,
-                "ASTRO_PORT": str(port),
-                "ASTRO_HOST": "127.0.0.1",
-                "ASTRO_JWT_SECRET": secret,
-                "ASTRO_DATA_DIR": str(work / "platform"),
-                "ASTRO_LOG_LEVEL": "WARNING",
-                "ASTRO_VIP_WINDOW": "0",
-            },
-            log_path=work / "platform.log",
-            base_url=f"http://127.0.0.1:{port}",
-        )
-        bport = free_port()
-        baseline = ServerProcess(
-            name="baseline",
-            args=[
-                sys.executable,
-                "-m",
-                "bench.baseline",
-                "--dsn",
-                stores.pg_dsn,
-                "--port",
-                str(bport),
-                "--secret",
-                secret,
-                "--pool",
-                str(args.baseline_pool),
-            ],
-            env=_environ(),
-            log_path=work / "baseline.log",
-            base_url=f"http://127.0.0.1:{bport}",
-        )
+        platform = platform_server(stores, work, secret)
+        baseline = baseline_server(stores, work, secret, args.baseline_pool)
         try:
             progress("starting the platform (python run.py)")
             await platform.start()
@@ -322,10 +282,6 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
     out["seconds"] = round(time.monotonic() - began, 1)
     return out
-
-
-def _environ() -> dict[str, str]:
-    return dict(os.environ)
 
 
 def quiet_logs() -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import platform
-import signal
 import sys
 import time
 from collections import Counter
@@ -30,9 +28,6 @@ from astro.store import postgres
 ROOT: Final = Path(__file__).resolve().parents[1]
 BENCH_DATABASE: Final = "astro_bench"
 BENCH_REDIS_DB: Final = 14
-READY_TIMEOUT: Final = 90.0
-STOP_TIMEOUT: Final = 20.0
-_PR_SET_PDEATHSIG: Final = 1
 
 
 def progress(message: str) -> None:
@@ -77,6 +72,7 @@ class Stores:
     mongo_url: str
     redis_url: str
     sources: dict[str, str]
+    admin_pg_dsn: str = ""  # the server's own database, from which astro_bench is dropped and made
 
 
 @contextlib.asynccontextmanager
@@ -105,10 +101,9 @@ async def bench_stores(work_dir: Path, *, keep_data: bool = False) -> AsyncItera
             mongo_url=with_path(given["mongo"] or urls["mongo_url"], "/" + BENCH_DATABASE),
             redis_url=with_path(given["redis"] or urls["redis_url"], f"/{BENCH_REDIS_DB}"),
             sources=sources,
+            admin_pg_dsn=base_pg,
         )
-        await _fresh_postgres(base_pg, stores.pg_dsn)
-        await _fresh_redis(stores.redis_url)
-        await _fresh_mongo(stores.mongo_url)
+        await reset_stores(stores)
         try:
             yield stores
         finally:
@@ -123,6 +118,18 @@ async def bench_stores(work_dir: Path, *, keep_data: bool = False) -> AsyncItera
         if embedded is not None:
             progress("stopping embedded servers")
             embedded.stop()
+
+
+async def reset_stores(stores: Stores, *, mongo: bool = True) -> None:
+    """Fresh, migrated data: between two scenarios of one invocation, with no server using it."""
+    await _fresh_postgres(stores.admin_pg_dsn, stores.pg_dsn)
+    await _fresh_redis(stores.redis_url)
+    if mongo:
+        await _fresh_mongo(stores.mongo_url)
+
+
+async def drop_mongo(url: str) -> None:
+    await _fresh_mongo(url)
 
 
 async def _drop_postgres(base_dsn: str) -> None:
@@ -156,117 +163,12 @@ async def _fresh_redis(url: str) -> None:
 
 
 async def _fresh_mongo(url: str) -> None:
+    """Drop the database the URL names (SecantusDB drops slowly: give each run a database of its own)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
     try:
-        await client.drop_database(BENCH_DATABASE)
+        await client.drop_database(urlsplit(url).path.strip("/") or BENCH_DATABASE)
     finally:
         await client.close()
-
-
-# -- server processes ------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: it gets SIGTERM if the benchmark dies, so nothing is left behind."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class ServerProcess:
-    """A server under test in its own process, its output in a log file."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    base_url: str
-    ready_path: str = "/ready"
-    process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log_path.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.args,
-                cwd=str(ROOT),
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        started = time.monotonic()
-        last = "no answer yet"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            while time.monotonic() - started < READY_TIMEOUT:
-                if self.process.returncode is not None:
-                    code = self.process.returncode
-                    raise RuntimeError(f"{self.name} exited with code {code} while starting:\n{self.tail()}")
-                try:
-                    async with session.get(self.base_url + self.ready_path) as resp:
-                        if resp.status == 200:
-                            progress(f"{self.name} ready in {time.monotonic() - started:.1f} s")
-                            return
-                        last = f"HTTP {resp.status}: {(await resp.text())[:200]}"
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                await asyncio.sleep(0.2)
-        await self.stop()
-        raise RuntimeError(f"{self.name} not ready within {READY_TIMEOUT:.0f} s ({last}):\n{self.tail()}")
-
-    async def stop(self) -> int | None:
-        """SIGTERM (a clean stop), a kill after STOP_TIMEOUT; the exit code."""
-        process = self.process
-        if process is None:
-            return None
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                progress(f"{self.name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-        return process.returncode
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def log_summary(path: Path, *, show: int = 12) -> dict[str, Any]:
-    """Warning and error lines of a server log (JSON lines or plain text), counted by level and event."""
-    by_level: Counter[str] = Counter()
-    events: Counter[str] = Counter()
-    tracebacks = 0
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return {"missing": True}
-    for line in lines:
-        if line.startswith("Traceback"):
-            tracebacks += 1
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        level = str(record.get("level", "")).lower()
-        if level in ("warning", "error", "critical", "exception"):
-            by_level[level] += 1
-            events[f"{level}:{record.get('event', '?')}"] += 1
-    for name, count in events.most_common(show):
-        progress(f"  {path.name}: {count} x {name}")
-    return {
-        "warnings": by_level["warning"],
-        "errors": by_level["error"] + by_level["critical"] + by_level["exception"],
-        "tracebacks": tracebacks,
-        "top": dict(events.most_common(show)),
-    }
 
 
 # -- HTTP ------------------------------------------------------------------------------------------

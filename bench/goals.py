@@ -1,0 +1,107 @@
+"""The goals of the performance issue (DESIGN 11) and the one JSON line each scenario prints."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from bench.common import machine, now_iso
+
+GOALS: Final[dict[str, str]] = {
+    "hot": "≥ 5x the SELECT ... FOR UPDATE baseline; p99 ≤ 50 ms; 0 seats overbooked",
+    "spread": "≥ 35 % of the bare aiohttp JSON endpoint's requests/s; 0 seats overbooked",
+    "list": "≥ 60 % of the bare aiohttp JSON endpoint's requests/s",
+    "ws": "p99 commit → receipt ≤ 100 ms; no watcher misses the final occupancy",
+    "ws-memory": "≤ 30 KiB per idle WebSocket connection",
+    "actor-memory": "≤ 5 KiB per idle launch actor (100,000 active); passivation returns it",
+    "pg-tx": "≤ 0.2 PostgreSQL transactions per accepted booking",
+}
+
+WHAT: Final[dict[str, str]] = {
+    "hot": "durable bookings/s, one hot launch, 256 clients",
+    "spread": "durable bookings/s over 1,000 launches",
+    "list": "public launch list (cached), requests/s",
+    "ws": "5,000 watchers of one launch at 200 bookings/s: p99 commit → receipt",
+    "ws-memory": "memory per idle WebSocket connection",
+    "actor-memory": "memory per idle launch actor",
+    "pg-tx": "PostgreSQL transactions per accepted booking",
+}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def line(
+    scenario: str,
+    *,
+    figure: float | None,
+    unit: str,
+    met: bool,
+    checks: dict[str, Any],
+    reference: float | None = None,
+    reference_is: str | None = None,
+    ratio_to_reference: float | None = None,
+    gap: str | None = None,
+    generator: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The figure, its reference in the same run, the ratio, the goal, met, the correctness checks."""
+    return {
+        "scenario": scenario,
+        "what": WHAT[scenario],
+        "figure": figure,
+        "unit": unit,
+        "reference": reference,
+        "reference_is": reference_is,
+        "ratio": ratio_to_reference,
+        "goal": GOALS[scenario],
+        "met": met,
+        "gap": None if met else gap,
+        "checks": checks,
+        "generator": generator,
+        "date": now_iso(),
+        "machine": machine(),
+        "details": details or {},
+    }
+
+
+def failed(scenario: str, error: BaseException) -> dict[str, Any]:
+    """The line of a scenario that could not be measured."""
+    out = line(
+        scenario,
+        figure=None,
+        unit="",
+        met=False,
+        checks={},
+        gap=f"not measured: {type(error).__name__}: {error}"[:600],
+    )
+    out["error"] = out["gap"]
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def table(lines: list[dict[str, Any]]) -> str:
+    """The Markdown table of the README: one row per figure."""
+    rows = [
+        "| figure | measured | reference (same run) | ratio | goal | met | correctness |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for out in lines:
+        checks = ", ".join(f"{k} {_cell(v)}" for k, v in out["checks"].items()) or "-"
+        measured = f"{_cell(out['figure'])} {out['unit']}".strip()
+        reference = "-"
+        if out.get("reference") is not None:
+            reference = f"{_cell(out['reference'])} ({out['reference_is']})"
+        met = "yes" if out["met"] else f"**no**: {out['gap']}"
+        rows.append(
+            f"| {out['what']} | {measured} | {reference} | {_cell(out['ratio'])} | {out['goal']} | {met} "
+            f"| {checks} |"
+        )
+    return "\n".join(rows)
