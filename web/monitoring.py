@@ -94,10 +94,10 @@ def setup_monitoring(app: web.Application) -> None:
 async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
     """The log shipper, on its own client: logging never waits for MongoDB, even at start-up."""
     settings = app[SETTINGS]
-    client = MongoEntryLogs.connect(settings.log_mongo_url or settings.mongo_url or "")
-    store = MongoEntryLogs(client[settings.log_mongo_db])
+    url = settings.log_mongo_url or settings.mongo_url or ""
+    client, reader = MongoEntryLogs.connect(url), MongoEntryLogs.connect(url, reader=True)
     shipper = LogShipper(
-        store,
+        MongoEntryLogs(client[settings.log_mongo_db]),
         node=settings.node,
         spool_path=settings.data_dir / "spool" / "entry_logs.ndjson",
         batch_size=settings.log_batch_size,
@@ -106,7 +106,7 @@ async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await shipper.start()
     logs.add_sink(shipper)
-    app[LOG_SHIPPER], app[ENTRY_LOGS] = shipper, store
+    app[LOG_SHIPPER], app[ENTRY_LOGS] = shipper, MongoEntryLogs(reader[settings.log_mongo_db])
     try:
         yield
     finally:
@@ -115,6 +115,7 @@ async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
         finally:
             logs.remove_sink(shipper)
             await client.close()
+            await reader.close()
 
 
 async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:

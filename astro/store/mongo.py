@@ -171,8 +171,11 @@ class MongoEntryLogs:
         self._logs = db["entry_logs"]
 
     @staticmethod
-    def connect(url: str) -> AsyncMongoClient[Doc]:
-        """A client of its own for the shipper: it gives up within a second, then spools."""
+    def connect(url: str, *, reader: bool = False) -> AsyncMongoClient[Doc]:
+        """The shipper's own client gives up within a second, then spools; a reader is more patient:
+        a busy server answers its heartbeats late, which must not cancel a long export."""
+        if reader:
+            return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=3000, connectTimeoutMS=30000)
         return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000)
 
     async def prepare(self) -> None:
@@ -212,48 +215,58 @@ class MongoEntryLogs:
             docs += [doc async for doc in cursor]
             if lower <= low:
                 break
-            upper, width = lower, width * 4
+            upper, width = lower, min(width * 4, MAX_WINDOW)
         return docs
 
     async def stream(
         self, query: LogQuery, *, batch_size: int = 1000, now: datetime | None = None
     ) -> AsyncIterator[Doc]:
-        """Every matching entry, oldest first, window after window of about `batch_size` entries."""
+        """Every matching entry, oldest first, window after window of at most ten batches."""
         found = _log_filter(query, before=None)
         low, high = _span(query, None, now)
-        lower, width = low, FIRST_WINDOW
+        most = 10 * batch_size
+        lower, width, after = low, FIRST_WINDOW, None
         while True:
             upper: datetime | None = lower + width
-            last = upper is not None and (upper >= (high or datetime.now(UTC)))
+            last = upper is not None and upper >= (high or datetime.now(UTC))
             if last:
                 upper = high
             window = {"$gte": lower, **({"$lt": upper} if upper is not None else {})}
-            cursor = self._logs.find({**found, "time": window}).sort("_id", 1).batch_size(batch_size)
-            seen = 0
+            flt = {**found, "time": window}
+            if after is not None:
+                flt["_id"] = {**found.get("_id", {}), "$gt": after}
+            cursor = self._logs.find(flt).sort("_id", 1).limit(most).batch_size(batch_size)
+            seen, newest = 0, None
             try:
                 async for doc in cursor:
-                    seen += 1
+                    seen, newest = seen + 1, doc
                     yield doc
             finally:
                 await cursor.close()
+            if newest is not None and seen == most:
+                # A dense window: go on inside it from the last entry, in narrower steps.
+                made = time_of_id(newest["_id"])
+                reached = made - timedelta(microseconds=made.microsecond % 1000)  # stored to the ms
+                width = max(min(reached - lower, width / 4), MIN_WINDOW)
+                lower, after = reached, newest["_id"]
+                continue
             if last or upper is None:
                 return
-            lower = upper
-            # Aim at windows of one to ten batches: quiet hours are crossed fast, busy minutes split.
+            lower, after = upper, None
             if seen < batch_size:
-                width *= 4
-            elif seen > 10 * batch_size:
-                width = max(width / 4, MIN_WINDOW)
+                width = min(width * 4, MAX_WINDOW)
 
     async def count(self, query: LogQuery) -> int:
         return int(await self._logs.count_documents(_log_filter(query, before=None)))
 
 
 # Every query reads a window of time (indexes end with `time`), so even a server that fetches all
-# it matches before sorting (the embedded SecantusDB does) reads little per page; windows widen
-# fourfold until the page is full or the span is crossed.
+# it matches before sorting (the embedded SecantusDB does) reads little per query; windows widen
+# fourfold up to an hour until the page is full or the span is crossed, and an export goes on
+# inside a window that holds more than ten batches.
 FIRST_WINDOW: Final = timedelta(minutes=1)
 MIN_WINDOW: Final = timedelta(seconds=1)
+MAX_WINDOW: Final = timedelta(hours=1)
 RETENTION: Final = timedelta(days=31)  # the TTL keeps 30 days; without `since`, older is not searched
 
 
