@@ -215,7 +215,7 @@ class MongoEntryLogs:
             docs += [doc async for doc in cursor]
             if lower <= low:
                 break
-            upper, width = lower, min(width * 4, MAX_WINDOW)
+            upper, width = lower, width * 4
         return docs
 
     async def stream(
@@ -262,11 +262,11 @@ class MongoEntryLogs:
 
 # Every query reads a window of time (indexes end with `time`), so even a server that fetches all
 # it matches before sorting (the embedded SecantusDB does) reads little per query; windows widen
-# fourfold up to an hour until the page is full or the span is crossed, and an export goes on
-# inside a window that holds more than ten batches.
+# fourfold until the page is full or the span is crossed (an export's up to a day), and an export
+# goes on inside a window that holds more than ten batches.
 FIRST_WINDOW: Final = timedelta(minutes=1)
 MIN_WINDOW: Final = timedelta(seconds=1)
-MAX_WINDOW: Final = timedelta(hours=1)
+MAX_WINDOW: Final = timedelta(days=1)  # an export's windows; a page's are bounded by its limit
 RETENTION: Final = timedelta(days=31)  # the TTL keeps 30 days; without `since`, older is not searched
 
 
