@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,8 +265,12 @@ class ActorSystem:
         cell = _Cell(key, factory, factory())
         previous = self._retiring.get(key)
         self._cells[key] = cell
+        # An empty context: the actor serves many requests, so it must not keep the request id (or any
+        # other context) of the request that happened to spawn it.
         cell.task = loop.create_task(
-            self._run(cell, None if previous is None else previous.task), name=f"actor:{key}"
+            self._run(cell, None if previous is None else previous.task),
+            name=f"actor:{key}",
+            context=contextvars.Context(),
         )
         return cell
 

@@ -551,3 +551,22 @@ async def test_an_idle_actor_costs_under_5_kb() -> None:
         tracemalloc.stop()
         await system.stop()
     assert per_actor < 5_000
+
+
+async def test_an_actor_does_not_keep_the_context_of_the_request_that_spawned_it() -> None:
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+    class Peek(Actor):
+        async def receive(self, message: object) -> Any:
+            return request_id.get()
+
+    system = ActorSystem()
+    await system.start()
+    try:
+        request_id.set("first-request")
+        ref = system.ref("peek", Peek)
+        assert await ref.ask("what is my request?") == "none"
+    finally:
+        await system.stop()
