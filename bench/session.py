@@ -18,6 +18,7 @@ from bench.booking import Setup
 from bench.common import BENCH_DATABASE, Stores, drop_mongo, progress, reset_stores, with_path
 from bench.cpu import CpuWindow
 from bench.load import wrk_path
+from bench.profile import profiled
 from bench.servers import ServerProcess, bare_server, baseline_server, log_summary, platform_server
 
 # One rocket of the largest capacity (DESIGN: 1 to 1000 seats) carries every launch made in SQL.
@@ -37,6 +38,7 @@ class Bench:
     logs: dict[str, Any] = field(default_factory=dict)
     mongo_databases: list[str] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # pid -> server, for the CPU breakdown
+    smtp_url: str = ""  # the bench's mail sink (bench/mailsink.py), a process of its own
 
     @property
     def stores(self) -> Stores:
@@ -74,6 +76,8 @@ class Bench:
         return self.scenario_dir
 
     def platform(self, **env: str) -> ServerProcess:
+        if self.smtp_url:
+            env = {"ASTRO_SMTP_URL": self.smtp_url, **env}
         return platform_server(self.stores, self.dir, self.secret, **env)
 
     def baseline(self) -> ServerProcess:
@@ -98,8 +102,11 @@ class Bench:
         """The load's figures with where the CPU went meanwhile (`cpu`)."""
         window = CpuWindow(self.names)
         window.start()
-        figures = await load
+        async with profiled(self.opts.profile, self.names, self.stores) as profiles:
+            figures = await load
         figures["cpu"] = window.stop()
+        if profiles:
+            figures["profiles"] = profiles
         progress(f"  cpu: {figures['cpu']['cores_by_process']}")
         return figures
 

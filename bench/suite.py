@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import shutil
 import sys
@@ -28,6 +29,7 @@ from bench import actor_memory, live, throughput
 from bench.booking import PLATFORM_PG_POOL, quiet_logs
 from bench.common import bench_stores, progress
 from bench.goals import failed, table
+from bench.servers import mail_sink_server
 from bench.session import Bench
 
 Runner = Callable[[Bench], Awaitable[list[dict[str, Any]]]]
@@ -87,6 +89,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--actors", type=int, default=100_000, help="launch actors of `actor-memory`")
     parser.add_argument("--no-wrk", action="store_true", help="use the aiohttp generator even with wrk")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the servers' logs into DIR")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy the platform and the embedded MongoDB during each measured load; profiles into DIR",
+    )
     args = parser.parse_args(argv)
     args.ws_bookings = max(1, min(args.ws_bookings, 1000))
     return args
@@ -105,10 +112,20 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     async with bench_stores(work) as stores:
         bench = Bench(stores, work, args)
         progress(f"load generator: {bench.generator}; servers: {stores.sources}")
+        sink, smtp_url = mail_sink_server(work)
+        if os.environ.get("ASTRO_SMTP_URL"):
+            bench.smtp_url = os.environ["ASTRO_SMTP_URL"]
+        else:  # a mail server of its own, as a deployment has: not the embedded sink inside the platform
+            await sink.start()
+            assert sink.process is not None
+            bench.names[sink.process.pid] = "mail sink"
+            bench.smtp_url = smtp_url
+        stores.sources["smtp"] = "real" if os.environ.get("ASTRO_SMTP_URL") else "bench mail sink"
         try:
             await _each(bench, plan, lines)
         finally:
             await bench.close()
+            await sink.stop()
     return lines
 
 
