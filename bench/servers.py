@@ -156,6 +156,19 @@ def bare_server(work: Path) -> ServerProcess:
     )
 
 
+def mail_sink_server(work: Path) -> tuple[ServerProcess, str]:
+    """bench/mailsink.py: the SMTP server the platform sends its e-mails to, and its smtp:// URL."""
+    port, smtp_port = free_port(), free_port()
+    server = ServerProcess(
+        name="mail sink",
+        args=[sys.executable, "-m", "bench.mailsink", "--smtp-port", str(smtp_port), "--port", str(port)],
+        env=dict(os.environ),
+        log_path=work / "mailsink.log",
+        base_url=f"http://127.0.0.1:{port}",
+    )
+    return server, f"smtp://127.0.0.1:{smtp_port}"
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process (VmRSS), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
