@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -41,14 +41,24 @@ class VipDirectory(Protocol):
     async def promote_vip(self, user_ids: list[str]) -> int: ...
 
 
+# (channel, event, data, coalescing key)
+Outgoing = tuple[str, str, dict[str, Any], str | None]
+
+
 class Publisher(Protocol):
-    async def publish(
-        self, channel: str, event: str, data: dict[str, Any], *, coalesce: str | None = None
-    ) -> int: ...
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[int]: ...
+
+
+# Events published in one round trip to Redis at most (a launch's status change reaches every traveler).
+PUBLISH_CHUNK: Final = 500
 
 
 class LiveOutbox:
-    """One task publishes events and refreshes launch cards in the order they were emitted."""
+    """One task publishes events and refreshes launch cards in the order they were emitted.
+
+    Whatever was emitted while the previous round trip was under way goes out together: the newest card
+    of each launch in one pipeline, then every event, in order, in another. Under load an event waits
+    for at most one round trip before it, not for one per event queued ahead of it."""
 
     def __init__(self, cache: CardCache, publisher: Callable[[], Publisher | None]) -> None:
         self._cache = cache
@@ -75,18 +85,27 @@ class LiveOutbox:
 
     async def _run(self) -> None:
         while True:
-            events, launch = await self._queue.get()
+            emitted = [await self._queue.get()]
+            while not self._queue.empty():
+                emitted.append(self._queue.get_nowait())
             try:
-                if launch is not None:
-                    await self._cache.put([launch_card(launch)])
-                publisher = self._publisher()
-                if publisher is not None:
-                    for e in events:
-                        await publisher.publish(e.channel, e.event, e.data, coalesce=e.coalesce)
+                await self._publish(emitted)
             except Exception:
-                log.exception("live_publish_failed", events=len(events))
+                log.exception("live_publish_failed", events=sum(len(events) for events, _ in emitted))
             finally:
-                self._queue.task_done()
+                for _ in emitted:
+                    self._queue.task_done()
+
+    async def _publish(self, emitted: list[tuple[list[Event], dict[str, Any] | None]]) -> None:
+        newest = {launch["id"]: launch for _, launch in emitted if launch is not None}
+        if newest:
+            await self._cache.put([launch_card(launch) for launch in newest.values()])
+        publisher = self._publisher()
+        if publisher is None:
+            return
+        events = [(e.channel, e.event, e.data, e.coalesce) for batch, _ in emitted for e in batch]
+        for start in range(0, len(events), PUBLISH_CHUNK):
+            await publisher.publish_many(events[start : start + PUBLISH_CHUNK])
 
 
 class LaunchDesk:
@@ -240,6 +259,8 @@ class LaunchDesk:
     async def _launch_confirmed(self, launch_id: str, among: list[str] | None) -> None:
         """Promote to VIP the travelers now holding bookings on two confirmed launches."""
         candidates = await self._ledger.vip_candidates(launch_id, among)
+        if not candidates:  # the usual case under load: every traveler booking is VIP already, or new
+            return
         promoted = await self._users.promote_vip(candidates)
         if promoted:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)

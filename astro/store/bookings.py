@@ -247,8 +247,9 @@ class PgLedger:
         return [r["traveler_id"] for r in rows]
 
     async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]:
-        """Travelers on this launch (or just `among` them) with active bookings on at least two
-        launches that were confirmed."""
+        """Travelers on this launch (or just `among` them), not VIP yet, with active bookings on at least
+        two launches that were confirmed. (`travelers.vip` is set last when promoting, so a promotion
+        that stopped half-way is found again.)"""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT b.traveler_id FROM bookings b JOIN launches l ON l.id = b.launch_id
@@ -257,6 +258,7 @@ class PgLedger:
                      AND b.traveler_id IN (
                          SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
                      AND ($2::text[] IS NULL OR b.traveler_id = ANY($2::text[]))
+                     AND NOT EXISTS (SELECT 1 FROM travelers t WHERE t.id = b.traveler_id AND t.vip)
                    GROUP BY b.traveler_id HAVING count(DISTINCT b.launch_id) >= 2""",
                 launch_id,
                 among,
