@@ -31,10 +31,28 @@ UNIQUE_CONFLICTS: Final = {
 }
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection that goes back to the pool without a reset round trip.
+
+    asyncpg resets a released connection with `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`: one more round trip per use, and a tenth of the platform's CPU under booking load. We set
+    no session state (write_tx's settings are transaction-local), hold no cursor or LISTEN on a pool
+    connection, and release the migration lock ourselves; asyncpg still rolls back a transaction left
+    open before the connection is reused."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool; every connection answers in UTC."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"timezone": "UTC"},
+        init=_init_connection,
+        connection_class=PooledConnection,
     )
 
 
