@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -36,12 +36,23 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
+# One TypeAdapter per body model: building one costs more than validating a body.
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(model)
+    return adapter
+
+
 async def read_body(request: web.Request, model: type[T] | TypeAdapter[T]) -> T:
     """The JSON body validated into `model`; any problem is 400 invalid_input naming the fields."""
     raw = await request.read()
     if not raw:
         raise InvalidInput("a JSON body is required", {"fields": {"body": "missing"}})
-    adapter: TypeAdapter[T] = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    adapter: TypeAdapter[T] = model if isinstance(model, TypeAdapter) else _adapter(model)
     try:
         return adapter.validate_json(raw)
     except ValidationError as exc:

@@ -79,3 +79,20 @@ def test_alg_none_with_a_forged_signature_is_refused() -> None:
     forged = f"{b64({'alg': 'none'})}.{b64(claims(role='it'))}.c2lnbmF0dXJl"
     with pytest.raises(Unauthenticated):
         TokenIssuer(SECRET, 60).verify(forged)
+
+
+def test_a_token_verified_before_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    issuer = TokenIssuer(SECRET, 60)
+    token, expires = issuer.issue("usr_7", Role.TRAVELER)
+    first = issuer.verify(token)
+    assert issuer.verify(token) == first  # the second time from the cache of verified tokens
+    monkeypatch.setattr("astro.services.tokens.time.time", lambda: expires + 1)
+    with pytest.raises(Unauthenticated) as caught:
+        issuer.verify(token)
+    assert caught.value.code == "token_expired"
+    # A token differing in one character of its signature is checked, not looked up.
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    monkeypatch.undo()
+    with pytest.raises(Unauthenticated) as caught:
+        issuer.verify(tampered)
+    assert caught.value.code == "invalid_token"
