@@ -78,6 +78,19 @@ class DispatcherState:
         self.last_error, self.last_error_at = text, datetime.now(UTC)
 
 
+# Deliveries are recorded in groups of this many: one UPDATE instead of one per e-mail. A node that dies
+# between sending and recording resends at most this many per slot after the claim times out
+# (delivery is at least once either way).
+MARK_EVERY: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    row: Row
+    subject: str
+    seconds: float
+
+
 @dataclass
 class _Connections:
     """The SMTP connections of one round, one per sending slot, opened on first use."""
@@ -170,6 +183,7 @@ class DispatcherActor(Actor):
         result = RoundResult(claimed=len(rows))
         templates = await self.store.templates()
         queue = deque(rows)
+        sent: list[_Sent] = []
 
         async def sender(slot: int) -> None:
             while queue and not self.state.stopping:
@@ -177,24 +191,58 @@ class DispatcherActor(Actor):
                 if connections.down is not None:
                     await self._failed(row, f"SMTP server unreachable: {connections.down}", result)
                     continue
-                await self._send(slot, row, templates, connections, result)
+                delivered = await self._send(slot, row, templates, connections, result)
+                if delivered is not None:
+                    sent.append(delivered)
+                    if len(sent) >= MARK_EVERY:
+                        await self._mark_sent(sent, result)
 
         try:
             await asyncio.gather(*(sender(i) for i in range(min(self.config.connections, len(rows)))))
         finally:
+            await self._mark_sent(sent, result)  # also when stopping: what went out is recorded
             # Stopping (or cancelled): rows never tried go back to the queue, no attempt counted.
             if queue:
                 result.released += await self.store.unclaim(list(queue))
         result.smtp_down = connections.down
         return result
 
+    async def _mark_sent(self, sent: list[_Sent], result: RoundResult) -> None:
+        """Record deliveries in one statement (not one transaction per e-mail), then count and log them."""
+        if not sent:
+            return
+        done, sent[:] = list(sent), []
+        marked = await self.store.mark_sent_many([(d.row, d.subject) for d in done])
+        for d in done:
+            row = d.row
+            if row["id"] not in marked:
+                result.lost += 1
+                log.warning("notification_claim_lost", notification_id=row["id"], notify_event=row["event"])
+                continue
+            result.sent += 1
+            self.state.sent += 1
+            self.metrics.sent.labels(row["event"]).inc()
+            log.info(
+                "notification_sent",
+                notification_id=row["id"],
+                notify_event=row["event"],
+                recipient=row["recipient_email"],
+                recipient_id=row["recipient_id"],
+                attempts=row["attempts"] + 1,
+                send_ms=round(d.seconds * 1000, 2),
+                node=self.config.node,
+            )
+        if marked:
+            self.state.last_success_at = datetime.now(UTC)
+
     async def _send(
         self, slot: int, row: Row, templates: dict[str, Row], connections: _Connections, result: RoundResult
-    ) -> None:
+    ) -> _Sent | None:
+        """Render and send one notification: what was sent (to be marked), or None when it failed."""
         template = templates.get(row["event"])
         if template is None:
             await self._failed(row, f"no template for the event {row['event']!r}", result)
-            return
+            return None
         try:
             subject, body = rules.render(
                 template["subject"], template["body"], row["data"], self.config.base_url
@@ -202,7 +250,7 @@ class DispatcherActor(Actor):
             message = self.mailer.message(row, subject, body)
         except Exception as exc:
             await self._failed(row, f"template {row['event']}: {describe(exc)}", result)
-            return
+            return None
         started = time.perf_counter()
         try:
             client = await connections.get(slot)
@@ -210,27 +258,10 @@ class DispatcherActor(Actor):
         except Exception as exc:
             await connections.drop(slot)
             await self._failed(row, describe(exc), result)
-            return
+            return None
         seconds = time.perf_counter() - started
         self.metrics.send_seconds.observe(seconds)
-        if not await self.store.mark_sent(row, subject):
-            result.lost += 1
-            log.warning("notification_claim_lost", notification_id=row["id"], notify_event=row["event"])
-            return
-        result.sent += 1
-        self.state.sent += 1
-        self.state.last_success_at = datetime.now(UTC)
-        self.metrics.sent.labels(row["event"]).inc()
-        log.info(
-            "notification_sent",
-            notification_id=row["id"],
-            notify_event=row["event"],
-            recipient=row["recipient_email"],
-            recipient_id=row["recipient_id"],
-            attempts=row["attempts"] + 1,
-            send_ms=round(seconds * 1000, 2),
-            node=self.config.node,
-        )
+        return _Sent(row, subject, seconds)
 
     async def _failed(self, row: Row, error: str, result: RoundResult) -> None:
         cfg = self.config

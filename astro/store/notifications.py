@@ -46,19 +46,24 @@ class PgNotifications:
         )
         return sorted((_row(r) for r in rows), key=lambda r: (r["next_attempt_at"], r["id"]))
 
-    async def mark_sent(self, row: Row, subject: str) -> bool:
-        """Record a delivery; False when the claim was lost meanwhile (the row was requeued)."""
-        status = await self._pool.execute(
-            """UPDATE notifications
-               SET status = 'sent', sent_at = now(), subject = $4, attempts = attempts + 1,
+    async def mark_sent_many(self, sent: list[tuple[Row, str]]) -> set[str]:
+        """Record deliveries in one statement; the ids recorded (a missing one lost its claim meanwhile:
+        it was requeued)."""
+        rows = await self._pool.fetch(
+            """UPDATE notifications n
+               SET status = 'sent', sent_at = now(), subject = s.subject, attempts = n.attempts + 1,
                    updated_at = now()
-               WHERE id = $1 AND status = 'sending' AND claimed_by = $2 AND claimed_at = $3""",
-            row["id"],
-            row["claimed_by"],
-            row["claimed_at"],
-            subject,
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
+                    AS s(id, claimed_by, claimed_at, subject)
+               WHERE n.id = s.id AND n.status = 'sending' AND n.claimed_by = s.claimed_by
+                 AND n.claimed_at = s.claimed_at
+               RETURNING n.id""",
+            [r["id"] for r, _ in sent],
+            [r["claimed_by"] for r, _ in sent],
+            [r["claimed_at"] for r, _ in sent],
+            [subject for _, subject in sent],
         )
-        return bool(status == "UPDATE 1")
+        return {r["id"] for r in rows}
 
     async def mark_failed(self, row: Row, error: str, *, final: bool, delay: float) -> bool:
         """Record a failed attempt: back to pending, due after `delay` seconds, or `failed` when final."""
