@@ -82,13 +82,23 @@ async def list_launches(request: web.Request) -> web.Response:
         )
     start, end = query_date(request, "from"), query_date(request, "to")
     limit, after = query_limit(request), decode_cursor(request)
-    cards = await request.app[CATALOG].upcoming(
-        vip=await _is_vip(request), destination=destination, start=start, end=end
+
+    def render(cards: list[dict[str, Any]]) -> bytes:
+        if after is not None:  # the list is ordered by (scheduled_at, id): resume after the cursor's launch
+            cards = [c for c in cards if f"{c['scheduled_at']}|{c['id']}" > after]
+        cards, cursor = page_of(cards, limit, lambda c: f"{c['scheduled_at']}|{c['id']}")
+        page = LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=cursor)
+        return page.__pydantic_serializer__.to_json(page)
+
+    body = await request.app[CATALOG].upcoming_page(
+        vip=await _is_vip(request),
+        destination=destination,
+        start=start,
+        end=end,
+        query=(limit, after),
+        render=render,
     )
-    if after is not None:  # the list is ordered by (scheduled_at, id): resume after the cursor's launch
-        cards = [c for c in cards if f"{c['scheduled_at']}|{c['id']}" > after]
-    cards, cursor = page_of(cards, limit, lambda c: f"{c['scheduled_at']}|{c['id']}")
-    return respond(LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=cursor))
+    return web.Response(body=body, content_type="application/json")
 
 
 @doc("One launch by id or slug, with live occupancy (public, cached)", response=LaunchEnvelope, public=True)

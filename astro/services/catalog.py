@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -51,19 +53,70 @@ class CardCache(Protocol):
     async def get(self, launch_id: str) -> dict[str, Any] | None: ...
     async def id_by_slug(self, slug: str) -> str | None: ...
     async def upcoming(self) -> list[dict[str, Any]] | None: ...
+    async def stamp(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    stamp: str
+    body: bytes
+    good_until: datetime  # the next moment a launch of the list opens to everyone or flies
+
+
+# Pages kept per node: one per query (VIP or not, filters, page size, cursor) seen since the last change.
+PAGES: Final = 512
 
 
 class PublicCatalog:
-    """What visitors and travelers see: served from Redis, rebuilt from PostgreSQL when missing."""
+    """What visitors and travelers see: served from Redis, rebuilt from PostgreSQL when missing.
+
+    A rendered page of the list is kept in memory and served again while the list's stamp in Redis
+    (bumped by every change of a card, on any node) is the same and no launch on it changed its
+    visibility by the clock meanwhile: one Redis round trip per request instead of reading, decoding and
+    rendering every card."""
 
     def __init__(self, store: CatalogStore, cache: CardCache, clock: Clock) -> None:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._pages: dict[tuple[Any, ...], _Page] = {}
+        self._pages_stamp: str | None = None
 
     async def upcoming(
         self, *, vip: bool, destination: str | None, start: date | None, end: date | None
     ) -> list[dict[str, Any]]:
+        """Upcoming launches this visitor may see, with these filters, soonest first."""
+        return (await self._upcoming(vip, destination, start, end))[0]
+
+    async def upcoming_page(
+        self,
+        *,
+        vip: bool,
+        destination: str | None,
+        start: date | None,
+        end: date | None,
+        query: tuple[Any, ...],
+        render: Callable[[list[dict[str, Any]]], bytes],
+    ) -> bytes:
+        """The body `render` makes of upcoming(...), from memory when nothing it shows has changed;
+        `query` names what else shapes the page (size, cursor)."""
+        stamp = await self._cache.stamp()
+        key = (vip, destination, start, end, *query)
+        kept = self._pages.get(key)
+        if kept is not None and kept.stamp == stamp and self._clock.now() < kept.good_until:
+            return kept.body
+        cards, good_until = await self._upcoming(vip, destination, start, end)
+        body = render(cards)
+        if stamp is not None:
+            if stamp != self._pages_stamp or len(self._pages) >= PAGES:
+                self._pages, self._pages_stamp = {}, stamp
+            self._pages[key] = _Page(stamp, body, good_until)
+        return body
+
+    async def _upcoming(
+        self, vip: bool, destination: str | None, start: date | None, end: date | None
+    ) -> tuple[list[dict[str, Any]], datetime]:
+        """The launches shown, and the next moment one of the list opens to everyone or flies."""
         cards = await self._cache.upcoming()
         if cards is None:
             cards = [launch_card(row) for row in await self._store.upcoming()]
@@ -71,7 +124,12 @@ class PublicCatalog:
             log.info("launch_cache_refilled", launches=len(cards))
         now = self._clock.now()
         out = []
+        boundary = datetime.max.replace(tzinfo=UTC)
         for card in cards:
+            for moment in (card["public_from"], card["scheduled_at"]):
+                when = datetime.fromisoformat(moment)
+                if now < when < boundary:
+                    boundary = when
             shown = with_visibility(card, now)
             if shown["vip_only"] and not vip:
                 continue
@@ -84,7 +142,7 @@ class PublicCatalog:
             if (start and day < start) or (end and day > end):
                 continue
             out.append(shown)
-        return out
+        return out, boundary
 
     async def launch(self, id_or_slug: str, *, vip: bool) -> dict[str, Any]:
         card = await self.card(id_or_slug)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from typing import Any, Final
 
@@ -88,6 +89,8 @@ CARD: Final = "launch:card:"
 SLUG: Final = "launch:slug:"
 UPCOMING: Final = "launches:upcoming"
 UPCOMING_WARM: Final = "launches:warm"
+# Goes up with every change of a card: a page rendered from the list is good while it stays the same.
+VERSION: Final = "launches:version"
 CARD_TTL: Final = 3600
 
 
@@ -106,6 +109,7 @@ class LaunchCache:
                     pipe.zadd(UPCOMING, {card["id"]: _score(card["scheduled_at"])})
                 else:
                     pipe.zrem(UPCOMING, card["id"])
+            pipe.incr(VERSION)  # last: whoever reads the new version finds the new cards
             await pipe.execute()
 
     async def fill(self, cards: list[dict[str, Any]]) -> None:
@@ -115,7 +119,10 @@ class LaunchCache:
             pipe.delete(UPCOMING)
             if cards:
                 pipe.zadd(UPCOMING, {c["id"]: _score(c["scheduled_at"]) for c in cards})
-            pipe.set(UPCOMING_WARM, "1", ex=CARD_TTL)
+            # A fresh mark each time: a version counted after Redis lost its keys is never taken for
+            # the same version counted before.
+            pipe.set(UPCOMING_WARM, secrets.token_hex(8), ex=CARD_TTL)
+            pipe.incr(VERSION)
             await pipe.execute()
 
     async def get(self, launch_id: str) -> dict[str, Any] | None:
@@ -125,6 +132,15 @@ class LaunchCache:
     async def id_by_slug(self, slug: str) -> str | None:
         value = await self._redis.get(SLUG + slug)
         return str(value) if value else None
+
+    async def stamp(self) -> str | None:
+        """What the public list is at now (its fill mark and version), in one round trip; None when
+        it is not complete."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(UPCOMING_WARM)
+            pipe.get(VERSION)
+            mark, version = await pipe.execute()
+        return f"{mark}:{version}" if mark else None
 
     async def upcoming(self) -> list[dict[str, Any]] | None:
         """The cached public list, or None when it is not complete (then read PostgreSQL and fill)."""
