@@ -136,11 +136,8 @@ class LaunchCache:
     async def stamp(self) -> str | None:
         """What the public list is at now (its fill mark and version), in one round trip; None when
         it is not complete."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(UPCOMING_WARM)
-            pipe.get(VERSION)
-            mark, version = await pipe.execute()
-        return f"{mark}:{version}" if mark else None
+        mark, version = await self._redis.mget(UPCOMING_WARM, VERSION)
+        return f"{mark!s}:{version!s}" if mark else None
 
     async def upcoming(self) -> list[dict[str, Any]] | None:
         """The cached public list, or None when it is not complete (then read PostgreSQL and fill)."""
