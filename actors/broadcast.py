@@ -125,6 +125,7 @@ class Broadcaster:
         self._position = redis.register_script(_POSITION)
         self._channels: dict[str, _Channel] = {}
         self._providers: dict[str, Provider] = {}
+        self.superseded = 0  # coalesced events never delivered here: a newer one arrived with them
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -178,10 +179,14 @@ class Broadcaster:
                 await self._publish(keys=_keys(channel), args=args, client=pipe)
                 prepared.append((channel, event, data_json, coalesce))
             answers = await pipe.execute()
-        offsets = []
+        offsets, arrived = [], {}
         for (channel, event, data_json, coalesce), (epoch, offset) in zip(prepared, answers, strict=True):
-            self._arrive(channel, _text(epoch), int(offset), event, data_json, coalesce)
+            state = self._arrive(channel, _text(epoch), int(offset), event, data_json, coalesce, flush=False)
+            if state is not None:
+                arrived[channel] = state
             offsets.append(int(offset))
+        for channel, state in arrived.items():  # all of them first: a value already superseded is skipped
+            self._flush(channel, state)
         return offsets
 
     async def position(self, channel: str) -> tuple[str, int]:
@@ -254,11 +259,21 @@ class Broadcaster:
                 state.gap_task.cancel()
 
     def _arrive(
-        self, channel: str, epoch: str, offset: int, event: str, data_json: str, coalesce: str | None
-    ) -> None:
+        self,
+        channel: str,
+        epoch: str,
+        offset: int,
+        event: str,
+        data_json: str,
+        coalesce: str | None,
+        *,
+        flush: bool = True,
+    ) -> _Channel | None:
+        """Hold an event for the channel's listeners (delivered in offset order); the channel's state
+        when it has listeners here and the event is new."""
         state = self._channels.get(channel)
         if state is None:
-            return
+            return None
         if state.epoch is not None and state.epoch != epoch:
             log.warning("live_channel_epoch_changed", channel=channel)
             state.head = None
@@ -267,15 +282,25 @@ class Broadcaster:
                 listener.restart(channel)
         state.epoch = epoch
         if state.head is not None and offset <= state.head:
-            return
+            return None
         state.held[offset] = (event, data_json, coalesce)
-        self._flush(channel, state)
+        if flush:
+            self._flush(channel, state)
+        return state
 
     def _flush(self, channel: str, state: _Channel) -> None:
-        """Deliver the held events that continue the sequence; wait a moment for a missing one."""
+        """Deliver the held events that continue the sequence; wait a moment for a missing one.
+
+        A coalesced event (occupancy) directly followed by a newer one of the same key is not delivered:
+        everyone gets the newest value, once (DESIGN 7), instead of every value that arrived together."""
         while state.head is not None and state.head + 1 in state.held:
             state.head += 1
-            self._deliver(channel, state, state.head, *state.held.pop(state.head))
+            event, data_json, coalesce = state.held.pop(state.head)
+            after = state.held.get(state.head + 1)
+            if coalesce is not None and after is not None and after[2] == coalesce:
+                self.superseded += 1
+                continue
+            self._deliver(channel, state, state.head, event, data_json, coalesce)
         if state.held and state.gap_task is None:
             state.gap_task = asyncio.get_running_loop().create_task(self._fill_gap(channel, state))
 

@@ -310,3 +310,35 @@ async def test_listeners_start_over_when_a_lost_event_is_gone_from_history(
     await a.publish(channel, "occupancy", {"seats": 2})
     await listener.count(1)
     assert dropped and listener.restarts == [channel] and listener.offsets == [2]
+
+
+async def test_values_published_together_reach_listeners_newest_only(make_node: MakeNode) -> None:
+    node = await make_node()
+    channel, other = launch_channel("l1"), launch_channel("l2")
+    seen, seen_other = Recorder(), Recorder()
+    node.subscribe(channel, seen)
+    node.subscribe(other, seen_other)
+    await node.position(channel)
+    await node.position(other)
+    offsets = await node.publish_many(
+        [
+            (channel, "occupancy", {"seats_booked": 1}, "occ:l1"),
+            (other, "occupancy", {"seats_booked": 7}, "occ:l2"),
+            (channel, "occupancy", {"seats_booked": 2}, "occ:l1"),
+            (channel, "occupancy", {"seats_booked": 3}, "occ:l1"),
+            (channel, "status", {"status": "confirmed"}, None),
+            (channel, "occupancy", {"seats_booked": 4}, "occ:l1"),
+        ]
+    )
+    assert offsets == [1, 1, 2, 3, 4, 5]
+    # 1 and 2 were superseded by 3 before anyone got them; 3 stays: the status change came between.
+    assert seen.offsets == [3, 4, 5] and node.superseded == 2
+    assert [json.loads(e[3])["data"] for e in seen.events] == [
+        {"seats_booked": 3},
+        {"status": "confirmed"},
+        {"seats_booked": 4},
+    ]
+    assert seen_other.offsets == [1]
+    # Nothing is lost for a client catching up: the history keeps every event.
+    history = await node.since(channel, (await node.position(channel))[0], 0)
+    assert history is not None and [e["offset"] for e in history] == [1, 2, 3, 4, 5]
