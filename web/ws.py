@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
+import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -119,6 +120,20 @@ class _Sub:
 
 def _frame(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# A frame is handed to the socket directly while less than this waits in its buffer (RFC 6455 5.2).
+DIRECT_WRITE_LIMIT: Final = 64 * 1024
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame as a server sends it (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class Connection:
@@ -362,6 +377,8 @@ class Connection:
     def _send(self, frame: bytes, key: tuple[str, str] | None = None) -> None:
         if self._closing:
             return
+        if self._live == 0 and self._write_now(frame):
+            return
         if key is not None:
             older = self._coalescing.pop(key, None)
             if older is not None:  # not sent yet: the newer value takes its place, at the end
@@ -379,6 +396,24 @@ class Connection:
         if len(self._queue) > 2 * self._limits.queue_size:
             self._queue = deque(i for i in self._queue if i.frame is not None)
         self._wakeup.set()
+
+    def _write_now(self, frame: bytes) -> bool:
+        """Nothing waits to be sent and the socket keeps up: hand the frame to it at once.
+
+        With thousands of watchers of one launch, waking each connection's writer task for every event
+        cost more than the sending itself; the writer (which waits for the socket to drain) only runs
+        for a connection that has frames queued."""
+        transport = self._transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or self._ws.closed
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        transport.write(_text_frame(frame))
+        self._hub.metrics.sent.inc()
+        return True
 
     def _error(self, code: str, message: str, channel: Any = None) -> None:
         frame: dict[str, Any] = {"type": TYPE_ERROR, "code": code, "message": message}
