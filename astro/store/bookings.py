@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
 import asyncpg
 
+from astro import origin
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
@@ -17,6 +19,8 @@ from astro.store.launches import fetch_launch
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
+# The tables whose inserts commit_bookings writes to the change log itself (migration 006).
+RECORDED: Final = ("bookings", "passengers", "traveler_payments")
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
     b.cancel_reason, b.refund_pct, b.refund_cents, b.created_at, b.cancelled_at,
     l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status,
@@ -52,25 +56,68 @@ class PgLedger:
         launch: Row,
     ) -> None:
         """One transaction: a batch's accepted bookings, their passengers, charges and notifications."""
-        origins = {b.id: b.origin for b in bookings if b.origin is not None}
-        async with write_tx(self._pool, origins) as conn:
-            await conn.executemany(
-                """INSERT INTO bookings
-                       (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                [
-                    (b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.created_at)
-                    for b in bookings
-                ],
+        # One statement per table whatever the batch's size; each row's change is recorded by the same
+        # statement, with the origin of the request that made its booking.
+        fallback = origin.current()
+        origins = [json.dumps((b.origin or fallback).as_dict()) for b in bookings]
+        ids = [b.id for b in bookings]
+        seated = [(b, i, p) for b in bookings for i, p in enumerate(b.passengers)]
+        async with write_tx(self._pool, recorded=RECORDED) as conn:
+            await conn.execute(
+                """WITH o AS (SELECT * FROM unnest($8::text[], $9::text[]) AS o(id, origin)),
+                        ins AS (
+                            INSERT INTO bookings
+                                (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
+                            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[],
+                                                 $5::bigint[], $6::bigint[], $7::timestamptz[])
+                            RETURNING *)
+                   INSERT INTO changes (entity, entity_id, op, fields, origin)
+                   SELECT 'bookings', ins.id, 'insert', to_jsonb(ins), o.origin::jsonb
+                   FROM ins JOIN o ON o.id = ins.id ORDER BY ins.id""",
+                ids,
+                [b.launch_id for b in bookings],
+                [b.traveler_id for b in bookings],
+                [b.seats for b in bookings],
+                [b.price_cents for b in bookings],
+                [b.total_cents for b in bookings],
+                [b.created_at for b in bookings],
+                ids,
+                origins,
             )
-            await conn.executemany(
-                "INSERT INTO passengers (booking_id, position, name, birth_date) VALUES ($1, $2, $3, $4)",
-                [(b.id, i, p.name, p.birth_date) for b in bookings for i, p in enumerate(b.passengers)],
+            await conn.execute(
+                """WITH o AS (SELECT * FROM unnest($5::text[], $6::text[]) AS o(id, origin)),
+                        ins AS (
+                            INSERT INTO passengers (booking_id, position, name, birth_date)
+                            SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::date[])
+                            RETURNING *)
+                   INSERT INTO changes (entity, entity_id, op, fields, origin)
+                   SELECT 'passengers', ins.booking_id, 'insert', to_jsonb(ins), o.origin::jsonb
+                   FROM ins JOIN o ON o.id = ins.booking_id ORDER BY ins.booking_id, ins.position""",
+                [b.id for b, _, _ in seated],
+                [i for _, i, _ in seated],
+                [p.name for _, _, p in seated],
+                [p.birth_date for _, _, p in seated],
+                ids,
+                origins,
             )
-            await conn.executemany(
-                """INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status, gateway_ref)
-                   VALUES ($1, $2, 'charge', $3, 'done', $4)""",
-                [(new_id("pay"), b.id, b.total_cents, b.charge_ref) for b in bookings],
+            await conn.execute(
+                """WITH o AS (SELECT * FROM unnest($5::text[], $6::text[]) AS o(id, origin)),
+                        ins AS (
+                            INSERT INTO traveler_payments
+                                (id, booking_id, kind, amount_cents, status, gateway_ref)
+                            SELECT p.id, p.booking_id, 'charge', p.amount, 'done', p.ref
+                            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+                                 AS p(id, booking_id, amount, ref)
+                            RETURNING *)
+                   INSERT INTO changes (entity, entity_id, op, fields, origin)
+                   SELECT 'traveler_payments', ins.id, 'insert', to_jsonb(ins), o.origin::jsonb
+                   FROM ins JOIN o ON o.id = ins.booking_id ORDER BY ins.booking_id""",
+                [new_id("pay") for _ in bookings],
+                ids,
+                [b.total_cents for b in bookings],
+                [b.charge_ref for b in bookings],
+                ids,
+                origins,
             )
             await conn.execute(
                 """UPDATE launches SET seats_booked = $2, updated_at = now(),

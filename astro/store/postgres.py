@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -14,7 +14,6 @@ import structlog
 
 from astro import origin
 from astro.domain.errors import Conflict
-from astro.origin import Origin
 
 log = structlog.get_logger("astro.store.postgres")
 
@@ -109,17 +108,16 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
 
 
 @asynccontextmanager
-async def write_tx(
-    pool: asyncpg.Pool, origins: Mapping[str, Origin] | None = None
-) -> AsyncIterator[asyncpg.Connection]:
+async def write_tx(pool: asyncpg.Pool, recorded: Sequence[str] = ()) -> AsyncIterator[asyncpg.Connection]:
     """A transaction that states its origin first, so the change log records who changed what.
 
-    `origins` maps row ids (e.g. the bookings of one group commit) to origins of their own."""
+    `recorded` names tables whose inserts the caller writes to the change log itself (with origins
+    of their own, e.g. the bookings of one group commit); the trigger skips those."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            "SELECT set_config('astro.origin', $1, true), set_config('astro.origins', $2, true)",
+            "SELECT set_config('astro.origin', $1, true), set_config('astro.recorded', $2, true)",
             json.dumps(origin.current().as_dict()),
-            json.dumps({k: v.as_dict() for k, v in origins.items()}) if origins else "",
+            ",".join(recorded),
         )
         yield conn
 

@@ -34,6 +34,9 @@ async def test_demo_world(settings: Any, make_client: Any) -> None:
     finance = await login(client, "finance@astro.demo")
     invoices = (await (await client.get("/api/finance/invoices", headers=finance.headers)).json())["items"]
     assert [(i["kind"], i["status"]) for i in invoices] == [
-        ("commission", "partially_paid"), ("commission", "issued"), ("abort_fee", "issued")]
+        ("commission", "partially_paid"),
+        ("commission", "issued"),
+        ("abort_fee", "issued"),
+    ]
     with pytest.raises(DemoExists):
         await run_demo(settings)

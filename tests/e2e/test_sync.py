@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,59 @@ async def test_every_change_records_its_origin(client: Any, make_employee: Any, 
     assert only_actor and all(c["origin"]["via"] == "actor" for c in only_actor)
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     assert await changes(client, it, f"?since={future}") == []
+
+
+async def test_bookings_committed_together_each_record_their_own_request(
+    client: Any, settings: Any, make_launch: Any
+) -> None:
+    agency = await register(client, agency_body())
+    travelers = [await register(client, traveler_body()) for _ in range(4)]
+    launch = await make_launch(agency, capacity=100, min_passengers=100)
+
+    async def book(i: int) -> dict[str, Any]:
+        traveler = travelers[i % len(travelers)]
+        resp = await client.post(
+            "/api/booking/bookings",
+            headers={**traveler.headers, "X-Request-ID": f"together-{i}"},
+            json={"launch_id": launch["id"], "seats": 2, "passengers": passengers(2), "card_token": "tok_ok"},
+        )
+        assert resp.status == 201, await resp.text()
+        return {**(await resp.json())["booking"], "request_id": f"together-{i}", "user_id": traveler.id}
+
+    booked = await asyncio.gather(*(book(i) for i in range(24)))
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        rows = [
+            {"entity": r["entity"], "fields": json.loads(r["fields"]), "origin": json.loads(r["origin"])}
+            for r in await conn.fetch(
+                """SELECT entity, fields, origin FROM changes
+                   WHERE op = 'insert' AND entity IN ('bookings', 'passengers', 'traveler_payments')"""
+            )
+        ]
+    finally:
+        await conn.close()
+    by_booking: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = row["fields"]["id"] if row["entity"] == "bookings" else row["fields"]["booking_id"]
+        by_booking.setdefault(key, []).append(row)
+    assert len(rows) == 24 * 4  # a booking, two passengers and a charge each, recorded once
+    for b in booked:
+        mine = by_booking[b["id"]]
+        assert sorted(r["entity"] for r in mine) == [
+            "bookings",
+            "passengers",
+            "passengers",
+            "traveler_payments",
+        ]
+        assert all(
+            r["origin"]["request_id"] == b["request_id"]
+            and r["origin"]["user_id"] == b["user_id"]
+            and r["origin"]["via"] == "actor"
+            for r in mine
+        )
+        [row] = [r for r in mine if r["entity"] == "bookings"]
+        assert row["fields"]["seats"] == 2 and row["fields"]["status"] == "confirmed"
+        assert sorted(r["fields"]["position"] for r in mine if r["entity"] == "passengers") == [0, 1]
 
 
 async def test_a_profile_change_in_postgres_reaches_mongo_once_and_stops(
