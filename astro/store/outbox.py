@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,8 @@ def launch_data(launch: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Outbox:
-    """Notifications gathered during one transaction and written with one statement."""
+    """Notifications gathered during one transaction and written with one statement (one round trip,
+    however many recipients)."""
 
     rows: list[tuple[str, str, str, str, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -53,10 +55,14 @@ class Outbox:
 
     async def write(self, conn: asyncpg.Connection) -> int:
         if self.rows:
-            await conn.executemany(
+            columns = list(zip(*self.rows, strict=True))
+            await conn.execute(
                 """INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
-                   VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
-                self.rows,
+                   SELECT id, event, recipient_id, recipient_role, recipient_email, data::jsonb
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                        AS n(id, event, recipient_id, recipient_role, recipient_email, data)""",
+                *columns[:5],
+                [json.dumps(data, default=str) for data in columns[5]],
             )
         written = len(self.rows)
         self.rows = []
