@@ -184,6 +184,7 @@ class LaunchDesk:
             charge_ref,
             self._clock.now(),
             origin.current().through("actor"),
+            vip,
         )
         try:
             booking: dict[str, Any] = await self.ref(launch_id).ask(confirm, timeout=ASK_TIMEOUT)

@@ -54,6 +54,7 @@ class ConfirmHold:
     charge_ref: str
     now: datetime
     origin: Origin = SYSTEM
+    vip: bool = False  # the traveler was VIP already when booking: no promotion to look for
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ class _Hold:
 class _Accepted:
     envelope: Envelope
     booking: NewBooking
+    vip: bool
 
 
 @dataclass(slots=True)
@@ -200,7 +202,7 @@ class LaunchActor(Actor):
                 if isinstance(message, HoldSeats):
                     _reply(envelope, self._hold(message))
                 elif isinstance(message, ConfirmHold):
-                    pending.accepted.append(_Accepted(envelope, self._confirm(message)))
+                    pending.accepted.append(_Accepted(envelope, self._confirm(message), message.vip))
                 elif isinstance(message, ReleaseHold):
                     self.holds.pop(message.hold_id, None)
                     _reply(envelope, None)
@@ -300,7 +302,10 @@ class LaunchActor(Actor):
             events += await self._status_events(None)
             self.deps.launch_confirmed(self.launch_id, None)
         elif self.launch.get("confirmed_at") is not None:  # booked on a launch already confirmed
-            self.deps.launch_confirmed(self.launch_id, sorted({b.traveler_id for b in bookings}))
+            # Travelers who booked as VIP have nothing to be promoted to.
+            among = sorted({a.booking.traveler_id for a in batch.accepted if not a.vip})
+            if among:
+                self.deps.launch_confirmed(self.launch_id, among)
         self.deps.outbox.emit(events, dict(self.launch))
 
     # -- cancellation ----------------------------------------------------------------------------

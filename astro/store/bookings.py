@@ -299,14 +299,17 @@ class PgLedger:
         that stopped half-way is found again.)"""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                """SELECT b.traveler_id FROM bookings b JOIN launches l ON l.id = b.launch_id
-                   WHERE b.status = 'confirmed' AND l.confirmed_at IS NOT NULL
-                     AND l.status NOT IN ('aborted', 'failed')
-                     AND b.traveler_id IN (
+                """SELECT t.id AS traveler_id FROM travelers t
+                   WHERE NOT t.vip
+                     AND t.id IN (
                          SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
-                     AND ($2::text[] IS NULL OR b.traveler_id = ANY($2::text[]))
-                     AND NOT EXISTS (SELECT 1 FROM travelers t WHERE t.id = b.traveler_id AND t.vip)
-                   GROUP BY b.traveler_id HAVING count(DISTINCT b.launch_id) >= 2""",
+                     AND ($2::text[] IS NULL OR t.id = ANY($2::text[]))
+                     AND (SELECT count(*) FROM (
+                             SELECT DISTINCT b.launch_id FROM bookings b JOIN launches l ON l.id = b.launch_id
+                             WHERE b.traveler_id = t.id AND b.status = 'confirmed'
+                               AND l.confirmed_at IS NOT NULL AND l.status NOT IN ('aborted', 'failed')
+                             LIMIT 2) two) = 2
+                   ORDER BY t.id""",
                 launch_id,
                 among,
             )
