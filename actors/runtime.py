@@ -391,22 +391,30 @@ class ActorSystem:
             log.error("actor_event_hook_failed", key=key, actor_event=event, exc_info=exc)
 
     async def _reap_forever(self) -> None:
-        """Passivate idle actors; each pass is synchronous, so no message slips in mid-decision."""
-        loop = asyncio.get_running_loop()
+        """Passivate idle actors every reap interval."""
         while True:
             await asyncio.sleep(self._reap_interval)
-            deadline = loop.time() - self._passivate_after
-            # Idle = waiting for mail with none queued: a woken task with mail is not idle yet.
-            idle = [
-                cell
-                for cell in self._cells.values()
-                if cell.waiter is not None and not cell.mailbox and cell.actor._idle_since <= deadline
-            ]
-            for cell in idle:
-                try:
-                    willing = cell.actor.can_passivate()
-                except Exception as exc:
-                    log.error("actor_can_passivate_failed", key=cell.key, exc_info=exc)
-                    continue
-                if willing:
-                    self._retire(cell, "passivated")
+            self.passivate_idle(self._passivate_after)
+
+    def passivate_idle(self, idle_for: float) -> int:
+        """Passivate now every actor idle for `idle_for` seconds or more that is willing; how many.
+
+        Synchronous, so no message slips in mid-decision."""
+        deadline = asyncio.get_running_loop().time() - idle_for
+        # Idle = waiting for mail with none queued: a woken task with mail is not idle yet.
+        idle = [
+            cell
+            for cell in self._cells.values()
+            if cell.waiter is not None and not cell.mailbox and cell.actor._idle_since <= deadline
+        ]
+        retired = 0
+        for cell in idle:
+            try:
+                willing = cell.actor.can_passivate()
+            except Exception as exc:
+                log.error("actor_can_passivate_failed", key=cell.key, exc_info=exc)
+                continue
+            if willing:
+                self._retire(cell, "passivated")
+                retired += 1
+        return retired

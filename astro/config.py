@@ -48,6 +48,8 @@ class Settings:
     sync_interval: float = 1.0
     # How long a seat hold waits for its payment before the seats are free again.
     hold_seconds: float = 30.0
+    # A launch actor idle this long is passivated (its memory freed; it reloads on the next message).
+    actor_idle_seconds: int = 300
     # Argon2id cost; lowered only by tests, never from the environment.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -117,6 +119,7 @@ class Settings:
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",
             metrics_interval=_int(get, "ASTRO_METRICS_INTERVAL", 15, 1, 3600),
+            actor_idle_seconds=_int(get, "ASTRO_ACTOR_IDLE_SECONDS", 300, 1, 86400),
             log_mongo_url=_url(get, "ASTRO_LOG_MONGO_URL", ("mongodb", "mongodb+srv")),
             public_url=_url(get, "ASTRO_PUBLIC_URL", ("http", "https")),
             mail_from=_mail_from(get("ASTRO_MAIL_FROM")),

@@ -216,7 +216,11 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
     store, ledger = PgCatalog(pool), PgLedger(pool)
     outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
-    system = ActorSystem(on_event=actor_events(app))
+    idle = app[SETTINGS].actor_idle_seconds
+    # The reaper looks a tenth as often as an actor may stay idle (every 10 s at the default 300 s).
+    system = ActorSystem(
+        on_event=actor_events(app), passivate_after=float(idle), reap_interval=min(10.0, max(0.5, idle / 10))
+    )
     desk = LaunchDesk(
         system=system,
         ledger=ledger,

@@ -42,8 +42,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             ASTRO_LOG_LEVEL="debug",
             ASTRO_METRICS_TOKEN="scrape",
             ASTRO_NODE="n7",
+            ASTRO_ACTOR_IDLE_SECONDS="60",
         )
     )
+    assert s.actor_idle_seconds == 60
     assert s.host == "0.0.0.0" and s.port == 9000 and s.pg_dsn == "postgresql://u@db:5432/ops"
     assert s.mongo_url == "mongodb://m:27017/sys" and s.mongo_db == "sys"
     assert s.redis_url == "redis://r:6379/2" and s.smtp_url == "smtps://u:p@mail:465"
@@ -71,6 +73,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("ASTRO_SMTP_URL", "mail.example:25", "smtp://"),
         ("ASTRO_PAYMENT_URL", "https://pay.example", "sandbox://"),
         ("ASTRO_JWT_SECRET", "short", "at least 32 characters"),
+        ("ASTRO_ACTOR_IDLE_SECONDS", "0", "whole number from 1 to 86400"),
     ],
 )
 def test_a_wrong_value_names_the_variable(tmp_path: Path, variable: str, value: str, expected: str) -> None:

@@ -395,6 +395,23 @@ async def test_actor_that_cannot_passivate_stays_alive(make_system: MakeSystem) 
     assert system.active == 0
 
 
+async def test_passivate_idle_retires_only_actors_idle_that_long_and_willing(make_system: MakeSystem) -> None:
+    system, _ = await make_system(passivate_after=3600, reap_interval=3600)
+    quiet, busy, stubborn = Journal(), Journal(), Journal(willing=False)
+    quiet_ref, busy_ref = system.ref("quiet", probe(quiet)), system.ref("busy", probe(busy))
+    stubborn_ref = system.ref("stubborn", probe(stubborn))
+    for ref in (quiet_ref, busy_ref, stubborn_ref):
+        await ref.ask(Echo(1))
+    await asyncio.sleep(0.2)
+    await busy_ref.ask(Echo(2))  # busy was used just now
+    assert system.passivate_idle(0.1) == 1  # quiet only: busy is too fresh, stubborn unwilling
+    await asyncio.sleep(0.05)
+    assert (quiet.stops, busy.stops, stubborn.stops) == (1, 0, 0)
+    assert system.get("quiet") is None and system.active == 2
+    assert system.passivate_idle(0) == 1  # now busy too; stubborn still refuses
+    assert system.active == 1 and await quiet_ref.ask(Echo(3)) == 3
+
+
 class Counter(Actor):
     """Counts messages; the count lives in a "database" loaded on start and saved on stop."""
 
