@@ -32,20 +32,29 @@ def create_app() -> web.Application:
     return app
 
 
-async def serve(host: str, port: int) -> int:
-    runner = web.AppRunner(create_app(), handle_signals=False, access_log=None)
+async def serve_until_stopped(
+    app: web.Application, host: str, port: int, banner: str, shutdown_timeout: float = 1.0
+) -> int:
+    """Serve `app` on host:port until SIGINT or SIGTERM (every bench server process does this)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port, shutdown_timeout=1).start()
-        print(f"bare aiohttp up on http://{host}:{port}/json", flush=True)
+        await web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout).start()
+        print(banner, flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
     return 0
+
+
+async def serve(host: str, port: int) -> int:
+    return await serve_until_stopped(
+        create_app(), host, port, f"bare aiohttp up on http://{host}:{port}/json"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from astro.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, 
 from astro.domain.ids import new_id
 from astro.schemas.launches import BookingIn
 from astro.store.payments import SandboxGateway
+from bench.bare import serve_until_stopped
 from web.errors import domain_error_response
 
 OPEN: Final = ("scheduled", "confirmed", "delayed")
@@ -207,19 +207,9 @@ def create_app(dsn: str, secret: str, pool_size: int) -> web.Application:
 
 
 async def serve(dsn: str, secret: str, host: str, port: int, pool_size: int) -> int:
-    runner = web.AppRunner(create_app(dsn, secret, pool_size), handle_signals=False, access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await web.TCPSite(runner, host, port, shutdown_timeout=5).start()
-        print(f"baseline up on http://{host}:{port} (pool {pool_size})", flush=True)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-    return 0
+    app = create_app(dsn, secret, pool_size)
+    banner = f"baseline up on http://{host}:{port} (pool {pool_size})"
+    return await serve_until_stopped(app, host, port, banner, shutdown_timeout=5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from bench.bare import serve_until_stopped
 
 
 class Counter:
@@ -41,19 +42,11 @@ async def serve(host: str, smtp_port: int, port: int) -> int:
     app = web.Application()
     app.router.add_get("/ready", count, allow_head=False)
     app.router.add_get("/count", count, allow_head=False)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    banner = f"bench mail sink: smtp://{host}:{smtp_port}, count on http://{host}:{port}/count"
     try:
-        await web.TCPSite(runner, host, port, shutdown_timeout=1).start()
-        print(f"bench mail sink: smtp://{host}:{smtp_port}, count on http://{host}:{port}/count", flush=True)
-        await stop.wait()
+        return await serve_until_stopped(app, host, port, banner)
     finally:
         smtp.close()
-        await runner.cleanup()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
