@@ -259,10 +259,14 @@ class LaunchDesk:
 
     async def _launch_confirmed(self, launch_id: str, among: list[str] | None) -> None:
         """Promote to VIP the travelers now holding bookings on two confirmed launches."""
-        candidates = await self._ledger.vip_candidates(launch_id, among)
-        if not candidates:  # the usual case under load: every traveler booking is VIP already, or new
+        try:
+            candidates = await self._ledger.vip_candidates(launch_id, among)
+            if not candidates:  # the usual case under load: every traveler booking is VIP already, or new
+                return
+            promoted = await self._users.promote_vip(candidates)
+        except Exception as exc:  # PostgreSQL gets the flag last: the next confirmation finds them again
+            log.warning("vip_promotion_failed", launch_id=launch_id, error=f"{type(exc).__name__}: {exc}")
             return
-        promoted = await self._users.promote_vip(candidates)
         if promoted:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
 

@@ -49,8 +49,18 @@ class PgProfiles:
 
     async def set_vip(self, user_ids: list[str], vip: bool) -> None:
         """Mirror the VIP flag (kept with the user in SystemDB) where the notification outbox reads it."""
+        # Rows locked in id order: two promotions of overlapping travelers (two launches confirmed at
+        # once) wait for each other instead of deadlocking; rows already right are not written. NO KEY
+        # UPDATE, as a plain UPDATE takes: bookings being inserted (their key share) never wait on it.
         async with write_tx(self._pool) as conn:
-            await conn.execute("UPDATE travelers SET vip = $2 WHERE id = ANY($1::text[])", user_ids, vip)
+            await conn.execute(
+                """UPDATE travelers SET vip = $2
+                   WHERE id IN (SELECT id FROM travelers
+                                WHERE id = ANY($1::text[]) AND vip IS DISTINCT FROM $2
+                                ORDER BY id FOR NO KEY UPDATE)""",
+                user_ids,
+                vip,
+            )
 
 
 class ProfileTx:
