@@ -181,6 +181,7 @@ def log_summary(path: Path, *, show: int = 12) -> dict[str, Any]:
     """Warning and error lines of a server log (JSON lines or plain text), counted by level and event."""
     by_level: Counter[str] = Counter()
     events: Counter[str] = Counter()
+    examples: dict[str, str] = {}
     tracebacks = 0
     try:
         lines = path.read_text(errors="replace").splitlines()
@@ -198,12 +199,17 @@ def log_summary(path: Path, *, show: int = 12) -> dict[str, Any]:
         level = str(record.get("level", "")).lower()
         if level in ("warning", "error", "critical", "exception"):
             by_level[level] += 1
-            events[f"{level}:{record.get('event', '?')}"] += 1
+            name = f"{level}:{record.get('event', '?')}"
+            events[name] += 1
+            if name not in examples:  # the first one's details say what it was about
+                detail = record.get("error") or record.get("exception") or ""
+                examples[name] = f"{record.get('timestamp', '')} {str(detail)[-300:]}".strip()
     for name, count in events.most_common(show):
-        progress(f"  {path.name}: {count} x {name}")
+        progress(f"  {path.name}: {count} x {name} (first: {examples[name][:200]})")
     return {
         "warnings": by_level["warning"],
         "errors": by_level["error"] + by_level["critical"] + by_level["exception"],
         "tracebacks": tracebacks,
         "top": dict(events.most_common(show)),
+        "examples": {name: examples[name] for name, _ in events.most_common(show)},
     }
