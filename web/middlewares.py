@@ -26,6 +26,9 @@ from web.metrics import HttpMetrics
 log = structlog.get_logger("astro.web")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+# Recorded (metrics, access log) for a request whose client closed its connection before the answer
+# (the status nginx uses for it); never sent, there is no one to send it to.
+CLIENT_GONE: Final = 499
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # A store that is down or unreachable: the request may succeed later, so 503, not 500.
 UNAVAILABLE_ERRORS: Final = (
@@ -116,6 +119,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except asyncio.CancelledError:
         raise
     except UNAVAILABLE_ERRORS as exc:
+        transport = request.transport
+        if isinstance(exc, ConnectionError) and (transport is None or transport.is_closing()):
+            # The client went away mid-request (its connection, not a store): nothing to answer.
+            log.info("client_gone", error=f"{type(exc).__name__}: {exc}")
+            return error_response(CLIENT_GONE, "client_gone", "the client closed the connection")
         log.warning("store_unavailable", error=f"{type(exc).__name__}: {exc}")
         return error_response(
             503,

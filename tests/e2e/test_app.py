@@ -138,3 +138,45 @@ async def test_docs_page_lists_every_endpoint(client: Any) -> None:
     assert resp.status == 200 and resp.content_type == "text/html"
     for path in ("/api/system/auth/register", "/api/system/auth/login", "/api/system/users/{id}"):
         assert path in html
+
+
+async def test_a_client_that_leaves_mid_body_is_not_a_store_outage(settings: Any) -> None:
+    import asyncio
+
+    import aiohttp
+
+    # Served as `python run.py` serves it: aiohttp's test server cancels the handler of a client that
+    # left, run.py's does not, and the handler then meets the lost connection itself.
+    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/system/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 500\r\n\r\n{"email": '
+        )
+        await writer.drain()
+        await asyncio.sleep(0.1)  # the handler is reading the body
+        writer.close()
+
+        def counts(text: str) -> dict[tuple[str, str], float]:
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            return {
+                (s.labels["route"], s.labels["status"]): s.value
+                for s in families["astro_http_requests"].samples
+                if s.name.endswith("_total")
+            }
+
+        async with aiohttp.ClientSession() as session:
+            for _ in range(50):
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    seen = counts(await resp.text())
+                if ("/api/system/auth/login", "499") in seen:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    assert seen.get(("/api/system/auth/login", "499")) == 1
+    assert ("/api/system/auth/login", "503") not in seen
