@@ -79,8 +79,8 @@ class DispatcherState:
 
 
 # Deliveries are recorded in groups of this many: one UPDATE instead of one per e-mail. A node that dies
-# between sending and recording resends at most this many per slot after the claim times out
-# (delivery is at least once either way).
+# between sending and recording resends about this many (plus one per other connection sending
+# meanwhile) after the claim times out; delivery is at least once either way.
 MARK_EVERY: Final = 10
 
 
