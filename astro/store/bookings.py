@@ -21,6 +21,57 @@ from astro.store.postgres import write_tx
 Row = dict[str, Any]
 # The tables whose inserts commit_bookings writes to the change log itself (migration 006).
 RECORDED: Final = ("bookings", "passengers", "traveler_payments")
+# A group commit in one statement: bookings, passengers and charges with a change row each (the
+# booking's origin), the launch's seat count (its trigger records that change), and the booking
+# e-mails to each traveler and the agency, addressed from their rows.
+COMMIT_BOOKINGS: Final = """
+WITH o AS (SELECT * FROM unnest($1::text[], $7::text[]) AS o(id, origin)),
+b AS (
+    INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
+    SELECT x.id, $14, x.traveler_id, x.seats, x.price, x.total, x.at
+    FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::bigint[], $6::timestamptz[])
+         AS x(id, traveler_id, seats, price, total, at)
+    RETURNING *),
+bc AS (
+    INSERT INTO changes (entity, entity_id, op, fields, origin)
+    SELECT 'bookings', b.id, 'insert', to_jsonb(b), o.origin::jsonb FROM b JOIN o ON o.id = b.id),
+p AS (
+    INSERT INTO passengers (booking_id, position, name, birth_date)
+    SELECT * FROM unnest($8::text[], $9::integer[], $10::text[], $11::date[])
+    RETURNING *),
+pc AS (
+    INSERT INTO changes (entity, entity_id, op, fields, origin)
+    SELECT 'passengers', p.booking_id, 'insert', to_jsonb(p), o.origin::jsonb
+    FROM p JOIN o ON o.id = p.booking_id),
+t AS (
+    INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status, gateway_ref)
+    SELECT x.id, x.booking_id, 'charge', x.amount, 'done', x.ref
+    FROM unnest($12::text[], $1::text[], $5::bigint[], $13::text[]) AS x(id, booking_id, amount, ref)
+    RETURNING *),
+tc AS (
+    INSERT INTO changes (entity, entity_id, op, fields, origin)
+    SELECT 'traveler_payments', t.id, 'insert', to_jsonb(t), o.origin::jsonb
+    FROM t JOIN o ON o.id = t.booking_id),
+l AS (
+    UPDATE launches SET seats_booked = $15, updated_at = now(),
+        status = CASE WHEN $16::timestamptz IS NULL THEN status ELSE 'confirmed' END,
+        confirmed_at = COALESCE($16::timestamptz, confirmed_at)
+    WHERE id = $14
+    RETURNING id),
+r AS (
+    SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers WHERE id = ANY($2::text[])
+    UNION ALL
+    SELECT id, COALESCE(contact_email, email), name FROM agencies WHERE id = $17),
+n AS (
+    INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
+    SELECT x.id, 'booking_confirmed', x.recipient_id, x.role, r.email,
+           x.data::jsonb || jsonb_build_object('name', r.name)
+    FROM unnest($18::text[], $19::text[], $20::text[], $21::text[]) WITH ORDINALITY
+         AS x(id, recipient_id, role, data, n)
+    JOIN r ON r.id = x.recipient_id
+    ORDER BY x.n)
+SELECT count(*) FROM l
+"""
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
     b.cancel_reason, b.refund_pct, b.refund_cents, b.created_at, b.cancelled_at,
     l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status,
@@ -55,91 +106,56 @@ class PgLedger:
         bookings: list[NewBooking],
         launch: Row,
     ) -> None:
-        """One transaction: a batch's accepted bookings, their passengers, charges and notifications."""
-        # One statement per table whatever the batch's size; each row's change is recorded by the same
-        # statement, with the origin of the request that made its booking.
+        """One transaction: a batch's accepted bookings, their passengers, charges and notifications.
+
+        All of it in one statement, whatever the batch's size (BEGIN, the origin, the statement, COMMIT:
+        four round trips); each row's change is recorded by the same statement, with the origin of the
+        request that made its booking, and the launch's row change by its trigger."""
         fallback = origin.current()
-        origins = [json.dumps((b.origin or fallback).as_dict()) for b in bookings]
         ids = [b.id for b in bookings]
         seated = [(b, i, p) for b in bookings for i, p in enumerate(b.passengers)]
+        shared = outbox.launch_data(launch)
+        agency_id = launch["agency_id"]
+        mails = []  # (id, recipient, role, data) of each booking's confirmation to its traveler and agency
+        for b in bookings:
+            data = json.dumps(
+                {**shared, "booking_id": b.id, "seats": b.seats, "amount": outbox.money(b.total_cents)},
+                default=str,
+            )
+            mails.append((new_id("ntf"), b.traveler_id, "traveler", data))
+            mails.append((new_id("ntf"), agency_id, "agency", data))
         async with write_tx(self._pool, recorded=RECORDED) as conn:
             await conn.execute(
-                """WITH o AS (SELECT * FROM unnest($8::text[], $9::text[]) AS o(id, origin)),
-                        ins AS (
-                            INSERT INTO bookings
-                                (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
-                            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[],
-                                                 $5::bigint[], $6::bigint[], $7::timestamptz[])
-                            RETURNING *)
-                   INSERT INTO changes (entity, entity_id, op, fields, origin)
-                   SELECT 'bookings', ins.id, 'insert', to_jsonb(ins), o.origin::jsonb
-                   FROM ins JOIN o ON o.id = ins.id ORDER BY ins.id""",
+                COMMIT_BOOKINGS,
                 ids,
-                [b.launch_id for b in bookings],
                 [b.traveler_id for b in bookings],
                 [b.seats for b in bookings],
                 [b.price_cents for b in bookings],
                 [b.total_cents for b in bookings],
                 [b.created_at for b in bookings],
-                ids,
-                origins,
-            )
-            await conn.execute(
-                """WITH o AS (SELECT * FROM unnest($5::text[], $6::text[]) AS o(id, origin)),
-                        ins AS (
-                            INSERT INTO passengers (booking_id, position, name, birth_date)
-                            SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::date[])
-                            RETURNING *)
-                   INSERT INTO changes (entity, entity_id, op, fields, origin)
-                   SELECT 'passengers', ins.booking_id, 'insert', to_jsonb(ins), o.origin::jsonb
-                   FROM ins JOIN o ON o.id = ins.booking_id ORDER BY ins.booking_id, ins.position""",
+                [json.dumps((b.origin or fallback).as_dict()) for b in bookings],
                 [b.id for b, _, _ in seated],
                 [i for _, i, _ in seated],
                 [p.name for _, _, p in seated],
                 [p.birth_date for _, _, p in seated],
-                ids,
-                origins,
-            )
-            await conn.execute(
-                """WITH o AS (SELECT * FROM unnest($5::text[], $6::text[]) AS o(id, origin)),
-                        ins AS (
-                            INSERT INTO traveler_payments
-                                (id, booking_id, kind, amount_cents, status, gateway_ref)
-                            SELECT p.id, p.booking_id, 'charge', p.amount, 'done', p.ref
-                            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-                                 AS p(id, booking_id, amount, ref)
-                            RETURNING *)
-                   INSERT INTO changes (entity, entity_id, op, fields, origin)
-                   SELECT 'traveler_payments', ins.id, 'insert', to_jsonb(ins), o.origin::jsonb
-                   FROM ins JOIN o ON o.id = ins.booking_id ORDER BY ins.booking_id""",
                 [new_id("pay") for _ in bookings],
-                ids,
-                [b.total_cents for b in bookings],
                 [b.charge_ref for b in bookings],
-                ids,
-                origins,
-            )
-            await conn.execute(
-                """UPDATE launches SET seats_booked = $2, updated_at = now(),
-                       status = CASE WHEN $3::timestamptz IS NULL THEN status ELSE 'confirmed' END,
-                       confirmed_at = COALESCE($3::timestamptz, confirmed_at)
-                   WHERE id = $1""",
                 launch_id,
                 seats_booked,
                 confirmed_at,
+                agency_id,
+                [m[0] for m in mails],
+                [m[1] for m in mails],
+                [m[2] for m in mails],
+                [m[3] for m in mails],
             )
-            mail = outbox.Outbox()
-            shared = outbox.launch_data(launch)
-            agency = await outbox.agency(conn, launch["agency_id"])
-            travelers = {t.id: t for t in await outbox.travelers(conn, [b.traveler_id for b in bookings])}
-            for b in bookings:
-                data = {**shared, "booking_id": b.id, "seats": b.seats, "amount": outbox.money(b.total_cents)}
-                mail.add("booking_confirmed", [travelers[b.traveler_id], *agency], data)
             if confirmed_at is not None:
+                mail = outbox.Outbox()
+                agency = await outbox.agency(conn, agency_id)
                 mail.add(
                     "launch_confirmed", agency + await outbox.travelers_booked_on(conn, launch_id), shared
                 )
-            await mail.write(conn)
+                await mail.write(conn)
 
     async def booking_for_cancel(self, booking_id: str) -> Row | None:
         async with self._pool.acquire() as conn:
