@@ -368,8 +368,9 @@ class NotificationDispatcher:
     async def _tick(self) -> None:
         ask_timeout = max(self.config.claim_timeout, 60.0)
         while not self.state.stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.config.poll_interval)
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel on 3.11
+                async with asyncio.timeout(self.config.poll_interval):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             try:
                 await self._system.ref(ACTOR_KEY, self._factory).ask(Dispatch(), timeout=ask_timeout)

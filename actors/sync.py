@@ -56,10 +56,15 @@ class _Ticker:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        # Cancel until it is done: a cancel that lands as a round ends must not leave it running.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
     def wake(self) -> None:
         self._wake.set()
@@ -71,8 +76,11 @@ class _Ticker:
             except Exception:
                 log.exception("sync_round_failed", loop=type(self).__name__)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives
+            # as the event is set, and stop() then waited for ever (seen once in CI).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
 
 
 class SyncWorker(_Ticker):
