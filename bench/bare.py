@@ -10,13 +10,13 @@ work per request, not the event loop or the HTTP parser.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 from typing import Final
 
 from aiohttp import web
+
+from bench.serving import run_loop, serve_until_stopped
 
 BODY: Final = json.dumps({"status": "ok", "service": "bare", "n": 1}, separators=(",", ":"))
 
@@ -32,25 +32,6 @@ def create_app() -> web.Application:
     return app
 
 
-async def serve_until_stopped(
-    app: web.Application, host: str, port: int, banner: str, shutdown_timeout: float = 1.0
-) -> int:
-    """Serve `app` on host:port until SIGINT or SIGTERM (every bench server process does this)."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout).start()
-        print(banner, flush=True)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-    return 0
-
-
 async def serve(host: str, port: int) -> int:
     return await serve_until_stopped(
         create_app(), host, port, f"bare aiohttp up on http://{host}:{port}/json"
@@ -63,12 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     coro = serve(args.host, args.port)
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:
-        return asyncio.run(coro)
+    return run_loop(coro)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ transaction is refunded. No VIP lookup (travelers count as non-VIP) and no token
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -30,7 +29,7 @@ from astro.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, 
 from astro.domain.ids import new_id
 from astro.schemas.launches import BookingIn
 from astro.store.payments import SandboxGateway
-from bench.bare import serve_until_stopped
+from bench.serving import run_loop, serve_until_stopped
 from web.errors import domain_error_response
 
 OPEN: Final = ("scheduled", "confirmed", "delayed")
@@ -221,12 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=10, help="PostgreSQL connections (default 10)")
     args = parser.parse_args(argv)
     coro = serve(args.dsn, args.secret, args.host, args.port, args.pool)
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:
-        return asyncio.run(coro)
+    return run_loop(coro)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from bench.common import (
     seat_audit,
 )
 from bench.servers import ServerProcess, baseline_server, log_summary, platform_server
+from bench.serving import run_loop
 
 HOT_CAPACITY = 1000
 PASSWORD = "bench-password-1"
@@ -298,12 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logs()
     work = Path(tempfile.mkdtemp(prefix="astro-bench-"))
     try:
-        try:
-            import uvloop
-
-            out = uvloop.run(run(args, work))
-        except ImportError:
-            out = asyncio.run(run(args, work))
+        out = run_loop(run(args, work))
     finally:
         if args.keep_logs:
             target = Path(args.keep_logs)

@@ -19,7 +19,7 @@ import sys
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bench.bare import serve_until_stopped
+from bench.serving import run_loop, serve_until_stopped
 
 
 class Counter:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    return asyncio.run(serve(args.host, args.smtp_port, args.port))
+    return run_loop(serve(args.host, args.smtp_port, args.port))
 
 
 if __name__ == "__main__":

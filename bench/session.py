@@ -17,7 +17,7 @@ import asyncpg
 from bench.booking import Setup
 from bench.common import BENCH_DATABASE, Stores, drop_mongo, progress, reset_stores, with_path
 from bench.cpu import CpuWindow
-from bench.load import wrk_path
+from bench.load import booking_load, wrk_path
 from bench.profile import profiled
 from bench.servers import ServerProcess, bare_server, baseline_server, log_summary, platform_server
 
@@ -109,6 +109,22 @@ class Bench:
             figures["profiles"] = profiles
         progress(f"  cpu: {figures['cpu']['cores_by_process']}")
         return figures
+
+    async def bookings(
+        self, base_url: str, tokens: list[str], launches: list[str], *, mode: str
+    ) -> dict[str, Any]:
+        """A measured booking load on a server: this run's generator, connections and time."""
+        return await self.measured(
+            booking_load(
+                base_url,
+                tokens,
+                launches,
+                mode=mode,
+                seconds=self.opts.seconds,
+                connections=self.opts.clients,
+                use_wrk=self.use_wrk,
+            )
+        )
 
     async def close(self) -> None:
         """Drop the scenarios' MongoDB databases on a real server (an embedded one goes away whole)."""

@@ -13,7 +13,6 @@ database `astro_bench`; nothing else touched), else embedded servers. Progress g
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource
@@ -30,6 +29,7 @@ from bench.booking import PLATFORM_PG_POOL, quiet_logs
 from bench.common import bench_stores, progress
 from bench.goals import failed, table
 from bench.servers import mail_sink_server
+from bench.serving import run_loop
 from bench.session import Bench
 
 Runner = Callable[[Bench], Awaitable[list[dict[str, Any]]]]
@@ -150,12 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="astro-bench-"))
     began = time.monotonic()
     try:
-        try:
-            import uvloop
-
-            lines = uvloop.run(run(args, work))
-        except ImportError:
-            lines = asyncio.run(run(args, work))
+        lines = run_loop(run(args, work))
     finally:
         if args.keep_logs:
             target = Path(args.keep_logs)

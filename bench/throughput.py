@@ -17,7 +17,7 @@ import asyncpg
 
 from bench.common import progress, seat_audit
 from bench.goals import line, ratio
-from bench.load import booking_load, get_load
+from bench.load import get_load
 from bench.session import MAX_CAPACITY, Bench, insert_launches, make_world
 
 # Launches made for a sequential run: enough for this many bookings/s over the whole run.
@@ -106,17 +106,7 @@ async def hot(bench: Bench, *, with_baseline: bool = True) -> list[dict[str, Any
         if with_baseline:
             async with bench.running(bench.baseline()) as baseline:
                 progress(f"hot/baseline: {opts.clients} connections, launches of 1000 seats in turn")
-                base = await bench.measured(
-                    booking_load(
-                        baseline.base_url,
-                        world.tokens,
-                        theirs,
-                        mode="sequential",
-                        seconds=opts.seconds,
-                        connections=opts.clients,
-                        use_wrk=bench.use_wrk,
-                    )
-                )
+                base = await bench.bookings(baseline.base_url, world.tokens, theirs, mode="sequential")
             base["audit"] = await audit(dsn, theirs, base["good"])
             await asyncio.sleep(max(0.0, PG_STATS_LAG - opts.seconds))
         else:
@@ -125,17 +115,7 @@ async def hot(bench: Bench, *, with_baseline: bool = True) -> list[dict[str, Any
         await asyncio.sleep(BACKGROUND_WINDOW)
         x1 = await _xact(dsn)
         progress(f"hot/platform: {opts.clients} connections, launches of 1000 seats in turn")
-        mine_fig = await bench.measured(
-            booking_load(
-                platform.base_url,
-                world.tokens,
-                mine,
-                mode="sequential",
-                seconds=opts.seconds,
-                connections=opts.clients,
-                use_wrk=bench.use_wrk,
-            )
-        )
+        mine_fig = await bench.bookings(platform.base_url, world.tokens, mine, mode="sequential")
         await asyncio.sleep(SETTLE)
         await bench.stop(platform)  # its backends exit and publish every commit they counted
         x2 = await _xact(dsn)
@@ -244,17 +224,7 @@ async def spread(bench: Bench) -> list[dict[str, Any]]:
             dsn, world, tag="SPRD", count=opts.spread_launches, capacity=MAX_CAPACITY
         )
         progress(f"spread/platform: {opts.clients} connections over {len(launches)} launches")
-        mine = await bench.measured(
-            booking_load(
-                platform.base_url,
-                world.tokens,
-                launches,
-                mode="spread",
-                seconds=opts.seconds,
-                connections=opts.clients,
-                use_wrk=bench.use_wrk,
-            )
-        )
+        mine = await bench.bookings(platform.base_url, world.tokens, launches, mode="spread")
     mine["audit"] = await audit(dsn, launches, mine["good"])
     bare = await _bare(bench)
     rate = ratio(mine["per_s"], bare["per_s"])
