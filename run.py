@@ -197,7 +197,7 @@ async def create_user(settings: Settings, role: str, email: str, name: str, pass
 
     from astro.domain.errors import DomainError
     from astro.schemas.system import CreateEmployeeRequest
-    from web.app import create_app
+    from web.app import create_app, started
     from web.keys import AUTH
 
     try:
@@ -214,7 +214,7 @@ async def create_user(settings: Settings, role: str, email: str, name: str, pass
 
     async with platform_stores(settings, reuse_running=True) as full:
         app = create_app(full.replace(smtp_url=full.smtp_url or "smtp://127.0.0.1:1"))
-        async with _started(app):
+        async with started(app):
             try:
                 user = await app[AUTH].create_employee(
                     email=data.email, password=data.password, name=data.name, role=Role(data.role)
@@ -224,21 +224,6 @@ async def create_user(settings: Settings, role: str, email: str, name: str, pass
                 return 1
     print(f"created {user.role.value} user {user.email} with id {user.id}")
     return 0
-
-
-@contextlib.asynccontextmanager
-async def _started(app: object) -> AsyncIterator[None]:
-    """Run an app's cleanup contexts without serving HTTP (for commands)."""
-    from aiohttp import web
-
-    assert isinstance(app, web.Application)
-    app.freeze()
-    await app.startup()
-    try:
-        yield
-    finally:
-        await app.shutdown()
-        await app.cleanup()
 
 
 if __name__ == "__main__":

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ctypes
 import gc
 import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import aiohttp
@@ -35,6 +33,7 @@ from bench.common import progress
 from bench.cpu import CpuWindow
 from bench.goals import line
 from bench.servers import rss_kib
+from bench.serving import run_loop
 from bench.session import Bench, insert_launches, make_world
 
 WARM: Final = 1000
@@ -131,17 +130,6 @@ def _share(grown: int, returned: int) -> float | None:
 # -- the child: the application in-process ---------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _started(app: Any) -> AsyncIterator[None]:
-    app.freeze()
-    await app.startup()
-    try:
-        yield
-    finally:
-        await app.shutdown()
-        await app.cleanup()
-
-
 async def _touch(desk: Any, ids: list[str], concurrency: int = 256) -> None:
     for i in range(0, len(ids), concurrency):
         await asyncio.gather(*(desk.launch(launch_id) for launch_id in ids[i : i + concurrency]))
@@ -171,14 +159,14 @@ def _trim() -> bool:
 async def child(count: int) -> dict[str, Any]:
     from astro import logs
     from astro.config import Settings
-    from web.app import create_app
+    from web.app import create_app, started
     from web.keys import ACTORS, DESK, PG_POOL
     from web.monitoring import LOG_SHIPPER
 
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     app = create_app(settings)
-    async with _started(app):
+    async with started(app):
         desk, system, shipper = app[DESK], app[ACTORS], app[LOG_SHIPPER]
         waited: list[float] = []
         rows = await app[PG_POOL].fetch("SELECT id FROM launches WHERE id LIKE $1 ORDER BY id", f"lch_{TAG}%")
@@ -231,12 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.actor_memory", description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, required=True)
     args = parser.parse_args(argv)
-    try:
-        import uvloop
-
-        result = uvloop.run(child(args.count))
-    except ImportError:
-        result = asyncio.run(child(args.count))
+    result = run_loop(child(args.count))
     print(json.dumps(result), flush=True)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -100,6 +101,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     ws.setup(app)
     pages.setup(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def started(app: web.Application) -> AsyncIterator[None]:
+    """Run the app's cleanup contexts without serving HTTP (commands, in-process benchmarks)."""
+    app.freeze()
+    await app.startup()
+    try:
+        yield
+    finally:
+        await app.shutdown()
+        await app.cleanup()
 
 
 async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
