@@ -24,7 +24,7 @@ RECORDED: Final = ("bookings", "passengers", "traveler_payments")
 # A group commit in one statement: bookings, passengers and charges with a change row each (the
 # booking's origin), the launch's seat count (its trigger records that change), and the booking
 # e-mails to each traveler and the agency, addressed from their rows.
-COMMIT_BOOKINGS: Final = """
+COMMIT_BOOKINGS: Final = f"""
 WITH o AS (SELECT * FROM unnest($1::text[], $7::text[]) AS o(id, origin)),
 b AS (
     INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
@@ -59,9 +59,9 @@ l AS (
     WHERE id = $14
     RETURNING id),
 r AS (
-    SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers WHERE id = ANY($2::text[])
+    {outbox.TRAVELERS} WHERE id = ANY($2::text[])
     UNION ALL
-    SELECT id, COALESCE(contact_email, email), name FROM agencies WHERE id = $17),
+    {outbox.AGENCIES} WHERE id = $17),
 n AS (
     INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
     SELECT x.id, 'booking_confirmed', x.recipient_id, x.role, r.email,

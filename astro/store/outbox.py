@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -69,21 +69,23 @@ class Outbox:
         return written
 
 
+# Who receives an email, and at which address (the contact address when one is set).
+TRAVELERS: Final = "SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers"
+AGENCIES: Final = "SELECT id, COALESCE(contact_email, email) AS email, name FROM agencies"
+
+
 def _recipients(rows: list[asyncpg.Record], role: str) -> list[Recipient]:
     return [Recipient(r["id"], role, r["email"], r["name"]) for r in rows]
 
 
 async def agency(conn: asyncpg.Connection, agency_id: str) -> list[Recipient]:
-    rows = await conn.fetch(
-        "SELECT id, COALESCE(contact_email, email) AS email, name FROM agencies WHERE id = $1", agency_id
-    )
+    rows = await conn.fetch(f"{AGENCIES} WHERE id = $1", agency_id)
     return _recipients(rows, "agency")
 
 
 async def travelers(conn: asyncpg.Connection, traveler_ids: list[str]) -> list[Recipient]:
     rows = await conn.fetch(
-        """SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers
-           WHERE id = ANY($1::text[]) ORDER BY id""",
+        f"{TRAVELERS} WHERE id = ANY($1::text[]) ORDER BY id",
         traveler_ids,
     )
     return _recipients(rows, "traveler")
@@ -92,16 +94,14 @@ async def travelers(conn: asyncpg.Connection, traveler_ids: list[str]) -> list[R
 async def travelers_booked_on(conn: asyncpg.Connection, launch_id: str) -> list[Recipient]:
     """Travelers with an active booking on the launch."""
     rows = await conn.fetch(
-        """SELECT t.id, COALESCE(t.contact_email, t.email) AS email, t.name FROM travelers t
-           WHERE t.id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
-           ORDER BY t.id""",
+        f"""{TRAVELERS}
+            WHERE id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
+            ORDER BY id""",
         launch_id,
     )
     return _recipients(rows, "traveler")
 
 
 async def vip_travelers(conn: asyncpg.Connection) -> list[Recipient]:
-    rows = await conn.fetch(
-        "SELECT id, COALESCE(contact_email, email) AS email, name FROM travelers WHERE vip ORDER BY id"
-    )
+    rows = await conn.fetch(f"{TRAVELERS} WHERE vip ORDER BY id")
     return _recipients(rows, "traveler")
