@@ -27,6 +27,7 @@ from web.http import (
     authenticate,
     decode_cursor,
     idempotent,
+    json_body,
     page_of,
     query_limit,
     read_body,
@@ -87,8 +88,7 @@ async def list_launches(request: web.Request) -> web.Response:
         if after is not None:  # the list is ordered by (scheduled_at, id): resume after the cursor's launch
             cards = [c for c in cards if f"{c['scheduled_at']}|{c['id']}" > after]
         cards, cursor = page_of(cards, limit, lambda c: f"{c['scheduled_at']}|{c['id']}")
-        page = LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=cursor)
-        return page.__pydantic_serializer__.to_json(page)
+        return json_body(LaunchPage(items=[LaunchOut.model_validate(c) for c in cards], next_cursor=cursor))
 
     body = await request.app[CATALOG].upcoming_page(
         vip=await _is_vip(request),

@@ -94,10 +94,13 @@ def page_of(rows: list[T], limit: int, key: Callable[[T], str]) -> tuple[list[T]
     return rows, None
 
 
+def json_body(model: BaseModel) -> bytes:
+    """A response model as the JSON bytes of a body."""
+    return model.__pydantic_serializer__.to_json(model)
+
+
 def respond(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(
-        body=model.__pydantic_serializer__.to_json(model), status=status, content_type="application/json"
-    )
+    return web.Response(body=json_body(model), status=status, content_type="application/json")
 
 
 async def authenticate(request: web.Request) -> Principal:
