@@ -98,11 +98,13 @@ class Bench:
         finally:
             await self.stop(server)
 
-    async def measured(self, load: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """The load's figures with where the CPU went meanwhile (`cpu`)."""
+    async def measured(self, load: Awaitable[dict[str, Any]], *, reference: bool = False) -> dict[str, Any]:
+        """The load's figures with where the CPU went meanwhile (`cpu`); a reference's load (baseline,
+        bare) is never profiled, so py-spy takes no CPU from it."""
         window = CpuWindow(self.names)
         window.start()
-        async with profiled(self.opts.profile, self.names, self.stores) as profiles:
+        profile = None if reference else self.opts.profile
+        async with profiled(profile, self.names, self.stores) as profiles:
             figures = await load
         figures["cpu"] = window.stop()
         if profiles:
@@ -111,7 +113,7 @@ class Bench:
         return figures
 
     async def bookings(
-        self, base_url: str, tokens: list[str], launches: list[str], *, mode: str
+        self, base_url: str, tokens: list[str], launches: list[str], *, mode: str, reference: bool = False
     ) -> dict[str, Any]:
         """A measured booking load on a server: this run's generator, connections and time."""
         return await self.measured(
@@ -123,7 +125,8 @@ class Bench:
                 seconds=self.opts.seconds,
                 connections=self.opts.clients,
                 use_wrk=self.use_wrk,
-            )
+            ),
+            reference=reference,
         )
 
     async def close(self) -> None:

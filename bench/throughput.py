@@ -106,7 +106,9 @@ async def hot(bench: Bench, *, with_baseline: bool = True) -> list[dict[str, Any
         if with_baseline:
             async with bench.running(bench.baseline()) as baseline:
                 progress(f"hot/baseline: {opts.clients} connections, launches of 1000 seats in turn")
-                base = await bench.bookings(baseline.base_url, world.tokens, theirs, mode="sequential")
+                base = await bench.bookings(
+                    baseline.base_url, world.tokens, theirs, mode="sequential", reference=True
+                )
             base["audit"] = await audit(dsn, theirs, base["good"])
             await asyncio.sleep(max(0.0, PG_STATS_LAG - opts.seconds))
         else:
@@ -313,7 +315,8 @@ async def _bare(bench: Bench) -> dict[str, Any]:
                 seconds=bench.opts.seconds,
                 connections=bench.opts.clients,
                 use_wrk=bench.use_wrk,
-            )
+            ),
+            reference=True,
         )
 
 
