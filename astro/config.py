@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -136,14 +137,23 @@ class TestServers:
     pg_dsn: str | None
     mongo_url: str | None
     redis_url: str | None
+    # The database the session creates beside the one pg_dsn names; two checkouts testing against one
+    # PostgreSQL at once each need their own (ASTRO_TEST_DATABASE).
+    database: str = "astro_test"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TestServers:
         env = os.environ if env is None else env
+        database = env.get("ASTRO_TEST_DATABASE") or "astro_test"
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
+            raise ConfigError(
+                f"ASTRO_TEST_DATABASE: expected a lower-case SQL name like astro_test (got {database!r})"
+            )
         return cls(
             pg_dsn=env.get("ASTRO_TEST_PG_DSN") or None,
             mongo_url=env.get("ASTRO_TEST_MONGO_URL") or None,
             redis_url=env.get("ASTRO_TEST_REDIS_URL") or None,
+            database=database,
         )
 
 

@@ -24,7 +24,6 @@ from astro.store import postgres
 from tests.smtpd import seed_templates
 from web.app import create_app
 
-TEST_DATABASE = "astro_test"
 JWT_SECRET = "test-secret-" + "x" * 40
 _counter = itertools.count(1)
 
@@ -41,15 +40,15 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-async def _fresh_database(base_dsn: str) -> str:
+async def _fresh_database(base_dsn: str, name: str) -> str:
     """A new, migrated database beside the one the DSN names, so tests never touch real data."""
     conn = await asyncpg.connect(base_dsn)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {TEST_DATABASE}")
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    dsn = _with_path(base_dsn, "/" + TEST_DATABASE)
+    dsn = _with_path(base_dsn, "/" + name)
     pool = await postgres.create_pool(dsn, min_size=1, max_size=2)
     try:
         await postgres.migrate(pool)
@@ -74,7 +73,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
         embedded = EmbeddedServers(tmp_path_factory.mktemp("embedded"))
         urls = asyncio.run(embedded.start(**missing))
     try:
-        pg = asyncio.run(_fresh_database(given.pg_dsn or urls["pg_dsn"]))
+        pg = asyncio.run(_fresh_database(given.pg_dsn or urls["pg_dsn"], given.database))
         redis_url = given.redis_url or _with_path(urls["redis_url"], "/0")
         yield Stores(pg_dsn=pg, mongo_base=given.mongo_url or urls["mongo_url"], redis_url=redis_url)
     finally:
