@@ -20,7 +20,7 @@ from astro.domain.bookings import (
 from astro.domain.errors import Conflict, DomainError, Forbidden, NotFound
 from astro.domain.launches import FINAL, OPEN, REFUND_ALL, Occupancy, Status, check_transition
 from astro.origin import SYSTEM, Origin, acting_as
-from astro.services.events import Event, Outbox
+from astro.services.live import LiveEvent, LiveFeed
 from astro.store.bookings import Refund
 
 HOLD_SECONDS: Final = 30.0
@@ -129,7 +129,7 @@ class Ledger(Protocol):
 @dataclass(frozen=True)
 class LaunchDeps:
     ledger: Ledger
-    outbox: Outbox
+    live: LiveFeed
     pay_refunds: Callable[[list[Refund]], None]
     # A launch became confirmed (all its travelers, None) or took bookings while confirmed (these).
     launch_confirmed: Callable[[str, list[str] | None], None]
@@ -296,8 +296,8 @@ class LaunchActor(Actor):
         events = self._occupancy_events()
         for b in bookings:
             data = booking_view(b, self.launch)
-            events.append(Event(f"agency:{self.launch['agency_id']}", "booking_confirmed", data))
-            events.append(Event(f"traveler:{b.traveler_id}", "booking_confirmed", data))
+            events.append(LiveEvent(f"agency:{self.launch['agency_id']}", "booking_confirmed", data))
+            events.append(LiveEvent(f"traveler:{b.traveler_id}", "booking_confirmed", data))
         if confirmed_at is not None:
             events += await self._status_events(None)
             self.deps.launch_confirmed(self.launch_id, None)
@@ -306,7 +306,7 @@ class LaunchActor(Actor):
             among = sorted({a.booking.traveler_id for a in batch.accepted if not a.vip})
             if among:
                 self.deps.launch_confirmed(self.launch_id, among)
-        self.deps.outbox.emit(events, dict(self.launch))
+        self.deps.live.emit(events, dict(self.launch))
 
     # -- cancellation ----------------------------------------------------------------------------
 
@@ -359,9 +359,9 @@ class LaunchActor(Actor):
             "seats_released": release,
         }
         events = self._occupancy_events() if release else []
-        events.append(Event(f"agency:{self.launch['agency_id']}", "booking_cancelled", data))
-        events.append(Event(f"traveler:{booking['traveler_id']}", "booking_cancelled", data))
-        self.deps.outbox.emit(events, dict(self.launch))
+        events.append(LiveEvent(f"agency:{self.launch['agency_id']}", "booking_cancelled", data))
+        events.append(LiveEvent(f"traveler:{booking['traveler_id']}", "booking_cancelled", data))
+        self.deps.live.emit(events, dict(self.launch))
         return {"booking_id": booking["id"], "refund_cents": refund, "refund_pct": pct}
 
     # -- status ----------------------------------------------------------------------------------
@@ -416,23 +416,23 @@ class LaunchActor(Actor):
                 "cancel_reason": f"launch_{target.value}",
                 "cancelled_at": message.now.isoformat(),
             }
-            events.append(Event(f"agency:{self.launch['agency_id']}", "booking_cancelled", data))
-            events.append(Event(f"traveler:{r.traveler_id}", "booking_cancelled", data))
-        self.deps.outbox.emit(events, dict(self.launch))
+            events.append(LiveEvent(f"agency:{self.launch['agency_id']}", "booking_cancelled", data))
+            events.append(LiveEvent(f"traveler:{r.traveler_id}", "booking_cancelled", data))
+        self.deps.live.emit(events, dict(self.launch))
         return dict(self.launch)
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _occupancy_events(self) -> list[Event]:
+    def _occupancy_events(self) -> list[LiveEvent]:
         data = {"launch_id": self.launch_id, **self.occupancy.as_dict()}
         key = f"occupancy:{self.launch_id}"
         return [
-            Event(f"launch:{self.launch_id}", "occupancy", data, key),
-            Event("launches", "occupancy", data, key),
-            Event(f"agency:{self.launch['agency_id']}", "occupancy", data, key),
+            LiveEvent(f"launch:{self.launch_id}", "occupancy", data, key),
+            LiveEvent("launches", "occupancy", data, key),
+            LiveEvent(f"agency:{self.launch['agency_id']}", "occupancy", data, key),
         ]
 
-    async def _status_events(self, travelers: list[str] | None) -> list[Event]:
+    async def _status_events(self, travelers: list[str] | None) -> list[LiveEvent]:
         if travelers is None:
             travelers = await self.deps.ledger.travelers_on(self.launch_id)
         data = {
@@ -443,7 +443,7 @@ class LaunchActor(Actor):
         }
         channels = [f"launch:{self.launch_id}", "launches", f"agency:{self.launch['agency_id']}"]
         channels += [f"traveler:{t}" for t in travelers]
-        return [Event(c, "status", data) for c in channels]
+        return [LiveEvent(c, "status", data) for c in channels]
 
 
 def booking_view(booking: NewBooking, launch: dict[str, Any]) -> dict[str, Any]:

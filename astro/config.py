@@ -146,9 +146,7 @@ class TestServers:
         env = os.environ if env is None else env
         database = env.get("ASTRO_TEST_DATABASE") or "astro_test"
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
-            raise ConfigError(
-                f"ASTRO_TEST_DATABASE: expected a lower-case SQL name like astro_test (got {database!r})"
-            )
+            raise ConfigError("ASTRO_TEST_DATABASE", "a lower-case SQL name like astro_test", database)
         return cls(
             pg_dsn=env.get("ASTRO_TEST_PG_DSN") or None,
             mongo_url=env.get("ASTRO_TEST_MONGO_URL") or None,

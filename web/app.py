@@ -13,7 +13,8 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 
-from actors.desk import LaunchDesk, LiveOutbox
+from actors.desk import LaunchDesk
+from actors.live_publisher import LivePublisher
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncMetrics, SyncWorker
 from astro.config import Settings
@@ -47,10 +48,10 @@ from web.keys import (
     JOB_RUNNER,
     JOBS,
     LEDGER,
+    LIVE,
     MONGO_CHANGES,
     MONGO_DB,
     NOTIFY,
-    OUTBOX,
     PG_CHANGES,
     PG_POOL,
     PROFILES,
@@ -225,10 +226,10 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Launch actors, the booking desk, the live outbox and the launch catalogue."""
+    """Launch actors, the booking desk, the live publisher and the launch catalogue."""
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
     store, ledger = PgCatalog(pool), PgLedger(pool)
-    outbox = LiveOutbox(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
+    publisher = LivePublisher(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
     idle = app[SETTINGS].actor_idle_seconds
     # The reaper looks a tenth as often as an actor may stay idle (every 10 s at the default 300 s).
     system = ActorSystem(
@@ -237,19 +238,19 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     desk = LaunchDesk(
         system=system,
         ledger=ledger,
-        outbox=outbox,
+        live=publisher,
         gateway=app[GATEWAY],
         users=app[AUTH],
         clock=clock,
         hold_seconds=settings.hold_seconds,
     )
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
-    app[OUTBOX], app[ACTORS], app[DESK] = outbox, system, desk
+    app[LIVE], app[ACTORS], app[DESK] = publisher, system, desk
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
-    app[SCHEDULER] = LaunchScheduler(store, outbox, clock, settings.vip_window)
+    app[SCHEDULER] = LaunchScheduler(store, publisher, clock, settings.vip_window)
     app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
     live.register_snapshots(app)
-    outbox.start()
+    publisher.start()
     await system.start()
     await desk.retry_pending_refunds()
     try:
@@ -257,7 +258,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await system.stop()
         await desk.wait_background()
-        await outbox.stop()
+        await publisher.stop()
 
 
 async def health(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from astro.domain.clock import FixedClock
 from astro.domain.users import Role
 from astro.embedded import free_port
 from web.app import create_app
-from web.keys import AUTH, DESK, OUTBOX, USERS
+from web.keys import AUTH, DESK, LIVE, USERS
 
 PASSWORD: Final = "demo-password"
 DOMAIN: Final = "astro.demo"
@@ -126,7 +126,7 @@ async def run_demo(settings: Settings) -> list[Login]:
         async with aiohttp.ClientSession() as session:
             logins = await _world(Demo(session, f"http://127.0.0.1:{port}", clock), app, now)
         await app[DESK].wait_background()
-        await app[OUTBOX].drain()
+        await app[LIVE].drain()
         return logins
     finally:
         await runner.cleanup()

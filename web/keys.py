@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from actors.broadcast import Broadcaster
-from actors.desk import LaunchDesk, LiveOutbox
+from actors.desk import LaunchDesk
 from actors.dispatcher import NotificationDispatcher
+from actors.live_publisher import LivePublisher
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncWorker
 from astro.config import Settings
@@ -45,7 +46,7 @@ LEDGER = web.AppKey("ledger", PgLedger)
 IDEMPOTENCY = web.AppKey("idempotency", PgIdempotency)
 GATEWAY = web.AppKey("gateway", SandboxGateway)
 ACTORS = web.AppKey("actors", ActorSystem)
-OUTBOX = web.AppKey("outbox", LiveOutbox)
+LIVE = web.AppKey("live", LivePublisher)
 DESK = web.AppKey("desk", LaunchDesk)
 CATALOG = web.AppKey("catalog", PublicCatalog)
 SCHEDULER = web.AppKey("scheduler", LaunchScheduler)

@@ -12,7 +12,7 @@ import structlog
 from astro.domain.clock import Clock
 from astro.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from astro.domain.launches import Occupancy, Range, check_destination, slugify
-from astro.services.events import Event, Outbox
+from astro.services.live import LiveEvent, LiveFeed
 
 log = structlog.get_logger("astro.catalog")
 Row = dict[str, Any]
@@ -191,9 +191,9 @@ class AgencyStore(CatalogStore, Protocol):
 class LaunchScheduler:
     """An agency schedules a launch on one of its rockets; it is announced live at once."""
 
-    def __init__(self, store: AgencyStore, outbox: Outbox, clock: Clock, vip_window: int) -> None:
+    def __init__(self, store: AgencyStore, live: LiveFeed, clock: Clock, vip_window: int) -> None:
         self._store = store
-        self._outbox = outbox
+        self._live = live
         self._clock = clock
         self._vip_window = vip_window
 
@@ -238,8 +238,12 @@ class LaunchScheduler:
             public_from=now + timedelta(seconds=self._vip_window),
         )
         card = launch_card(row)
-        self._outbox.emit(
-            [Event("launches", "launch_added", card), Event(f"agency:{agency_id}", "launch_added", card)], row
+        self._live.emit(
+            [
+                LiveEvent("launches", "launch_added", card),
+                LiveEvent(f"agency:{agency_id}", "launch_added", card),
+            ],
+            row,
         )
         log.info("launch_scheduled", launch_id=row["id"], agency_id=agency_id)
         return row

@@ -13,7 +13,7 @@ from astro import origin
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
-from astro.store import outbox
+from astro.store import notices
 from astro.store.invoices import KIND_BY_STATUS, issue_invoice
 from astro.store.launches import fetch_launch
 from astro.store.postgres import write_tx
@@ -59,9 +59,9 @@ l AS (
     WHERE id = $14
     RETURNING id),
 r AS (
-    {outbox.TRAVELERS} WHERE id = ANY($2::text[])
+    {notices.TRAVELERS} WHERE id = ANY($2::text[])
     UNION ALL
-    {outbox.AGENCIES} WHERE id = $17),
+    {notices.AGENCIES} WHERE id = $17),
 n AS (
     INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
     SELECT x.id, 'booking_confirmed', x.recipient_id, x.role, r.email,
@@ -114,12 +114,12 @@ class PgLedger:
         fallback = origin.current()
         ids = [b.id for b in bookings]
         seated = [(b, i, p) for b in bookings for i, p in enumerate(b.passengers)]
-        shared = outbox.launch_data(launch)
+        shared = notices.launch_data(launch)
         agency_id = launch["agency_id"]
         mails = []  # (id, recipient, role, data) of each booking's confirmation to its traveler and agency
         for b in bookings:
             data = json.dumps(
-                {**shared, "booking_id": b.id, "seats": b.seats, "amount": outbox.money(b.total_cents)},
+                {**shared, "booking_id": b.id, "seats": b.seats, "amount": notices.money(b.total_cents)},
                 default=str,
             )
             mails.append((new_id("ntf"), b.traveler_id, "traveler", data))
@@ -150,10 +150,10 @@ class PgLedger:
                 [m[3] for m in mails],
             )
             if confirmed_at is not None:
-                mail = outbox.Outbox()
-                agency = await outbox.agency(conn, agency_id)
+                mail = notices.NoticeRows()
+                agency = await notices.agency(conn, agency_id)
                 mail.add(
-                    "launch_confirmed", agency + await outbox.travelers_booked_on(conn, launch_id), shared
+                    "launch_confirmed", agency + await notices.travelers_booked_on(conn, launch_id), shared
                 )
                 await mail.write(conn)
 
@@ -200,16 +200,16 @@ class PgLedger:
                 launch_id,
                 seats_booked,
             )
-            mail = outbox.Outbox()
+            mail = notices.NoticeRows()
             data = {
-                **outbox.launch_data(launch),
+                **notices.launch_data(launch),
                 "booking_id": booking["id"],
                 "seats": booking["seats"],
-                "refund": outbox.money(refund_cents),
+                "refund": notices.money(refund_cents),
                 "refund_pct": refund_pct,
             }
-            recipients = await outbox.travelers(conn, [booking["traveler_id"]])
-            mail.add("booking_cancelled", recipients + await outbox.agency(conn, launch["agency_id"]), data)
+            recipients = await notices.travelers(conn, [booking["traveler_id"]])
+            mail.add("booking_cancelled", recipients + await notices.agency(conn, launch["agency_id"]), data)
             await mail.write(conn)
             return await _owe_refund(conn, booking, refund_cents)
 
@@ -227,8 +227,8 @@ class PgLedger:
     ) -> list[Refund]:
         """The new status, its notifications; aborted and failed launches refund every active booking."""
         async with write_tx(self._pool) as conn:
-            agency = await outbox.agency(conn, launch["agency_id"])
-            travelers = await outbox.travelers_booked_on(conn, launch_id)
+            agency = await notices.agency(conn, launch["agency_id"])
+            travelers = await notices.travelers_booked_on(conn, launch_id)
             await conn.execute(
                 """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4, updated_at = now(),
                        last_delayed_at = CASE WHEN $5 THEN $6 ELSE last_delayed_at END,
@@ -245,12 +245,12 @@ class PgLedger:
             refunds: list[Refund] = []
             if refund_all:
                 refunds = await self._refund_everyone(conn, launch_id, status, now)
-            mail = outbox.Outbox()
-            data = {**outbox.launch_data({**launch, "scheduled_at": scheduled_at}), "reason": reason or ""}
+            mail = notices.NoticeRows()
+            data = {**notices.launch_data({**launch, "scheduled_at": scheduled_at}), "reason": reason or ""}
             mail.add(f"launch_{status}", agency, data)
             for traveler in travelers:
                 refunded = sum(r.amount_cents for r in refunds if r.traveler_id == traveler.id)
-                mail.add(f"launch_{status}", [traveler], {**data, "refund": outbox.money(refunded)})
+                mail.add(f"launch_{status}", [traveler], {**data, "refund": notices.money(refunded)})
             if status in KIND_BY_STATUS:  # the launch ended: its invoice, in this same transaction
                 await issue_invoice(conn, launch_id, KIND_BY_STATUS[status], now, mail)
             await mail.write(conn)

@@ -11,7 +11,7 @@ import asyncpg
 from astro.domain import invoices as rules
 from astro.domain.errors import Conflict, NotFound, RuleViolation
 from astro.domain.ids import new_id
-from astro.store import outbox
+from astro.store import notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
@@ -25,7 +25,7 @@ INVOICE_FROM: Final = "invoices i JOIN agencies a ON a.id = i.agency_id JOIN lau
 
 
 async def issue_invoice(
-    conn: asyncpg.Connection, launch_id: str, kind: str, now: datetime, mail: outbox.Outbox | None = None
+    conn: asyncpg.Connection, launch_id: str, kind: str, now: datetime, mail: notices.NoticeRows | None = None
 ) -> Row:
     """Issue the launch's invoice inside the caller's transaction: the next number of the year, or none.
 
@@ -86,18 +86,18 @@ async def issue_invoice(
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("this launch already has its invoice", code="invoice_exists") from exc
     own = mail is None
-    mail = mail or outbox.Outbox()
+    mail = mail or notices.NoticeRows()
     number = rules.invoice_number(now.year, seq)
     mail.add(
         "invoice_issued",
-        await outbox.agency(conn, launch["agency_id"]),
+        await notices.agency(conn, launch["agency_id"]),
         {
             "invoice_id": invoice_id,
             "invoice_number": number,
             "mission": launch["mission"],
             "launch_id": launch_id,
             "kind": "commission" if kind == "commission" else "abort fee",
-            "amount": outbox.money(amount),
+            "amount": notices.money(amount),
             "due_date": rules.due_date(now).date().isoformat(),
         },
     )
@@ -290,15 +290,15 @@ class PgInvoices:
             invoice_id,
             rules.stored_status(row["amount_cents"], row["paid_cents"]),
         )
-        mail = outbox.Outbox()
+        mail = notices.NoticeRows()
         mail.add(
             "payment_received",
-            await outbox.agency(conn, row["agency_id"]),
+            await notices.agency(conn, row["agency_id"]),
             {
                 "invoice_id": invoice_id,
                 "invoice_number": row["number"],
-                "amount": outbox.money(amount_cents),
-                "balance": outbox.money(row["amount_cents"] - row["paid_cents"]),
+                "amount": notices.money(amount_cents),
+                "balance": notices.money(row["amount_cents"] - row["paid_cents"]),
             },
         )
         await mail.write(conn)

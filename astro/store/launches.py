@@ -10,7 +10,7 @@ import asyncpg
 
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.ids import new_id
-from astro.store import outbox
+from astro.store import notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
@@ -163,9 +163,9 @@ class PgCatalog:
                     )
                     row = await fetch_launch(conn, launch_id)
                     # The agency, and every VIP traveler as an exclusive early notice with the public link.
-                    mail = outbox.Outbox()
-                    recipients = await outbox.agency(conn, agency_id) + await outbox.vip_travelers(conn)
-                    mail.add("launch_scheduled", recipients, outbox.launch_data(row))
+                    mail = notices.NoticeRows()
+                    recipients = await notices.agency(conn, agency_id) + await notices.vip_travelers(conn)
+                    mail.add("launch_scheduled", recipients, notices.launch_data(row))
                     await mail.write(conn)
                 return row
             except asyncpg.UniqueViolationError:

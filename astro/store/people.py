@@ -48,7 +48,7 @@ class PgProfiles:
         return dict(row.items())
 
     async def set_vip(self, user_ids: list[str], vip: bool) -> None:
-        """Mirror the VIP flag (kept with the user in SystemDB) where the notification outbox reads it."""
+        """Mirror the VIP flag (kept with the user in SystemDB) where notifications are addressed."""
         # Rows locked in id order: two promotions of overlapping travelers (two launches confirmed at
         # once) wait for each other instead of deadlocking; rows already right are not written. NO KEY
         # UPDATE, as a plain UPDATE takes: bookings being inserted (their key share) never wait on it.

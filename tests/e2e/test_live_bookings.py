@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.conftest import passengers
-from web.keys import OUTBOX
+from web.keys import LIVE
 
 B = "/api/booking"
 
@@ -143,7 +143,7 @@ async def test_resubscribing_with_since_gets_exactly_the_missed_bookings(
     await ws.close()
     for _ in range(3):
         assert (await book(client, traveler, launch["id"], 1)).status == 201
-    await client.app[OUTBOX].drain()  # everything committed is published
+    await client.app[LIVE].drain()  # everything committed is published
     ws = await client.ws_connect("/ws")
     await ws.send_json(
         {

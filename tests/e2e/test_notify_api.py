@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from astro.domain.notifications import PLACEHOLDERS
 from astro.domain.users import Role
-from astro.store.outbox import Outbox, Recipient
+from astro.store.notices import NoticeRows, Recipient
 from tests.conftest import Account, MakeClient, agency_body, passengers, register, traveler_body
 from tests.smtpd import seed_templates
 from web.keys import AUTH, DISPATCHER, PG_POOL
@@ -73,15 +73,13 @@ async def new_launch(client: Client, agency: Account, *, days: float = 400) -> d
 async def enqueue(
     client: Client, who: list[Account], event: str = "booking_confirmed", **data: Any
 ) -> list[str]:
-    """Rows written the way the outbox writes them; their ids, in the order of `who`."""
-    outbox = Outbox()
+    """Rows written the way a change writes them; their ids, in the order of `who`."""
+    rows = NoticeRows()
     for account in who:
-        outbox.add(
-            event, [Recipient(account.id, account.role, account.email, f"Name {account.id[-4:]}")], data
-        )
-    ids = [row[0] for row in outbox.rows]
+        rows.add(event, [Recipient(account.id, account.role, account.email, f"Name {account.id[-4:]}")], data)
+    ids = [row[0] for row in rows.rows]
     async with client.app[PG_POOL].acquire() as conn, conn.transaction():
-        await outbox.write(conn)
+        await rows.write(conn)
     return ids
 
 

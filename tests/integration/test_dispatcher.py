@@ -18,8 +18,8 @@ from astro.config import Settings
 from astro.domain.notifications import MAX_ATTEMPTS
 from astro.services.notify import Mailer, NotifyMetrics, SmtpTarget
 from astro.store import postgres
+from astro.store.notices import NoticeRows, Recipient
 from astro.store.notifications import PgNotifications
-from astro.store.outbox import Outbox, Recipient
 from tests.smtpd import SmtpServer, seed_templates
 
 BASE_URL = "https://astro.example"
@@ -84,12 +84,12 @@ async def make_dispatcher(pool: asyncpg.Pool, smtp: SmtpServer) -> AsyncIterator
 async def enqueue(
     pool: asyncpg.Pool, n: int = 1, event: str = "booking_confirmed", data: dict[str, Any] | None = None
 ) -> list[str]:
-    """n notification rows as the outbox writes them, one recipient each; their ids in order."""
-    outbox = Outbox()
+    """n notification rows as they are written with a change, one recipient each; their ids in order."""
+    rows = NoticeRows()
     recipients = [Recipient(f"trv_{i}", "traveler", f"user{i}@example.com", f"User {i}") for i in range(n)]
-    outbox.add(event, recipients, dict(BOOKING if data is None else data))
+    rows.add(event, recipients, dict(BOOKING if data is None else data))
     async with pool.acquire() as conn, conn.transaction():
-        await outbox.write(conn)
+        await rows.write(conn)
     rows = await pool.fetch("SELECT id FROM notifications ORDER BY recipient_email")
     return [r["id"] for r in rows]
 
@@ -351,14 +351,14 @@ async def test_non_ascii_text_and_long_lines_arrive_intact(
     await PgNotifications(pool).save_template(
         "launch_delayed", "Retardé ✓ {mission}", "Hola {name}!{reason_line}", "usr_it"
     )
-    outbox = Outbox()
-    outbox.add(
+    rows = NoticeRows()
+    rows.add(
         "launch_delayed",
         [Recipient("trv_1", "traveler", "zoe@example.com", "Zoë Ñandú")],
         {"mission": "Ærø", "reason": long_reason},
     )
     async with pool.acquire() as conn, conn.transaction():
-        await outbox.write(conn)
+        await rows.write(conn)
     assert (await dispatcher.run_once()).sent == 1
     [mail] = smtp.received
     assert mail.subject == "Retardé ✓ Ærø"

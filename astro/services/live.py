@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class LiveEvent:
     """One live event for one channel; `coalesce` lets a newer event replace an unsent older one."""
 
     channel: str
@@ -16,7 +16,7 @@ class Event:
     coalesce: str | None = None
 
 
-class Outbox(Protocol):
-    """Publishes events and refreshes the cached launch card, in order, without blocking the caller."""
+class LiveFeed(Protocol):
+    """Publishes live events and refreshes the cached launch card, in order, without blocking the caller."""
 
-    def emit(self, events: list[Event], launch: dict[str, Any] | None) -> None: ...
+    def emit(self, events: list[LiveEvent], launch: dict[str, Any] | None) -> None: ...

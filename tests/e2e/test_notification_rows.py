@@ -1,4 +1,4 @@
-"""The outbox: each event writes one row per recipient in the transaction of its change, and only then."""
+"""Notification rows: one per recipient, written in the transaction of the change, and only then."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notification outbox: rows written inside the transaction of the change that causes them."""
+"""Notification rows (the e-mail queue), written inside the transaction of the change that causes them."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def launch_data(launch: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Outbox:
+class NoticeRows:
     """Notifications gathered during one transaction and written with one statement (one round trip,
     however many recipients)."""
 
