@@ -29,7 +29,7 @@ from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavaila
 from astro.domain.ids import new_id
 from astro.domain.launches import Status
 from astro.store.bookings import PgLedger, Refund
-from astro.store.payments import GatewayError, PaymentGateway
+from astro.services.payments import GatewayError, PaymentGateway
 
 log = structlog.get_logger("astro.booking")
 ASK_TIMEOUT: Final = 10.0

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from astro.domain.errors import RuleViolation
+from astro.domain.launches import FINAL, Status
 from astro.origin import Origin
 
 MAX_SEATS: Final = 4
@@ -72,6 +73,62 @@ def cancellation_refund_pct(*, now: datetime, launch_at: datetime, delayed_since
         if left >= at_least:
             return pct
     return 0
+
+
+def refund_pct_if_cancelled(
+    *, status: str, launch_status: Status, launch_at: datetime, delayed_since_booking: bool, now: datetime
+) -> int | None:
+    """What cancelling a booking now would refund, in percent; None when it cannot be cancelled."""
+    if status != "confirmed" or launch_status in FINAL:
+        return None
+    return cancellation_refund_pct(now=now, launch_at=launch_at, delayed_since_booking=delayed_since_booking)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRecord:
+    """A stored booking, as the launch's rules need it to cancel or refund it."""
+
+    id: str
+    launch_id: str
+    traveler_id: str
+    seats: int
+    total_cents: int
+    status: str  # confirmed | cancelled
+    created_at: datetime
+    charge_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookingView:
+    """A booking as its traveler sees it, with its launch as it stands now."""
+
+    id: str
+    launch_id: str
+    traveler_id: str
+    seats: int
+    price_cents: int
+    total_cents: int
+    status: str
+    created_at: datetime
+    launch_status: Status
+    launch_slug: str
+    mission: str
+    scheduled_at: datetime
+    delayed_since_booking: bool = False
+    cancel_reason: str | None = None
+    refund_pct: int | None = None
+    refund_cents: int | None = None
+    cancelled_at: datetime | None = None
+    passengers: tuple[Passenger, ...] | None = None
+
+    def refund_pct_if_cancelled(self, now: datetime) -> int | None:
+        return refund_pct_if_cancelled(
+            status=self.status,
+            launch_status=self.launch_status,
+            launch_at=self.scheduled_at,
+            delayed_since_booking=self.delayed_since_booking,
+            now=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,3 +80,9 @@ class Unavailable(DomainError):
     def __init__(self, message: str, retry_after: int = 5, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details)
         self.retry_after = retry_after
+
+
+class GatewayError(Unavailable):
+    """The payment gateway failed (not a decline): the client may retry."""
+
+    code = "payment_gateway_error"

@@ -6,12 +6,20 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from astro.domain.errors import RuleViolation
+from astro.domain.launches import Status
 
 COMMISSION_BP: Final = 100  # 1 % in basis points
 RELIABLE_COMMISSION_BP: Final = 80  # 0.8 % for an agency with at least two earlier successful launches
 RELIABLE_AFTER: Final = 2
 ABORT_FEE_CENTS: Final = 100_000
 DUE_AFTER: Final = timedelta(days=30)
+# A launch that ends so is invoiced, in the transaction that ends it (DESIGN 5).
+KIND_BY_STATUS: Final = {Status.SUCCESSFUL: "commission", Status.ABORTED: "abort_fee"}
+
+
+def invoice_kind_for(status: Status) -> str | None:
+    """The invoice a launch ending in `status` gets: commission, abort_fee, or none."""
+    return KIND_BY_STATUS.get(status)
 
 
 def commission_rate_bp(earlier_successful_launches: int) -> int:

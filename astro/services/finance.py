@@ -12,7 +12,7 @@ import structlog
 from astro.domain.clock import Clock
 from astro.domain.errors import PaymentDeclined
 from astro.store.invoices import PgInvoices
-from astro.store.payments import PaymentGateway
+from astro.services.payments import PaymentGateway
 
 log = structlog.get_logger("astro.finance")
 Row = dict[str, Any]

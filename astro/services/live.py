@@ -20,3 +20,19 @@ class LiveFeed(Protocol):
     """Publishes live events and refreshes the cached launch card, in order, without blocking the caller."""
 
     def emit(self, events: list[LiveEvent], launch: dict[str, Any] | None) -> None: ...
+
+
+# The live channels (DESIGN 7): one launch's, the public list's, an agency's and a traveler's.
+LAUNCHES = "launches"
+
+
+def launch_channel(launch_id: str) -> str:
+    return f"launch:{launch_id}"
+
+
+def agency_channel(agency_user_id: str) -> str:
+    return f"agency:{agency_user_id}"
+
+
+def traveler_channel(traveler_user_id: str) -> str:
+    return f"traveler:{traveler_user_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -10,6 +11,7 @@ from typing import Any, Final
 import asyncpg
 
 from astro.domain.ids import new_id
+from astro.services.announcements import Notice, ToAgency, ToTraveler, ToVipTravelers
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +107,31 @@ async def travelers_booked_on(conn: asyncpg.Connection, launch_id: str) -> list[
 async def vip_travelers(conn: asyncpg.Connection) -> list[Recipient]:
     rows = await conn.fetch(f"{TRAVELERS} WHERE vip ORDER BY id")
     return _recipients(rows, "traveler")
+
+
+async def write_notices(conn: asyncpg.Connection, notices: Sequence[Notice]) -> int:
+    """The notification rows of these notices, addressed from the data of this transaction, in one
+    INSERT; a recipient who does not exist (any more) gets none."""
+    if not notices:
+        return 0
+    agencies = {n.to.agency_id for n in notices if isinstance(n.to, ToAgency)}
+    travelers = {n.to.traveler_id for n in notices if isinstance(n.to, ToTraveler)}
+    found: dict[tuple[str, str], Recipient] = {}
+    if agencies:
+        for r in await conn.fetch(f"{AGENCIES} WHERE id = ANY($1::text[])", list(agencies)):
+            found["agency", r["id"]] = Recipient(r["id"], "agency", r["email"], r["name"])
+    if travelers:
+        for r in await conn.fetch(f"{TRAVELERS} WHERE id = ANY($1::text[])", list(travelers)):
+            found["traveler", r["id"]] = Recipient(r["id"], "traveler", r["email"], r["name"])
+    vips = await vip_travelers(conn) if any(isinstance(n.to, ToVipTravelers) for n in notices) else []
+    rows = NoticeRows()
+    for notice in notices:
+        to = notice.to
+        if isinstance(to, ToAgency):
+            who = [found[key]] if (key := ("agency", to.agency_id)) in found else []
+        elif isinstance(to, ToTraveler):
+            who = [found[key]] if (key := ("traveler", to.traveler_id)) in found else []
+        else:
+            who = vips
+        rows.add(notice.event, who, notice.data)
+    return await rows.write(conn)

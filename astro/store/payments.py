@@ -1,30 +1,16 @@
-"""Payment gateway adapter: the interface a real gateway implements, and the sandbox (DESIGN 8.6)."""
+"""The sandbox payment gateway (DESIGN 8.6): implements astro.services.payments.PaymentGateway."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
-from astro.domain.errors import InvalidInput, PaymentDeclined, Unavailable
+from astro.domain.errors import GatewayError, InvalidInput, PaymentDeclined
 
 SLOW_SECONDS: Final = 2.0
 SANDBOX_TOKENS: Final = ("tok_ok", "tok_declined", "tok_slow", "tok_error")
-
-
-class GatewayError(Unavailable):
-    """The gateway failed (not a decline): nothing was charged; the client may retry."""
-
-    code = "payment_gateway_error"
-
-
-class PaymentGateway(Protocol):
-    async def charge(self, amount_cents: int, card_token: str, reference: str) -> str:
-        """Charge a card; the gateway's reference, or PaymentDeclined / GatewayError."""
-
-    async def refund(self, charge_ref: str, amount_cents: int, reference: str) -> str:
-        """Give back (part of) a charge; the gateway's refund reference, or GatewayError."""
 
 
 @dataclass

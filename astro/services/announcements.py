@@ -1,0 +1,222 @@
+"""The one translation of each domain event into (a) its live WebSocket events and (b) its notification rows.
+
+Whatever caused an event (a traveler, an agency, a launch reaching its minimum), it has one payload here.
+Recipients of a notification are named symbolically; the store addresses them inside the transaction that
+writes the change, so an e-mail goes to whoever the committed data says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from astro.domain.events import (
+    BookingCancelled,
+    DomainEvent,
+    InvoiceIssued,
+    LaunchFacts,
+    LaunchScheduled,
+    LaunchStatusChanged,
+    PaymentReceived,
+    SeatsBooked,
+)
+from astro.services.live import (
+    LAUNCHES,
+    LiveEvent,
+    agency_channel,
+    launch_channel,
+    traveler_channel,
+)
+from astro.services.views import booking_json, launch_card, view_of_booked
+
+# -- notification rows ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToAgency:
+    agency_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToTraveler:
+    traveler_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToVipTravelers:
+    """Every VIP traveler (the exclusive early notice of a new launch)."""
+
+
+Recipients = ToAgency | ToTraveler | ToVipTravelers
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification for its recipients: an event name (its template) and the template's values."""
+
+    event: str
+    to: Recipients
+    data: dict[str, Any]
+
+
+def money(cents: int) -> str:
+    """Cents as dollars for an e-mail: 123457 -> $1,234.57."""
+    return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def launch_values(launch: LaunchFacts) -> dict[str, Any]:
+    """The placeholders every launch event shares."""
+    return {
+        "launch_id": launch.id,
+        "mission": launch.mission,
+        "destination": str(launch.destination).replace("_", " "),
+        "date": when(launch.scheduled_at),
+        "link_path": f"/launches/{launch.slug}",
+        "price": money(launch.price_cents),
+        "seats_available": launch.capacity - launch.seats_booked,
+    }
+
+
+def notices(events: Sequence[DomainEvent]) -> list[Notice]:
+    """The notification rows of these events, in order."""
+    out: list[Notice] = []
+    for event in events:
+        out += _notices(event)
+    return out
+
+
+def _notices(event: DomainEvent) -> list[Notice]:
+    if isinstance(event, SeatsBooked):
+        data = {
+            **launch_values(event.launch),
+            "booking_id": event.booking_id,
+            "seats": event.seats,
+            "amount": money(event.total_cents),
+        }
+        return _to_traveler_and_agency("booking_confirmed", event.traveler_id, event.launch.agency_id, data)
+    if isinstance(event, BookingCancelled):
+        if not event.by_traveler:  # the launch's own e-mail (aborted, failed) tells of the refund
+            return []
+        data = {
+            **launch_values(event.launch),
+            "booking_id": event.booking_id,
+            "seats": event.seats,
+            "refund": money(event.refund_cents),
+            "refund_pct": event.refund_pct,
+        }
+        return _to_traveler_and_agency("booking_cancelled", event.traveler_id, event.launch.agency_id, data)
+    if isinstance(event, LaunchStatusChanged):
+        name = f"launch_{event.status.value}"
+        data = {**launch_values(event.launch), "reason": event.launch.status_reason or ""}
+        out = [Notice(name, ToAgency(event.launch.agency_id), data)]
+        for traveler in event.travelers:
+            values = {**data, "refund": money(event.refunds.get(traveler, 0))}
+            out.append(Notice(name, ToTraveler(traveler), values))
+        return out
+    if isinstance(event, LaunchScheduled):
+        data = launch_values(event.launch)
+        return [
+            Notice("launch_scheduled", ToAgency(event.launch.agency_id), data),
+            Notice("launch_scheduled", ToVipTravelers(), data),
+        ]
+    if isinstance(event, InvoiceIssued):
+        data = {
+            "invoice_id": event.invoice_id,
+            "invoice_number": event.number,
+            "mission": event.mission,
+            "launch_id": event.launch_id,
+            "kind": "commission" if event.kind == "commission" else "abort fee",
+            "amount": money(event.amount_cents),
+            "due_date": event.due_at.date().isoformat(),
+        }
+        return [Notice("invoice_issued", ToAgency(event.agency_id), data)]
+    if isinstance(event, PaymentReceived):
+        data = {
+            "invoice_id": event.invoice_id,
+            "invoice_number": event.number,
+            "amount": money(event.amount_cents),
+            "balance": money(event.balance_cents),
+        }
+        return [Notice("payment_received", ToAgency(event.agency_id), data)]
+    return []  # InvoiceDue: a step inside the transaction, told through the InvoiceIssued it makes
+
+
+def _to_traveler_and_agency(
+    name: str, traveler_id: str, agency_id: str, data: dict[str, Any]
+) -> list[Notice]:
+    return [Notice(name, ToTraveler(traveler_id), data), Notice(name, ToAgency(agency_id), data)]
+
+
+# -- live events ---------------------------------------------------------------------------------
+
+
+def occupancy_events(launch: LaunchFacts) -> list[LiveEvent]:
+    """The launch's seat counts on every channel that shows them; a newer value replaces an unsent one."""
+    data = {"launch_id": launch.id, **launch.occupancy.as_dict()}
+    key = f"occupancy:{launch.id}"
+    return [
+        LiveEvent(launch_channel(launch.id), "occupancy", data, key),
+        LiveEvent(LAUNCHES, "occupancy", data, key),
+        LiveEvent(agency_channel(launch.agency_id), "occupancy", data, key),
+    ]
+
+
+def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]:
+    """The live events of these events, in order; the seat counts once per launch, the newest, first."""
+    seats: dict[str, LaunchFacts] = {}
+    for event in events:
+        if isinstance(event, SeatsBooked) or (isinstance(event, BookingCancelled) and event.seats_released):
+            seats[event.launch.id] = event.launch
+    out = [e for launch in seats.values() for e in occupancy_events(launch)]
+    for event in events:
+        out += _live(event, now)
+    return out
+
+
+def _live(event: DomainEvent, now: datetime) -> list[LiveEvent]:
+    if isinstance(event, SeatsBooked):
+        data = booking_json(view_of_booked(event), now)
+        return [
+            LiveEvent(agency_channel(event.launch.agency_id), "booking_confirmed", data),
+            LiveEvent(traveler_channel(event.traveler_id), "booking_confirmed", data),
+        ]
+    if isinstance(event, BookingCancelled):
+        data = {
+            "booking_id": event.booking_id,
+            "launch_id": event.launch.id,
+            "traveler_id": event.traveler_id,
+            "seats": event.seats,
+            "status": "cancelled",
+            "cancel_reason": event.reason,
+            "refund_cents": event.refund_cents,
+            "refund_pct": event.refund_pct,
+            "seats_released": event.seats_released,
+            "cancelled_at": event.cancelled_at.isoformat(),
+        }
+        return [
+            LiveEvent(agency_channel(event.launch.agency_id), "booking_cancelled", data),
+            LiveEvent(traveler_channel(event.traveler_id), "booking_cancelled", data),
+        ]
+    if isinstance(event, LaunchStatusChanged):
+        launch = event.launch
+        data = {
+            "launch_id": launch.id,
+            "status": launch.status.value,
+            "scheduled_at": launch.scheduled_at.isoformat(),
+            "reason": launch.status_reason,
+        }
+        channels = [launch_channel(launch.id), LAUNCHES, agency_channel(launch.agency_id)]
+        channels += [traveler_channel(t) for t in event.travelers]
+        return [LiveEvent(c, "status", data) for c in channels]
+    if isinstance(event, LaunchScheduled):
+        card = launch_card(event.launch)
+        return [
+            LiveEvent(LAUNCHES, "launch_added", card),
+            LiveEvent(agency_channel(event.launch.agency_id), "launch_added", card),
+        ]
+    return []
