@@ -28,8 +28,8 @@ from astro.domain.clock import Clock
 from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavailable
 from astro.domain.ids import new_id
 from astro.domain.launches import Status
-from astro.store.bookings import PgLedger, Refund
 from astro.services.payments import GatewayError, PaymentGateway
+from astro.store.bookings import PgLedger, Refund
 
 log = structlog.get_logger("astro.booking")
 ASK_TIMEOUT: Final = 10.0

@@ -11,8 +11,8 @@ import structlog
 
 from astro.domain.clock import Clock
 from astro.domain.errors import PaymentDeclined
-from astro.store.invoices import PgInvoices
 from astro.services.payments import PaymentGateway
+from astro.store.invoices import PgInvoices
 
 log = structlog.get_logger("astro.finance")
 Row = dict[str, Any]
