@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -242,7 +243,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         gateway=app[GATEWAY],
         users=app[AUTH],
         clock=clock,
-        hold_seconds=settings.hold_seconds,
+        hold_for=timedelta(seconds=settings.hold_seconds),
     )
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
     app[LIVE], app[ACTORS], app[DESK] = publisher, system, desk
