@@ -15,6 +15,7 @@ from astro.config import Settings
 from astro.domain.errors import NotFound, Unavailable
 from astro.domain.users import Principal, Role
 from astro.store import cache
+from astro.store.live import RedisLiveStore
 
 WAIT = 5.0
 
@@ -67,7 +68,7 @@ async def make_node(redis: aioredis.Redis) -> AsyncIterator[MakeNode]:
     nodes: list[Broadcaster] = []
 
     async def make(node: str = "node-a", **kwargs: Any) -> Broadcaster:
-        broadcaster = Broadcaster(redis, node, **kwargs)
+        broadcaster = Broadcaster(RedisLiveStore(redis, node, **kwargs))
         await broadcaster.start()
         nodes.append(broadcaster)
         return broadcaster
