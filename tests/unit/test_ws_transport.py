@@ -39,6 +39,9 @@ class FakeTransport:
     def abort(self) -> None:
         self.closed = True
 
+    def get_extra_info(self, name: str) -> Any:
+        return self if name == "socket" else None
+
     def frames(self) -> list[bytes]:
         """The payloads of the text frames written, in order (RFC 6455 5.2, unmasked)."""
         out, data, at = [], bytes(self.data), 0
@@ -84,6 +87,9 @@ class FakeSocket:
     async def until_sent(self, count: int) -> None:
         async with self.sent:
             await asyncio.wait_for(self.sent.wait_for(lambda: self.sent_count >= count), WAIT)
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.transport.get_extra_info(name)
 
     async def receive(self, timeout: float | None = None) -> WSMessage:  # noqa: ASYNC109 (aiohttp's own)
         self.reading.set()
@@ -278,11 +284,18 @@ async def test_shutdown_closes_with_1001() -> None:
     await wire.ended()
 
 
-def test_a_compressing_socket_is_refused() -> None:
+def test_a_compressing_socket_or_another_transport_is_refused() -> None:
     transport = FakeTransport()
     with pytest.raises(AssertionError, match="compress=False"):
         Connection(
             FakeSocket(transport, compress=15),  # type: ignore[arg-type]
+            transport,  # type: ignore[arg-type]
+            WsLimits(),
+            WsMetrics(CollectorRegistry()),
+        )
+    with pytest.raises(AssertionError):
+        Connection(
+            FakeSocket(FakeTransport()),  # type: ignore[arg-type]
             transport,  # type: ignore[arg-type]
             WsLimits(),
             WsMetrics(CollectorRegistry()),

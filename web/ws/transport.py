@@ -103,8 +103,10 @@ class Connection:
         limits: WsLimits,
         metrics: WsMetrics,
     ) -> None:
-        # The direct write path (_write_now) writes uncompressed frames: no permessage-deflate may be on.
+        # Preconditions of the direct write path (_write_now): frames are not compressed, and they go into
+        # the very transport aiohttp's writer uses, so the two write into one ordered buffer.
         assert ws.prepared and not ws.compress, "the socket must be prepared with compress=False"
+        assert transport is None or ws.get_extra_info("socket") is transport.get_extra_info("socket")
         self.ws = ws
         self._transport = transport
         self._limits = limits
@@ -114,7 +116,7 @@ class Connection:
         self._live = 0  # frames in the queue that will be sent
         self._coalescing: dict[CoalesceKey, _Out] = {}
         self._wakeup = asyncio.Event()
-        self._closing = False
+        self.closing = False  # the socket is closing: nothing more is sent (an attribute: read per event)
         self._closer: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -123,17 +125,12 @@ class Connection:
         """Frames waiting to be sent."""
         return self._live
 
-    @property
-    def closing(self) -> bool:
-        """The socket is closing: nothing more is sent."""
-        return self._closing
-
     async def run(self, session: Receiver) -> None:
         """Hand client frames to the session until the socket closes; then everything is torn down."""
         self._session = session
         self._writer = writer = asyncio.get_running_loop().create_task(self._write())
         try:
-            while not self._closing:
+            while not self.closing:
                 try:
                     msg = await self.ws.receive(timeout=self._limits.idle_timeout)
                 except TimeoutError:
@@ -160,7 +157,7 @@ class Connection:
 
     def send(self, frame: bytes, key: CoalesceKey | None = None) -> None:
         """Send a text frame's payload, in order; a queued one with the same key gives way to it."""
-        if self._closing:
+        if self.closing:
             return
         if self._live == 0 and self._write_now(frame):
             return
@@ -237,7 +234,7 @@ class Connection:
 
     def overflow(self) -> None:
         """The reader fell too far behind: close with 1013."""
-        if self._closing:
+        if self.closing:
             return
         self._metrics.slow.inc()
         subscriptions = self._session.subscriptions if self._session is not None else 0
@@ -245,7 +242,7 @@ class Connection:
         self._begin_close(WSCloseCode.TRY_AGAIN_LATER, "too slow: the send queue is full")
 
     def _stop_delivery(self) -> None:
-        self._closing = True
+        self.closing = True
         if self._session is not None:
             self._session.stop()
         self._queue.clear()
