@@ -85,7 +85,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.extend(
-        [postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx, sync_ctx]
+        [
+            postgres_ctx,
+            mongo_ctx,
+            redis_ctx,
+            ws.broadcaster_ctx,
+            smtp_ctx,
+            services_ctx,
+            launches_ctx,
+            sync_ctx,
+        ]
     )
     app.cleanup_ctx.append(notify_api.notify_ctx)
     setup_monitoring(app)  # the log shipper first, the metric sampler last
