@@ -16,11 +16,11 @@ import structlog
 
 from astro.domain.errors import Unavailable
 from astro.domain.users import Principal
+from astro.services.live import LAUNCHES
 
 log = structlog.get_logger("astro.broadcast")
 
 KINDS: Final = ("launch", "launches", "agency", "traveler")
-LAUNCHES: Final = "launches"
 GAP_WAIT: Final = 0.25  # how long an out-of-order event waits for the ones before it
 RETRY_DELAY: Final = 1.0
 
@@ -77,18 +77,6 @@ class Listener(Protocol):
 
     def restart(self, channel: str) -> None:
         """The channel's epoch changed (the store lost it): offsets start over, a new snapshot is needed."""
-
-
-def launch_channel(launch_id: str) -> str:
-    return f"launch:{launch_id}"
-
-
-def agency_channel(agency_user_id: str) -> str:
-    return f"agency:{agency_user_id}"
-
-
-def traveler_channel(traveler_user_id: str) -> str:
-    return f"traveler:{traveler_user_id}"
 
 
 def channel_kind(channel: str) -> str:

@@ -13,10 +13,11 @@ import redis.asyncio as aioredis
 from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from actors.broadcast import Broadcaster, agency_channel, traveler_channel
+from actors.broadcast import Broadcaster
 from astro.config import Settings
 from astro.domain.errors import NotFound
 from astro.domain.users import Principal
+from astro.services.live import agency_channel, traveler_channel
 from astro.store import cache
 from astro.store.live import RedisLiveStore
 from tests.conftest import Account

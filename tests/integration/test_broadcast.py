@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from actors.broadcast import Broadcaster, agency_channel, launch_channel
+from actors.broadcast import Broadcaster
 from astro.config import Settings
 from astro.domain.errors import NotFound, Unavailable
 from astro.domain.users import Principal, Role
+from astro.services.live import agency_channel, launch_channel
 from astro.store import cache
 from astro.store.live import RedisLiveStore
 

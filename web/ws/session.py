@@ -14,9 +14,10 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from actors.broadcast import LAUNCHES, Broadcaster, agency_channel, launch_channel, traveler_channel
+from actors.broadcast import Broadcaster
 from astro.domain.errors import DomainError, Unavailable
 from astro.domain.users import Principal, Role
+from astro.services.live import LAUNCHES, agency_channel, launch_channel, traveler_channel
 from web.ws.const import (
     DOMAIN_CODES,
     ERR_FORBIDDEN,
