@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.ids import new_id
 from astro.store import notices
+from astro.store.errors import unavailable_as
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
@@ -36,6 +37,7 @@ def _rows(records: list[asyncpg.Record]) -> list[Row]:
     return [dict(r.items()) for r in records]
 
 
+@unavailable_as("PostgreSQL")
 class PgCatalog:
     """Rockets and launches: creation, editing and reads."""
 
