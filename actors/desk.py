@@ -28,6 +28,7 @@ from astro.domain.clock import Clock
 from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavailable
 from astro.domain.ids import new_id
 from astro.domain.launches import Status
+from astro.services.monitor import BookingObserver
 from astro.store.bookings import PgLedger, Refund
 from astro.store.payments import GatewayError, PaymentGateway
 
@@ -50,6 +51,7 @@ class LaunchDesk:
         live: LivePublisher,
         gateway: PaymentGateway,
         users: VipDirectory,
+        observer: BookingObserver,
         clock: Clock,
         hold_seconds: float = 30.0,
     ) -> None:
@@ -57,6 +59,7 @@ class LaunchDesk:
         self._ledger = ledger
         self._gateway = gateway
         self._users = users
+        self._observer = observer
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deps = LaunchDeps(
@@ -95,6 +98,23 @@ class LaunchDesk:
         vip: bool,
     ) -> dict[str, Any]:
         """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
+        try:
+            booking = await self._book(traveler_id, launch_id, seats, passengers, card_token, vip)
+        except DomainError as exc:
+            self._observer.booking_refused(exc.code)
+            raise
+        self._observer.booking_accepted()
+        return booking
+
+    async def _book(
+        self,
+        traveler_id: str,
+        launch_id: str,
+        seats: int,
+        passengers: list[Passenger],
+        card_token: str,
+        vip: bool,
+    ) -> dict[str, Any]:
         check_seats(seats, len(passengers), vip)
         group = tuple(passengers)
         held: SeatsHeld = await self._ask(

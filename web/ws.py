@@ -21,7 +21,8 @@ from redis.exceptions import RedisError
 from actors.broadcast import LAUNCHES, Broadcaster, agency_channel, launch_channel, traveler_channel
 from astro.domain.errors import DomainError, Forbidden, NotFound, Unauthenticated, Unavailable
 from astro.domain.users import Principal, Role
-from web.keys import AUTH, BROADCASTER, REDIS, REGISTRY, SETTINGS
+from web.clients import REDIS
+from web.keys import AUTH, BROADCASTER, REGISTRY, SETTINGS
 
 log = structlog.get_logger("astro.ws")
 
@@ -524,14 +525,8 @@ async def close_all(app: web.Application) -> None:
 
 
 def setup(app: web.Application, limits: WsLimits | None = None) -> None:
-    """The /ws route, the Broadcaster (started right after Redis), socket closing on shutdown."""
+    """The /ws route and socket closing on shutdown (broadcaster_ctx is listed in web/resources.py)."""
     app[WS_LIMITS] = limits or WsLimits()
     app[WS_HUB] = Hub(WsMetrics(app[REGISTRY]))
-    names = [getattr(ctx, "__name__", "") for ctx in app.cleanup_ctx]
-    after_redis = names.index("redis_ctx") + 1 if "redis_ctx" in names else None
-    if after_redis is None:
-        app.cleanup_ctx.append(broadcaster_ctx)
-    else:  # so later start-up steps (launch actors, snapshot providers) find the Broadcaster
-        app.cleanup_ctx.insert(after_redis, broadcaster_ctx)
     app.on_shutdown.append(close_all)
     app.router.add_get("/ws", websocket, allow_head=False)

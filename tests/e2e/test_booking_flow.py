@@ -101,7 +101,7 @@ async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_a
     import asyncio
 
     from tests.conftest import register, traveler_body
-    from web.keys import GATEWAY
+    from web.resources import GATEWAY
 
     client = await make_client(hold_seconds=0.3)
     agency = await make_agency()
