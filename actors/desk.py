@@ -31,6 +31,7 @@ from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, SeatsHeld
 from astro.domain.launches import Status
 from astro.services.live import LiveFeed
+from astro.services.monitor import BookingObserver
 from astro.services.payments import GatewayError, PaymentGateway
 
 log = structlog.get_logger("astro.booking")
@@ -62,6 +63,7 @@ class LaunchDesk:
         live: LiveFeed,
         gateway: PaymentGateway,
         users: VipDirectory,
+        observer: BookingObserver,
         clock: Clock,
         hold_for: timedelta = HOLD_FOR,
     ) -> None:
@@ -69,6 +71,7 @@ class LaunchDesk:
         self._ledger = ledger
         self._gateway = gateway
         self._users = users
+        self._observer = observer
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deps = LaunchDeps(
@@ -113,6 +116,23 @@ class LaunchDesk:
         vip: bool,
     ) -> BookingView:
         """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
+        try:
+            booking = await self._book(traveler_id, launch_id, seats, passengers, card_token, vip)
+        except DomainError as exc:
+            self._observer.booking_refused(exc.code)
+            raise
+        self._observer.booking_accepted()
+        return booking
+
+    async def _book(
+        self,
+        traveler_id: str,
+        launch_id: str,
+        seats: int,
+        passengers: list[Passenger],
+        card_token: str,
+        vip: bool,
+    ) -> BookingView:
         group = tuple(passengers)
         held: SeatsHeld = await self._ask(
             launch_id, HoldSeats(traveler_id, seats, group, vip, self._clock.now())

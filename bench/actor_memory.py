@@ -160,7 +160,8 @@ async def child(count: int) -> dict[str, Any]:
     from astro import logs
     from astro.config import Settings
     from web.app import create_app, started
-    from web.keys import ACTORS, DESK, PG_POOL
+    from web.clients import PG_POOL
+    from web.keys import ACTORS, DESK
     from web.monitoring import LOG_SHIPPER
 
     settings = Settings.from_env()

@@ -6,8 +6,7 @@ from datetime import date
 
 from aiohttp import web
 
-from astro.domain.errors import InvalidInput, NotFound
-from astro.domain.launch import Launch
+from astro.domain.errors import InvalidInput
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
@@ -26,7 +25,7 @@ from astro.schemas.launches import (
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
 from astro.services.views import CardSource, launch_card, with_visibility
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, SCHEDULER
+from web.keys import CLOCK, DESK, FLEET, SCHEDULER
 from web.openapi import doc
 from web.profiles import profile_endpoints
 
@@ -40,13 +39,6 @@ async def _agency(request: web.Request) -> str:
 
 def launch_out(request: web.Request, launch: CardSource) -> LaunchOut:
     return LaunchOut.model_validate(with_visibility(launch_card(launch), request.app[CLOCK].now()))
-
-
-async def _own_launch(request: web.Request) -> Launch:
-    launch = await request.app[CATALOG_STORE].launch(request.match_info["id"])
-    if launch.agency_id != await _agency(request):
-        raise NotFound("no such launch")
-    return launch
 
 
 def query_date(request: web.Request, name: str) -> date | None:
@@ -63,7 +55,7 @@ def query_date(request: web.Request, name: str) -> date | None:
 @agency_only
 async def list_rockets(request: web.Request) -> web.Response:
     limit = query_limit(request)
-    rows = await request.app[CATALOG_STORE].rockets(await _agency(request), decode_cursor(request), limit + 1)
+    rows = await request.app[FLEET].rockets(await _agency(request), decode_cursor(request), limit + 1)
     rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
     return respond(RocketPage(items=[RocketOut.model_validate(r) for r in rows], next_cursor=cursor))
 
@@ -72,8 +64,8 @@ async def list_rockets(request: web.Request) -> web.Response:
 @agency_only
 async def create_rocket(request: web.Request) -> web.Response:
     data = await read_body(request, RocketIn)
-    row = await request.app[CATALOG_STORE].create_rocket(
-        await _agency(request), data.name, data.capacity, data.range
+    row = await request.app[FLEET].add_rocket(
+        await _agency(request), name=data.name, capacity=data.capacity, range_=data.range
     )
     return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)), status=201)
 
@@ -81,7 +73,7 @@ async def create_rocket(request: web.Request) -> web.Response:
 @doc("One rocket", response=RocketEnvelope)
 @agency_only
 async def get_rocket(request: web.Request) -> web.Response:
-    row = await request.app[CATALOG_STORE].rocket(await _agency(request), request.match_info["id"])
+    row = await request.app[FLEET].rocket(await _agency(request), request.match_info["id"])
     return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)))
 
 
@@ -91,8 +83,12 @@ async def get_rocket(request: web.Request) -> web.Response:
 @agency_only
 async def put_rocket(request: web.Request) -> web.Response:
     data = await read_body(request, RocketIn)
-    row = await request.app[CATALOG_STORE].update_rocket(
-        await _agency(request), request.match_info["id"], data.name, data.capacity, data.range
+    row = await request.app[FLEET].change_rocket(
+        await _agency(request),
+        request.match_info["id"],
+        name=data.name,
+        capacity=data.capacity,
+        range_=data.range,
     )
     return respond(RocketEnvelope(rocket=RocketOut.model_validate(row)))
 
@@ -100,7 +96,7 @@ async def put_rocket(request: web.Request) -> web.Response:
 @doc("Delete a rocket with no unfinished launch (409 rocket_in_use otherwise)", status=204)
 @agency_only
 async def delete_rocket(request: web.Request) -> web.Response:
-    await request.app[CATALOG_STORE].delete_rocket(await _agency(request), request.match_info["id"])
+    await request.app[FLEET].remove_rocket(await _agency(request), request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -112,10 +108,8 @@ async def delete_rocket(request: web.Request) -> web.Response:
 @agency_only
 async def list_launches(request: web.Request) -> web.Response:
     limit = query_limit(request)
-    rows = await request.app[CATALOG_STORE].agency_launches(
-        await _agency(request), decode_cursor(request), limit + 1
-    )
-    launches, cursor = page_of(rows, limit, lambda launch: launch.id)
+    found = await request.app[FLEET].launches(await _agency(request), decode_cursor(request), limit + 1)
+    launches, cursor = page_of(found, limit, lambda launch: launch.id)
     return respond(LaunchPage(items=[launch_out(request, launch) for launch in launches], next_cursor=cursor))
 
 
@@ -138,31 +132,29 @@ async def create_launch(request: web.Request) -> web.Response:
 @doc("One launch with occupancy", response=LaunchEnvelope)
 @agency_only
 async def get_launch(request: web.Request) -> web.Response:
-    return respond(LaunchEnvelope(launch=launch_out(request, await _own_launch(request))))
+    launch = await request.app[FLEET].launch(await _agency(request), request.match_info["id"])
+    return respond(LaunchEnvelope(launch=launch_out(request, launch)))
 
 
 @doc("Change the launch's status (DESIGN 5 table)", body=StatusIn, response=LaunchEnvelope)
 @agency_only
 async def change_status(request: web.Request) -> web.Response:
     data = await read_body(request, StatusIn)
-    row = await request.app[DESK].change_status(
+    launch = await request.app[DESK].change_status(
         agency_id=await _agency(request),
         launch_id=request.match_info["id"],
         status=Status(data.status),
         scheduled_at=data.scheduled_at,
         reason=data.reason,
     )
-    return respond(LaunchEnvelope(launch=launch_out(request, row)))
+    return respond(LaunchEnvelope(launch=launch_out(request, launch)))
 
 
 @doc("The manifest: every booking with its passengers", response=Manifest)
 @agency_only
 async def manifest(request: web.Request) -> web.Response:
-    launch = await _own_launch(request)
-    items = await request.app[LEDGER].manifest(launch.id)
-    return respond(
-        Manifest.model_validate({"launch_id": launch.id, "seats_booked": launch.seats_booked, "items": items})
-    )
+    found = await request.app[FLEET].manifest(await _agency(request), request.match_info["id"])
+    return respond(Manifest.model_validate(found))
 
 
 @doc(
@@ -173,17 +165,8 @@ async def manifest(request: web.Request) -> web.Response:
 @agency_only
 async def bookings_report(request: web.Request) -> web.Response:
     start, end = query_date(request, "from"), query_date(request, "to")
-    lines = await request.app[LEDGER].bookings_report(await _agency(request), start, end)
-    return respond(
-        BookingsReport.model_validate(
-            {
-                "items": lines,
-                "total_cents": sum(x["total_cents"] for x in lines),
-                "refund_cents": sum(x["refund_cents"] for x in lines),
-                "net_cents": sum(x["net_cents"] for x in lines),
-            }
-        )
-    )
+    report = await request.app[FLEET].bookings_report(await _agency(request), start, end)
+    return respond(BookingsReport.model_validate(report))
 
 
 get_profile, put_profile = profile_endpoints(

@@ -1,14 +1,14 @@
-"""Typed application keys: every shared resource of the app, one key each."""
+"""Typed application keys: what handlers use, one key each, typed by services, actors and ports.
+
+Adapters and drivers' clients are not here: they are built and held by the composition root
+(web/resources.py, web/clients.py), which hands each service the ports it declares."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from pymongo.asynchronous.database import AsyncDatabase
 
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
@@ -21,44 +21,43 @@ from astro.domain.clock import Clock
 from astro.domain.users import Principal
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
+from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
+from astro.services.fleet import BookingRecords, Fleet, FleetStore
+from astro.services.idempotency import IdempotencyStore
+from astro.services.monitor import BookingObserver
 from astro.services.notify import NotifyService
-from astro.store.bookings import PgLedger
-from astro.store.changes import MongoChanges, PgChanges, PgJobs
-from astro.store.idempotency import PgIdempotency
-from astro.store.launches import PgCatalog
-from astro.store.mongo import MongoUsers
-from astro.store.payments import SandboxGateway
-from astro.store.people import PgProfiles
+
+# A readiness check: returns when its part answers, raises when it does not.
+Probe = Callable[[], Awaitable[object]]
 
 SETTINGS = web.AppKey("settings", Settings)
-PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
-MONGO_DB = web.AppKey("mongo_db", AsyncDatabase[dict[str, Any]])
-REDIS = web.AppKey("redis", aioredis.Redis)
-SMTP_ADDRESS = web.AppKey("smtp_address", tuple)  # (host, port) of the SMTP server in use
 REGISTRY = web.AppKey("registry", CollectorRegistry)
-AUTH = web.AppKey("auth", AuthService)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
-USERS = web.AppKey("users", MongoUsers)
-PROFILES = web.AppKey("profiles", PgProfiles)
-CATALOG_STORE = web.AppKey("catalog_store", PgCatalog)
-LEDGER = web.AppKey("ledger", PgLedger)
-IDEMPOTENCY = web.AppKey("idempotency", PgIdempotency)
-GATEWAY = web.AppKey("gateway", SandboxGateway)
+# The parts /ready checks, by name, in the order they answer in; each resource adds its own.
+PROBES: web.AppKey[dict[str, Probe]] = web.AppKey("probes")
+
+AUTH = web.AppKey("auth", AuthService)
+CATALOG = web.AppKey("catalog", PublicCatalog)
+SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
+FLEET = web.AppKey("fleet", Fleet)
+FINANCE = web.AppKey("finance", FinanceService)
+NOTIFY = web.AppKey("notify", NotifyService)
+CHANGES = web.AppKey("changes", Changes)
+SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)
+IDEMPOTENCY: web.AppKey[IdempotencyStore] = web.AppKey("idempotency")
+BOOKING_OBSERVER: web.AppKey[BookingObserver] = web.AppKey("booking_observer")
+# Reads handlers still make of the stores themselves (web/live.py, web/booking_api.py).
+CATALOG_STORE: web.AppKey[FleetStore] = web.AppKey("catalog_store")
+LEDGER: web.AppKey[BookingRecords] = web.AppKey("ledger")
+
 ACTORS = web.AppKey("actors", ActorSystem)
 LIVE = web.AppKey("live", LivePublisher)
 DESK = web.AppKey("desk", LaunchDesk)
-CATALOG = web.AppKey("catalog", PublicCatalog)
-SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
-FINANCE = web.AppKey("finance", FinanceService)
-PG_CHANGES = web.AppKey("pg_changes", PgChanges)
-MONGO_CHANGES = web.AppKey("mongo_changes", MongoChanges)
-JOBS = web.AppKey("jobs", PgJobs)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+DISPATCHER = web.AppKey("dispatcher", NotificationDispatcher)
 SYNC = web.AppKey("sync", SyncWorker)
 JOB_RUNNER = web.AppKey("job_runner", JobRunner)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
-BROADCASTER = web.AppKey("broadcaster", Broadcaster)
-NOTIFY = web.AppKey("notify", NotifyService)
-DISPATCHER = web.AppKey("dispatcher", NotificationDispatcher)

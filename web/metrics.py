@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
-from typing import Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -13,7 +11,6 @@ from astro.domain.errors import Unauthenticated
 from web.keys import REGISTRY, SETTINGS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BOOKING_ROUTE: Final = "/api/booking/bookings"
 
 
 class HttpMetrics:
@@ -31,20 +28,13 @@ class HttpMetrics:
             registry=registry,
         )
 
-        self.bookings = BookingMetrics(registry)
-
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route, method).observe(seconds)
 
-    def observe_response(self, route: str, method: str, response: web.StreamResponse) -> None:
-        """Figures read from an answer: for now, booking decisions (until the desk reports them)."""
-        if route == BOOKING_ROUTE and method == "POST":
-            self.bookings.observe_answer(response)
-
 
 class BookingMetrics:
-    """Bookings accepted, and refused by reason: a BookingObserver (astro.services.monitor)."""
+    """Bookings accepted, and refused by error code: the BookingObserver the booking desk tells."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.accepted = Counter("astro_bookings_accepted", "Bookings accepted", registry=registry)
@@ -57,24 +47,6 @@ class BookingMetrics:
 
     def booking_refused(self, reason: str) -> None:
         self.refused.labels(reason).inc()
-
-    def observe_answer(self, response: web.StreamResponse) -> None:
-        """Count one answer of POST /api/booking/bookings; a replayed idempotent answer is not a decision."""
-        if response.headers.get("Idempotent-Replayed") == "true":
-            return
-        if response.status == 201:
-            self.booking_accepted()
-        elif response.status >= 400:
-            self.booking_refused(_error_code(response))
-
-
-def _error_code(response: web.StreamResponse) -> str:
-    body = response.body if isinstance(response, web.Response) else None
-    try:
-        code = json.loads(bytes(body))["error"]["code"]  # type: ignore[arg-type]
-    except (TypeError, ValueError, KeyError):
-        return f"http_{response.status}"
-    return code if isinstance(code, str) and code.isidentifier() else f"http_{response.status}"
 
 
 async def prometheus(request: web.Request) -> web.Response:

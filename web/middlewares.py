@@ -9,14 +9,11 @@ import uuid
 import weakref
 from typing import Final
 
-import asyncpg
-import redis.exceptions
 import structlog
 from aiohttp import web
-from pymongo.errors import ConnectionFailure
 
 from astro import logs, origin
-from astro.domain.errors import DomainError, NotFound
+from astro.domain.errors import DomainError, NotFound, Unavailable
 from astro.origin import Origin
 from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
@@ -30,16 +27,6 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"
 # (the status nginx uses for it); never sent, there is no one to send it to.
 CLIENT_GONE: Final = 499
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-# A store that is down or unreachable: the request may succeed later, so 503, not 500.
-UNAVAILABLE_ERRORS: Final = (
-    ConnectionFailure,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    ConnectionError,
-    OSError,
-)
 
 
 def _service(path: str) -> str:
@@ -69,7 +56,6 @@ def make_middleware(metrics: HttpMetrics, node: str = "") -> web.middleware:  # 
         info = request.match_info.route.resource
         route = info.canonical if info is not None else "unmatched"
         metrics.observe(route, request.method, response.status, elapsed)
-        metrics.observe_response(route, request.method, response)
         principal = request.get(PRINCIPAL)
         log.info(
             "request",
@@ -104,6 +90,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise NotFound(f"no such endpoint or object: {request.path!r}")
         return await handler(request)
     except DomainError as exc:
+        if isinstance(exc, Unavailable):  # a store (astro/store translates its driver's errors) or a gateway
+            log.warning("unavailable", code=exc.code, message=exc.message, details=exc.details)
         return domain_error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -118,17 +106,18 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.status, code, message, headers=headers)
     except asyncio.CancelledError:
         raise
-    except UNAVAILABLE_ERRORS as exc:
+    except OSError as exc:
         transport = request.transport
         if isinstance(exc, ConnectionError) and (transport is None or transport.is_closing()):
             # The client went away mid-request (its connection, not a store): nothing to answer.
             log.info("client_gone", error=f"{type(exc).__name__}: {exc}")
             return error_response(CLIENT_GONE, "client_gone", "the client closed the connection")
-        log.warning("store_unavailable", error=f"{type(exc).__name__}: {exc}")
+        # A socket of ours failed outside astro/store (which answers Unavailable itself): try later.
+        log.warning("unavailable", error=f"{type(exc).__name__}: {exc}")
         return error_response(
             503,
             "unavailable",
-            "a database is unreachable; retry shortly",
+            "a service we depend on is unreachable; retry shortly",
             {"error": type(exc).__name__},
             headers={"Retry-After": "5"},
         )

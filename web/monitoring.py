@@ -1,8 +1,7 @@
 """Monitoring wiring: the log shipper and the metric sampler as cleanup contexts, platform metrics.
 
 `setup_monitoring(app)` registers a Prometheus collector that reads actors, pools and the shipper at scrape
-time, adds the shipper first among the cleanup contexts (so it stores the start-up and shutdown of
-everything else) and the sampler last.
+time. The shipper's and the sampler's contexts are listed, first and last, in web/resources.py.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from actors.log_shipper import LogShipper
 from actors.metric_sampler import Figure, MetricSampler
 from astro import logs
 from astro.store.mongo import MongoEntryLogs, MongoMetrics
-from web.keys import ACTORS, MONGO_DB, PG_POOL, REDIS, REGISTRY, SETTINGS
+from web.clients import MONGO_DB, PG_POOL, REDIS
+from web.keys import ACTORS, REGISTRY, SETTINGS
 
 log = structlog.get_logger("astro.actors")
 
@@ -83,12 +83,10 @@ def actor_events(app: web.Application) -> Callable[[str, str, dict[str, Any]], N
 
 
 def setup_monitoring(app: web.Application) -> None:
-    """Monitoring for this app: metrics registered now, shipper and sampler started with the app."""
+    """Monitoring for this app: the actor counters and the figures read at scrape time."""
     registry = app[REGISTRY]
     app[ACTOR_METRICS] = ActorMetrics(registry)
     registry.register(PlatformCollector(app))
-    app.cleanup_ctx.insert(0, shipper_ctx)
-    app.cleanup_ctx.append(sampler_ctx)
 
 
 async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -30,8 +30,9 @@ from astro.schemas.notify import (
 )
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService, SmtpTarget
 from astro.store.notifications import MongoMailbox, PgNotifications
+from web.clients import MONGO_DB, PG_POOL, SMTP_ADDRESS
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import ACTORS, DISPATCHER, MONGO_DB, NOTIFY, PG_POOL, REGISTRY, SETTINGS, SMTP_ADDRESS
+from web.keys import ACTORS, DISPATCHER, NOTIFY, REGISTRY, SETTINGS
 from web.openapi import doc
 
 PREFIX: Final = "/api/notify"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from astro.domain.errors import NotFound
 from astro.domain.users import Role
 from web.http import Handler, authenticate, read_body, requires, respond
-from web.keys import PROFILES
+from web.keys import AUTH
 from web.openapi import doc
 
 
@@ -20,17 +19,14 @@ def profile_endpoints(
     @doc(f"The {what}", response=model)
     @requires(role)
     async def get_profile(request: web.Request) -> web.Response:
-        profile = await request.app[PROFILES].get((await authenticate(request)).user_id, role)
-        if profile is None:
-            raise NotFound("no profile")
+        profile = await request.app[AUTH].profile(await authenticate(request))
         return respond(model.model_validate(profile))
 
     @doc(f"Replace the {what} (and the name, when given)", body=update, response=model)
     @requires(role)
     async def put_profile(request: web.Request) -> web.Response:
         data = await read_body(request, update)
-        user_id = (await authenticate(request)).user_id
-        profile = await request.app[PROFILES].update(user_id, role, data.model_dump())
+        profile = await request.app[AUTH].update_profile(await authenticate(request), data.model_dump())
         return respond(model.model_validate(profile))
 
     return get_profile, put_profile

@@ -10,7 +10,7 @@ from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
 from astro.schemas.sync import ChangeOut, ChangePage, SyncJobEnvelope, SyncJobIn, SyncJobOut, SyncJobPage
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import JOB_RUNNER, JOBS, MONGO_CHANGES, PG_CHANGES
+from web.keys import CHANGES, SYNC_JOBS
 from web.openapi import doc
 
 PREFIX = "/api/system"
@@ -66,20 +66,9 @@ async def list_changes(request: web.Request) -> web.Response:
         before = datetime.fromisoformat(cursor) if cursor else None
     except ValueError:
         raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": cursor}}) from None
-    stores = []
-    if entity in (None, "users"):
-        stores.append(
-            await request.app[MONGO_CHANGES].page(
-                entity="users", origin=origin, since=since, before=before, limit=limit + 1
-            )
-        )
-    if entity != "users":
-        stores.append(
-            await request.app[PG_CHANGES].page(
-                entity=entity, origin=origin, since=since, before=before, limit=limit + 1
-            )
-        )
-    merged = sorted((c for found in stores for c in found), key=lambda c: c["at"], reverse=True)[: limit + 1]
+    merged = await request.app[CHANGES].page(
+        entity=entity, origin=origin, since=since, before=before, limit=limit + 1
+    )
     items, next_cursor = page_of(merged, limit, lambda c: c["at"].isoformat())
     return respond(ChangePage(items=[ChangeOut.model_validate(c) for c in items], next_cursor=next_cursor))
 
@@ -93,8 +82,7 @@ async def list_changes(request: web.Request) -> web.Response:
 @requires(Role.IT)
 async def start_job(request: web.Request) -> web.Response:
     data = await read_body(request, SyncJobIn)
-    job = await request.app[JOBS].create(data.kind, (await authenticate(request)).user_id)
-    request.app[JOB_RUNNER].wake()
+    job = await request.app[SYNC_JOBS].start(data.kind, (await authenticate(request)).user_id)
     return respond(SyncJobEnvelope(job=SyncJobOut.model_validate(job)), status=202)
 
 
@@ -102,7 +90,7 @@ async def start_job(request: web.Request) -> web.Response:
 @requires(Role.IT)
 async def list_jobs(request: web.Request) -> web.Response:
     limit = query_limit(request)
-    rows = await request.app[JOBS].page(decode_cursor(request), limit + 1)
+    rows = await request.app[SYNC_JOBS].page(decode_cursor(request), limit + 1)
     rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
     return respond(SyncJobPage(items=[SyncJobOut.model_validate(r) for r in rows], next_cursor=cursor))
 
@@ -110,7 +98,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 @doc("One sync job: status, progress, start and end, errors", response=SyncJobEnvelope)
 @requires(Role.IT)
 async def get_job(request: web.Request) -> web.Response:
-    job = await request.app[JOBS].get(request.match_info["id"])
+    job = await request.app[SYNC_JOBS].get(request.match_info["id"])
     return respond(SyncJobEnvelope(job=SyncJobOut.model_validate(job)))
 
 

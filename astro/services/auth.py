@@ -45,6 +45,7 @@ class ProfileTx(Protocol):
 class ProfileStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ProfileTx]: ...
     async def get(self, user_id: str, role: Role) -> dict[str, Any] | None: ...
+    async def update(self, user_id: str, role: Role, profile: dict[str, Any]) -> dict[str, Any]: ...
     async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
 
 
@@ -192,6 +193,17 @@ class AuthService:
         except (Unauthenticated, NotFound):
             return None
         return user, principal.expires_at
+
+    async def profile(self, principal: Principal) -> dict[str, Any]:
+        """The caller's own profile (travelers and agencies have one)."""
+        profile = await self._profiles.get(principal.user_id, principal.role)
+        if profile is None:
+            raise NotFound("no profile")
+        return profile
+
+    async def update_profile(self, principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+        """Replace the caller's profile, and their name when `fields` has one."""
+        return await self._profiles.update(principal.user_id, principal.role, fields)
 
     async def get_user(self, user_id: str) -> User:
         user = await self._users.by_id(user_id)

@@ -30,7 +30,7 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BookingObserver(Protocol):
-    """Told about every booking decision (the booking desk or, for now, the HTTP layer)."""
+    """Told by the booking desk about every booking it decides: accepted, or refused with the error code."""
 
     def booking_accepted(self) -> None: ...
     def booking_refused(self, reason: str) -> None: ...

@@ -16,6 +16,7 @@ from astro.domain.ids import new_id
 from astro.domain.launch import Launch
 from astro.domain.launches import Status
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
+from astro.store.errors import unavailable_as
 from astro.store.invoices import issue_invoice
 from astro.store.launches import fetch_launch
 from astro.store.notices import AGENCIES, TRAVELERS, write_notices
@@ -133,6 +134,7 @@ def _single_recipient(notice: Notice) -> tuple[str, str] | None:
     return None
 
 
+@unavailable_as("PostgreSQL")
 class PgLedger:
     """The LaunchLedger and BookingLedger ports in PostgreSQL."""
 

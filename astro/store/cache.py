@@ -9,6 +9,8 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
+from astro.store.errors import unavailable_as
+
 REVOKED: Final = "auth:revoked:"
 DISABLED: Final = "auth:disabled:"
 VIP: Final = "auth:vip:"
@@ -29,6 +31,7 @@ def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
+@unavailable_as("Redis")
 class AuthCache:
     """The hot-path view of token revocation; MongoDB keeps the durable copy it is rebuilt from."""
 
@@ -94,6 +97,7 @@ VERSION: Final = "launches:version"
 CARD_TTL: Final = 3600
 
 
+@unavailable_as("Redis")
 class LaunchCache:
     """Launch cards and the public list; every key can be rebuilt from PostgreSQL."""
 

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
 
 from astro.domain.errors import Conflict, RuleViolation
+from astro.services.idempotency import StoredResponse
+from astro.store.errors import unavailable_as
 
 KEEP_HOURS: Final = 24
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status: int
-    body: bytes
-
-
+@unavailable_as("PostgreSQL")
 class PgIdempotency:
+    """Idempotency records in PostgreSQL: an IdempotencyStore."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 

@@ -12,6 +12,7 @@ from astro.domain.ids import new_id
 from astro.domain.launch import Launch, Rocket, SlugTaken
 from astro.domain.launches import Range, Status
 from astro.services.announcements import notices
+from astro.store.errors import unavailable_as
 from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
 
@@ -68,6 +69,7 @@ def _launches(records: list[asyncpg.Record]) -> list[Launch]:
     return [launch_of(r) for r in records]
 
 
+@unavailable_as("PostgreSQL")
 class PgCatalog:
     """Rockets and launches: creation, editing and reads."""
 

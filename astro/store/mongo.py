@@ -17,6 +17,7 @@ from astro import origin
 from astro.domain.errors import Conflict
 from astro.domain.users import Role, User
 from astro.services.monitor import LogQuery, id_floor, time_of_id
+from astro.store.errors import unavailable_as
 
 INDEX_FILE: Final = Path(__file__).resolve().parents[2] / "migrations" / "mongo_indexes.json"
 
@@ -51,6 +52,7 @@ def _user(doc: Doc) -> User:
     )
 
 
+@unavailable_as("MongoDB")
 class MongoUsers:
     """The `users` collection: credentials, role and flags."""
 
@@ -163,6 +165,7 @@ class MongoUsers:
         return [(d["_id"], d["expires_at"]) async for d in cursor]
 
 
+@unavailable_as("MongoDB")
 class MongoEntryLogs:
     """The `entry_logs` collection: EntryLog documents whose ids sort by time (astro.services.monitor)."""
 
@@ -305,6 +308,7 @@ def _log_filter(query: LogQuery, *, before: str | None) -> Doc:
     return found
 
 
+@unavailable_as("MongoDB")
 class MongoMetrics:
     """The `system_metrics` collection: one document per sample {time, name, value, labels, node}."""
 

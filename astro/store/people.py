@@ -10,12 +10,14 @@ import asyncpg
 
 from astro.domain.errors import NotFound
 from astro.domain.users import Role
+from astro.store.errors import unavailable_as
 from astro.store.postgres import translated, write_tx
 
 TRAVELER_FIELDS: Final = ("phone", "contact_email", "tax_id", "address")
 AGENCY_FIELDS: Final = ("legal_name", "tax_id", "legal_address", "description", "contact_email")
 
 
+@unavailable_as("PostgreSQL")
 class PgProfiles:
     """Profiles of self-registered users; one row per traveler or agency, keyed by the user id."""
 
@@ -63,6 +65,7 @@ class PgProfiles:
             )
 
 
+@unavailable_as("PostgreSQL")
 class ProfileTx:
     """Profile writes inside one open transaction."""
 

@@ -8,7 +8,9 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from astro.embedded import free_port
+from tests.conftest import agency_body, register
 from web.app import create_app
+from web.clients import PG_POOL
 
 
 async def test_request_id_is_generated_and_passed_through(client: Any) -> None:
@@ -73,6 +75,17 @@ async def test_ready_is_503_naming_the_part_that_is_down(make_client: Any) -> No
     assert (
         body["down"] == ["smtp"] and body["parts"]["smtp"]["ok"] is False and body["parts"]["postgres"]["ok"]
     )
+
+
+async def test_a_store_that_is_down_answers_503_with_retry_after(client: Any) -> None:
+    agency = await register(client, agency_body())
+    await client.app[PG_POOL].close()  # PostgreSQL is gone for this app: its pool is closed
+    resp = await client.get("/api/agency/rockets", headers=agency.headers)
+    body = await resp.json()
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5", body
+    assert body["error"]["code"] == "unavailable" and body["error"]["details"]["store"] == "PostgreSQL"
+    resp = await client.get("/ready")
+    assert resp.status == 503 and (await resp.json())["down"] == ["postgres"]
 
 
 async def test_metrics_count_requests_by_route_template(client: Any) -> None:

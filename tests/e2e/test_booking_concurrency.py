@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from tests.conftest import passengers
-from web.keys import DESK, GATEWAY, LEDGER
+from web.keys import DESK, LEDGER
+from web.resources import GATEWAY
 
 B = "/api/booking"
 

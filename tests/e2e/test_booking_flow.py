@@ -103,7 +103,7 @@ async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_a
 
     from astro.domain.clock import FixedClock
     from tests.conftest import register, traveler_body
-    from web.keys import GATEWAY
+    from web.resources import GATEWAY
 
     clock = FixedClock(datetime.now(UTC))
     client = await make_client(clock=clock, hold_seconds=30)

@@ -20,7 +20,8 @@ from astro.domain.users import Role
 from astro.store.notices import NoticeRows, Recipient
 from tests.conftest import Account, MakeClient, agency_body, passengers, register, traveler_body
 from tests.smtpd import seed_templates
-from web.keys import AUTH, DISPATCHER, PG_POOL
+from web.clients import PG_POOL
+from web.keys import AUTH, DISPATCHER
 
 N = "/api/notify"
 Client = TestClient[web.Request, web.Application]

@@ -1,4 +1,4 @@
-"""The WebSocket `/ws` (DESIGN 7): the route, the hub of open connections, the Broadcaster's resource.
+"""The WebSocket `/ws` (DESIGN 7): the route and the hub of open connections.
 
 transport.py moves frames (writer task, bounded queue, coalescing, direct writes); session.py speaks the
 messages (auth, channels, subscribe with a snapshot or a resume); const.py names every type and code."""
@@ -6,21 +6,18 @@ messages (auth, channels, subscribe with a snapshot or a resume); const.py names
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
 
-from actors.broadcast import Broadcaster
 from astro.domain.errors import Unavailable
-from astro.store.live import RedisLiveStore
-from web.keys import AUTH, BROADCASTER, REDIS, REGISTRY, SETTINGS
+from web.keys import AUTH, BROADCASTER, REGISTRY
 from web.ws.const import WsLimits
 from web.ws.session import Session
 from web.ws.transport import Connection, WsMetrics
 
-__all__ = ["WS_HUB", "WS_LIMITS", "Connection", "Hub", "Session", "WsLimits", "broadcaster_ctx", "setup"]
+__all__ = ["WS_HUB", "WS_LIMITS", "Connection", "Hub", "Session", "WsLimits", "setup"]
 
 
 @dataclass(eq=False, slots=True)
@@ -55,18 +52,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return connection.ws
 
 
-async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The Broadcaster of this node, listening to the others through Redis; it needs redis_ctx before it
-    and comes before whatever publishes or registers snapshots (launch actors, the live snapshots)."""
-    broadcaster = Broadcaster(RedisLiveStore(app[REDIS], app[SETTINGS].node))
-    await broadcaster.start()
-    app[BROADCASTER] = broadcaster
-    try:
-        yield
-    finally:
-        await broadcaster.stop()
-
-
 async def close_all(app: web.Application) -> None:
     """on_shutdown: every socket is closed with 1001."""
     hub = app[WS_HUB]
@@ -75,7 +60,7 @@ async def close_all(app: web.Application) -> None:
 
 
 def setup(app: web.Application, limits: WsLimits | None = None) -> None:
-    """The /ws route and socket closing on shutdown; the app lists broadcaster_ctx among its resources."""
+    """The /ws route and socket closing on shutdown (the Broadcaster is a resource in web/resources.py)."""
     app[WS_LIMITS] = limits or WsLimits()
     app[WS_HUB] = Hub(WsMetrics(app[REGISTRY]))
     app.on_shutdown.append(close_all)

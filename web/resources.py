@@ -1,0 +1,274 @@
+"""The composition root's resources: each builds its part of the platform, in one ordered list.
+
+`RESOURCES` is every cleanup context of the app, in start-up order; aiohttp stops them in the reverse
+order. Each context connects or builds its part, stores it under a typed key, yields, and closes it.
+The order, and why:
+
+1. `monitoring.shipper_ctx`: the log shipper, on a MongoDB client of its own. First, so the start-up
+   and shutdown entries of everything after it are stored, and logging never waits for a store.
+2. `postgres_ctx`, 3. `mongo_ctx`, 4. `redis_ctx`: the three stores; every adapter below needs them.
+5. `broadcaster_ctx`: needs Redis (fan-out between nodes); before the launch actors and the live
+   publisher, which publish through it, and the snapshot providers launches_ctx gives it.
+6. `smtp_ctx`: the SMTP server in use; the embedded sink keeps its mail in MongoDB.
+7. `services_ctx`: authentication and the payment gateway; the desk promotes VIPs through the one
+   and charges through the other.
+8. `launches_ctx`: the actor system, the booking desk, the catalogue, scheduling, finance.
+9. `sync_ctx`: the sync worker and job runner, which read users through services_ctx's adapter.
+10. `notify_api.notify_ctx`: the notify service and this node's dispatcher, an actor of the system
+    started by launches_ctx, sending to smtp_ctx's server.
+11. `monitoring.sampler_ctx`: last, so it samples the figures of everything above, and stops first.
+
+Adapters (astro.store) and drivers' clients (web/clients.py) are known here and nowhere else in web/:
+handlers get services and actors through web/keys.py, each service the ports it declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from argon2 import PasswordHasher
+
+from actors.broadcast import Broadcaster
+from actors.desk import LaunchDesk
+from actors.live_publisher import LivePublisher
+from actors.runtime import ActorSystem
+from actors.sync import JobRunner, SyncMetrics, SyncWorker
+from astro.services.auth import AuthService
+from astro.services.catalog import LaunchScheduler, PublicCatalog
+from astro.services.changes import Changes, SyncJobs
+from astro.services.finance import FinanceService
+from astro.services.fleet import Fleet
+from astro.services.tokens import TokenIssuer
+from astro.store import cache, mongo, postgres
+from astro.store.bookings import PgLedger
+from astro.store.changes import MongoChanges, PgChanges, PgJobs
+from astro.store.idempotency import PgIdempotency
+from astro.store.invoices import PgInvoices
+from astro.store.launches import PgCatalog
+from astro.store.live import RedisLiveStore
+from astro.store.mail import start_sink
+from astro.store.mongo import MongoUsers
+from astro.store.payments import SandboxGateway
+from astro.store.people import PgProfiles
+from web import live, monitoring, notify_api
+from web.clients import MONGO_DB, PG_POOL, REDIS, SMTP_ADDRESS
+from web.keys import (
+    ACTORS,
+    AUTH,
+    BOOKING_OBSERVER,
+    BROADCASTER,
+    CATALOG,
+    CATALOG_STORE,
+    CHANGES,
+    CLOCK,
+    DESK,
+    FINANCE,
+    FLEET,
+    IDEMPOTENCY,
+    JOB_RUNNER,
+    LEDGER,
+    LIVE,
+    NOTIFY,
+    PROBES,
+    REGISTRY,
+    SCHEDULER,
+    SETTINGS,
+    SYNC,
+    SYNC_JOBS,
+)
+
+# Adapters only the composition root and the tests look at.
+USERS = web.AppKey("users", MongoUsers)
+GATEWAY = web.AppKey("gateway", SandboxGateway)
+
+Resource = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = await postgres.create_pool(app[SETTINGS].pg_dsn or "")
+    try:
+        await postgres.migrate(pool)
+        app[PG_POOL] = pool
+        app[PROBES]["postgres"] = lambda: pool.fetchval("SELECT 1")
+        yield
+    finally:
+        await pool.close()
+
+
+async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = mongo.connect(settings.mongo_url or "")
+    try:
+        db = client[settings.mongo_db]
+        await mongo.ensure_indexes(db)
+        app[MONGO_DB] = db
+        app[PROBES]["mongo"] = lambda: db.command("ping")
+        yield
+    finally:
+        await client.close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = cache.connect(app[SETTINGS].redis_url or "")
+    try:
+        await client.ping()
+        app[REDIS] = client
+        app[PROBES]["redis"] = client.ping
+        yield
+    finally:
+        await client.aclose()
+        await client.connection_pool.disconnect()
+
+
+async def broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Broadcaster of this node, listening to the others through Redis; it needs redis_ctx before it
+    and comes before whatever publishes or registers snapshots (launch actors, the live snapshots)."""
+    broadcaster = Broadcaster(RedisLiveStore(app[REDIS], app[SETTINGS].node))
+    await broadcaster.start()
+    app[BROADCASTER] = broadcaster
+    try:
+        yield
+    finally:
+        await broadcaster.stop()
+
+
+async def smtp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The configured SMTP server, or the embedded sink started on a free local port."""
+    app[PROBES]["smtp"] = lambda: _smtp_answers(app)
+    url = app[SETTINGS].smtp_url
+    if url is not None:
+        parts = urlsplit(url)
+        app[SMTP_ADDRESS] = (
+            parts.hostname or "127.0.0.1",
+            parts.port or (465 if parts.scheme == "smtps" else 25),
+        )
+        yield
+        return
+    server = await start_sink(app[MONGO_DB])
+    app[SMTP_ADDRESS] = server.sockets[0].getsockname()[:2]
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _smtp_answers(app: web.Application) -> None:
+    """The SMTP server in use greets us (TLS and login included for smtps://)."""
+    status = await app[NOTIFY].smtp_status()
+    if not status["reachable"]:
+        raise ConnectionError(status["error"])
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
+    users = MongoUsers(app[MONGO_DB])
+    app[GATEWAY] = SandboxGateway()
+    auth = AuthService(
+        users,
+        PgProfiles(app[PG_POOL]),
+        cache.AuthCache(app[REDIS]),
+        TokenIssuer(settings.jwt_secret, settings.token_ttl),
+        hasher,
+    )
+    await auth.warm_cache()
+    app[AUTH] = auth
+    app[USERS] = users
+    yield
+
+
+async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Launch actors, the booking desk, the live publisher, the catalogue, the fleet and finance."""
+    settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
+    store, ledger = PgCatalog(pool), PgLedger(pool)
+    publisher = LivePublisher(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
+    idle = settings.actor_idle_seconds
+    # The reaper looks a tenth as often as an actor may stay idle (every 10 s at the default 300 s).
+    system = ActorSystem(
+        on_event=monitoring.actor_events(app),
+        passivate_after=float(idle),
+        reap_interval=min(10.0, max(0.5, idle / 10)),
+    )
+    desk = LaunchDesk(
+        system=system,
+        ledger=ledger,
+        live=publisher,
+        gateway=app[GATEWAY],
+        users=app[AUTH],
+        observer=app[BOOKING_OBSERVER],
+        clock=clock,
+        hold_for=timedelta(seconds=settings.hold_seconds),
+    )
+    app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
+    app[LIVE], app[ACTORS], app[DESK] = publisher, system, desk
+    app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
+    app[SCHEDULER] = LaunchScheduler(store, publisher, clock, settings.vip_window)
+    app[FLEET] = Fleet(store, ledger)
+    app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
+    live.register_snapshots(app)
+    publisher.start()
+    await system.start()
+    await desk.retry_pending_refunds()
+    try:
+        yield
+    finally:
+        await system.stop()
+        await desk.wait_background()
+        await publisher.stop()
+
+
+async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sync worker and the sync job runner of this node; IT's change log and jobs."""
+    settings, pool, db = app[SETTINGS], app[PG_POOL], app[MONGO_DB]
+    pg, mongo_changes, jobs = PgChanges(pool), MongoChanges(db), PgJobs(pool)
+    cards = cache.LaunchCache(app[REDIS])
+    metrics = SyncMetrics(app[REGISTRY])
+    worker = SyncWorker(
+        node=settings.node,
+        pg=pg,
+        mongo=mongo_changes,
+        users=app[USERS],
+        cache=cards,
+        pool=pool,
+        interval=settings.sync_interval,
+        metrics=metrics,
+    )
+    runner = JobRunner(
+        node=settings.node,
+        jobs=jobs,
+        pool=pool,
+        db=db,
+        cache=cards,
+        pg=pg,
+        interval=settings.sync_interval,
+        metrics=metrics,
+    )
+    app[CHANGES], app[SYNC_JOBS] = Changes(pg, mongo_changes), SyncJobs(jobs, runner.wake)
+    app[SYNC], app[JOB_RUNNER] = worker, runner
+    await worker.start()
+    await runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()
+        await worker.stop()
+
+
+RESOURCES: Final[tuple[Resource, ...]] = (
+    monitoring.shipper_ctx,
+    postgres_ctx,
+    mongo_ctx,
+    redis_ctx,
+    broadcaster_ctx,
+    smtp_ctx,
+    services_ctx,
+    launches_ctx,
+    sync_ctx,
+    notify_api.notify_ctx,
+    monitoring.sampler_ctx,
+)
