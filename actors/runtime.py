@@ -87,7 +87,7 @@ class Actor:
 
     @property
     def idle_since(self) -> float:
-        """Loop time of the last message handled (or of the start)."""
+        """Time (the system's clock) of the last message handled, or of the start."""
         return self._idle_since
 
 
@@ -180,8 +180,11 @@ class ActorSystem:
         max_restarts: int = 5,
         restart_window: float = 60.0,
         on_event: EventHook | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._passivate_after = passivate_after
+        # Monotonic seconds for idle times and the crash window: the loop's, unless a test passes its own.
+        self._clock = clock
         self._reap_interval = reap_interval
         self._max_restarts = max_restarts
         self._restart_window = restart_window
@@ -196,6 +199,11 @@ class ActorSystem:
     def active(self) -> int:
         """Number of live actors."""
         return len(self._cells)
+
+    @property
+    def idle(self) -> int:
+        """Number of live actors waiting for mail with none queued (what tests await instead of sleeping)."""
+        return sum(1 for cell in self._cells.values() if cell.waiter is not None and not cell.mailbox)
 
     def mailbox_depths(self) -> dict[str, int]:
         """Queued messages per live actor."""
@@ -284,7 +292,6 @@ class ActorSystem:
         cell.wake()
 
     async def _run(self, cell: _Cell, previous: asyncio.Task[None] | None) -> None:
-        loop = asyncio.get_running_loop()
         batch: list[Envelope] = []
         crashes: list[float] = []
         try:
@@ -299,7 +306,7 @@ class ActorSystem:
                     await actor.receive_batch(batch)
                 except Exception as exc:
                     self._crashed(cell, batch, exc)
-                    now = loop.time()
+                    now = self._now()
                     crashes = [t for t in crashes if now - t < self._restart_window]
                     crashes.append(now)
                     if len(crashes) > self._max_restarts:
@@ -315,7 +322,7 @@ class ActorSystem:
                     if not await self._start(cell, actor, "restarted"):
                         return
                 else:
-                    actor._idle_since = loop.time()
+                    actor._idle_since = self._now()
                 # Idle actors must not keep their last messages alive.
                 batch = []
             reason = cell.stop_reason or "stopped"
@@ -349,7 +356,7 @@ class ActorSystem:
     async def _start(self, cell: _Cell, actor: Actor, event: str) -> bool:
         """Run on_start for a new instance; False when the actor must not go on."""
         actor.key = cell.key
-        actor._idle_since = asyncio.get_running_loop().time()
+        actor._idle_since = self._now()
         cell.actor = actor
         if cell.stop_reason is not None:
             # Stopped before it ever started: nothing to load, nothing to save.
@@ -381,6 +388,9 @@ class ActorSystem:
         self._close(cell, reason, exc)
         self._emit(event, cell.key, {"error": _describe(exc), **info})
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
     def _emit(self, event: str, key: str, info: dict[str, Any]) -> None:
         if self._on_event is None:
             return
@@ -400,7 +410,7 @@ class ActorSystem:
         """Passivate now every actor idle for `idle_for` seconds or more that is willing; how many.
 
         Synchronous, so no message slips in mid-decision."""
-        deadline = asyncio.get_running_loop().time() - idle_for
+        deadline = self._now() - idle_for
         # Idle = waiting for mail with none queued: a woken task with mail is not idle yet.
         idle = [
             cell

@@ -11,6 +11,7 @@ from astro.embedded import free_port
 from tests.conftest import agency_body, register
 from web.app import create_app
 from web.clients import PG_POOL
+from web.http import Handler
 
 
 async def test_request_id_is_generated_and_passed_through(client: Any) -> None:
@@ -158,9 +159,24 @@ async def test_a_client_that_leaves_mid_body_is_not_a_store_outage(settings: Any
 
     import aiohttp
 
+    app = create_app(settings)
+    entered, answered = asyncio.Event(), asyncio.Event()
+
+    @web.middleware
+    async def watch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Outermost, so once `answered` is set the app's own middleware has recorded the answer.
+        if request.path != "/api/system/auth/login":
+            return await handler(request)
+        entered.set()
+        try:
+            return await handler(request)
+        finally:
+            answered.set()
+
+    app.middlewares.insert(0, watch)
     # Served as `python run.py` serves it: aiohttp's test server cancels the handler of a client that
     # left, run.py's does not, and the handler then meets the lost connection itself.
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -171,24 +187,20 @@ async def test_a_client_that_leaves_mid_body_is_not_a_store_outage(settings: Any
             b'Content-Length: 500\r\n\r\n{"email": '
         )
         await writer.drain()
-        await asyncio.sleep(0.1)  # the handler is reading the body
+        async with asyncio.timeout(5):
+            await entered.wait()  # the handler runs, and is reading the body
         writer.close()
+        async with asyncio.timeout(5):
+            await answered.wait()
 
-        def counts(text: str) -> dict[tuple[str, str], float]:
-            families = {f.name: f for f in text_string_to_metric_families(text)}
-            return {
-                (s.labels["route"], s.labels["status"]): s.value
-                for s in families["astro_http_requests"].samples
-                if s.name.endswith("_total")
-            }
-
-        async with aiohttp.ClientSession() as session:
-            for _ in range(50):
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    seen = counts(await resp.text())
-                if ("/api/system/auth/login", "499") in seen:
-                    break
-                await asyncio.sleep(0.02)
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(metrics) as resp:
+            families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+        seen = {
+            (s.labels["route"], s.labels["status"]): s.value
+            for s in families["astro_http_requests"].samples
+            if s.name.endswith("_total")
+        }
     finally:
         await runner.cleanup()
     assert seen.get(("/api/system/auth/login", "499")) == 1

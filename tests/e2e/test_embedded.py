@@ -130,7 +130,7 @@ class Platform:
                     self.children = self.embedded_children()
                     return body  # type: ignore[no-any-return]
                 last = (status, body)
-            time.sleep(0.05)
+            time.sleep(0.05)  # another process: its /ready answer is the only signal; polled to a deadline
         pytest.fail(
             f"GET /ready did not answer 200 within {START_TIMEOUT:.0f} s (last: {last!r}):\n"
             f"{self.output()[-4000:]}"

@@ -14,7 +14,7 @@ def test_id_has_prefix_and_26_crockford_characters() -> None:
 
 def test_ids_sort_by_creation_time_and_are_unique() -> None:
     first = new_id("x")
-    time.sleep(0.002)
+    time.sleep(0.002)  # the passing of time is what is tested: the later ids are made at a later millisecond
     later = [new_id("x") for _ in range(1000)]
     assert all(first < i for i in later)
     assert len(set(later)) == 1000

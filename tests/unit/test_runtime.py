@@ -61,6 +61,8 @@ class Journal:
     failing_starts: int = 0
     start_gate: asyncio.Event | None = None
     willing: bool = True
+    passivation_checks: int = 0
+    checked: asyncio.Event = field(default_factory=asyncio.Event)
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -107,6 +109,8 @@ class Probe(Actor):
         raise AssertionError(message)
 
     def can_passivate(self) -> bool:
+        self.journal.passivation_checks += 1
+        self.journal.checked.set()
         return self.journal.willing
 
 
@@ -129,6 +133,13 @@ class Events:
             while self.names().count(name) < count:
                 self._changed.clear()
                 await self._changed.wait()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run until condition holds (runtime state nothing signals); fail after 2 s."""
+    async with asyncio.timeout(2):
+        while not condition():
+            await asyncio.sleep(0)  # one turn of the loop: the tasks that make it true run
 
 
 MakeSystem = Callable[..., Awaitable[tuple[ActorSystem, Events]]]
@@ -183,7 +194,7 @@ async def test_messages_queued_while_busy_arrive_as_one_batch(make_system: MakeS
     for i in range(49):
         ref.tell(Echo(i))
     last = asyncio.create_task(ref.ask(Echo(49)))
-    await asyncio.sleep(0)  # let the ask reach the mailbox
+    await until(lambda: sum(system.mailbox_depths().values()) == 50)  # the ask reached the mailbox
     assert system.mailbox_depths() == {KEY: 50}
     journal.gate.set()
     assert await blocked == "released"
@@ -221,7 +232,7 @@ async def test_domain_refusal_reaches_only_its_asker_and_the_actor_goes_on(make_
         asyncio.create_task(ref.ask(Refuse())),
         asyncio.create_task(ref.ask(Echo("b"))),
     )
-    await asyncio.sleep(0)
+    await until(lambda: system.mailbox_depths() == {KEY: 3})
     journal.gate.set()
     await blocked
     assert await before == "a"
@@ -261,7 +272,7 @@ async def test_messages_queued_during_a_crash_are_still_handled(make_system: Mak
     await journal.entered.wait()
     ref.tell(Echo(1))
     queued = asyncio.create_task(ref.ask(Echo(2)))
-    await asyncio.sleep(0)
+    await until(lambda: system.mailbox_depths() == {KEY: 2})
     journal.gate.set()
     with pytest.raises(ActorCrashed):
         await crashing
@@ -280,7 +291,7 @@ async def test_gives_up_after_max_restarts_and_a_later_ref_starts_afresh(make_sy
     crashing = asyncio.create_task(ref.ask(Wait(then="crash")))
     await journal.entered.wait()
     queued = asyncio.create_task(ref.ask(Echo("queued")))
-    await asyncio.sleep(0)
+    await until(lambda: system.mailbox_depths() == {KEY: 1})
     journal.gate.set()
     with pytest.raises(ActorCrashed):
         await crashing
@@ -301,7 +312,7 @@ async def test_messages_sent_during_on_start_are_handled_after_it(make_system: M
     ref = system.ref(KEY, probe(journal))
     ref.tell(Echo(1))
     second = asyncio.create_task(ref.ask(Echo(2)))
-    await asyncio.sleep(0)
+    await until(lambda: journal.starts == 1 and sum(system.mailbox_depths().values()) == 2)
     assert (journal.starts, system.mailbox_depths()) == (1, {KEY: 2})
     loaded.set()
     assert await second == 2
@@ -315,7 +326,7 @@ async def test_failed_start_fails_queued_asks_and_a_later_ref_retries(make_syste
     ref = system.ref(KEY, probe(journal))
     first = asyncio.create_task(ref.ask(Echo(1)))
     second = asyncio.create_task(ref.ask(Echo(2)))
-    await asyncio.sleep(0)
+    await until(lambda: system.mailbox_depths() == {KEY: 2})
     loaded.set()
     for ask in (first, second):
         with pytest.raises(ActorStopped, match="start failed: RuntimeError: database down"):
@@ -387,7 +398,10 @@ async def test_actor_that_cannot_passivate_stays_alive(make_system: MakeSystem) 
     journal = Journal(willing=False)
     ref = system.ref(KEY, probe(journal))
     await ref.ask(Echo(1))
-    await asyncio.sleep(0.05)  # several reaper passes past passivate_after
+    async with asyncio.timeout(2):  # the reaper found it idle long enough three times, and it said no
+        while journal.passivation_checks < 3:
+            journal.checked.clear()
+            await journal.checked.wait()
     assert system.active == 1
     assert journal.stops == 0
     journal.willing = True
@@ -396,16 +410,17 @@ async def test_actor_that_cannot_passivate_stays_alive(make_system: MakeSystem) 
 
 
 async def test_passivate_idle_retires_only_actors_idle_that_long_and_willing(make_system: MakeSystem) -> None:
-    system, _ = await make_system(passivate_after=3600, reap_interval=3600)
+    now = 0.0
+    system, events = await make_system(passivate_after=3600, reap_interval=3600, clock=lambda: now)
     quiet, busy, stubborn = Journal(), Journal(), Journal(willing=False)
     quiet_ref, busy_ref = system.ref("quiet", probe(quiet)), system.ref("busy", probe(busy))
     stubborn_ref = system.ref("stubborn", probe(stubborn))
     for ref in (quiet_ref, busy_ref, stubborn_ref):
         await ref.ask(Echo(1))
-    await asyncio.sleep(0.2)
+    now = 0.2
     await busy_ref.ask(Echo(2))  # busy was used just now
     assert system.passivate_idle(0.1) == 1  # quiet only: busy is too fresh, stubborn unwilling
-    await asyncio.sleep(0.05)
+    await events.wait_for("passivated")
     assert (quiet.stops, busy.stops, stubborn.stops) == (1, 0, 0)
     assert system.get("quiet") is None and system.active == 2
     assert system.passivate_idle(0) == 1  # now busy too; stubborn still refuses
@@ -446,7 +461,7 @@ async def test_messages_racing_passivation_are_never_lost(make_system: MakeSyste
         replies = []
         for i in range(50):
             for _ in range(jitter.randrange(4)):
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # yields are the interleaving under test, not a wait
             if jitter.random() < 0.3:
                 held.tell(("tell", n, i))
                 tells += 1
@@ -468,9 +483,9 @@ async def test_system_stop_fails_queued_asks_and_then_refuses_messages(make_syst
     blocked = asyncio.create_task(ref.ask(Wait()))
     await journal.entered.wait()
     queued = asyncio.create_task(ref.ask(Echo(1)))
-    await asyncio.sleep(0)
+    await until(lambda: system.mailbox_depths() == {KEY: 1})
     stopping = asyncio.create_task(system.stop())
-    await asyncio.sleep(0)
+    await until(lambda: system.active == 0)  # the stop is under way: the actor left the registry
     journal.gate.set()  # the batch being handled still finishes
     await stopping
     assert await blocked == "released"
@@ -561,8 +576,7 @@ async def test_an_idle_actor_costs_under_5_kb() -> None:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(5_000):
             system.ref(f"launch_{i}", Idle)
-        await asyncio.sleep(0)  # every task reaches its first wait for mail
-        await asyncio.sleep(0)
+        await until(lambda: system.idle == 5_000)  # every task reaches its first wait for mail
         per_actor = (tracemalloc.get_traced_memory()[0] - before) / 5_000
     finally:
         tracemalloc.stop()

@@ -12,7 +12,7 @@ const EVENTS = [
   'launch_scheduled', 'launch_confirmed', 'launch_delayed', 'launch_aborted', 'launch_successful', 'launch_failed',
   'booking_confirmed', 'booking_cancelled', 'invoice_issued', 'payment_received',
 ];
-// The moves of README "IT's control": target status -> what the button says and does.
+// The moves of docs/api.md "IT's control": target status -> what the button says and does.
 const MOVES = {
   held: { from: ['pending'], label: 'Hold', verb: 'hold', done: 'is held: it will not be sent until released' },
   pending: { from: ['held', 'failed'], label: (s) => (s === 'failed' ? 'Retry' : 'Release'), verb: 'release or retry', done: 'is queued again and goes out at once' },
