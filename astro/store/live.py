@@ -14,6 +14,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from astro.domain.errors import Unavailable
+from astro.store.errors import unavailable_as
 
 log = structlog.get_logger("astro.store.live")
 
@@ -64,6 +65,7 @@ def _translated() -> Iterator[None]:
         raise Unavailable(UNAVAILABLE) from exc
 
 
+@unavailable_as("Redis")
 class RedisLiveStore:
     """The Broadcaster's LiveStore on Redis: one Lua script per event keeps offset, history and fan-out
     atomic, so every node sees one order per channel."""
