@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from aiohttp import web
 
 from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.invoices import SHOWN_STATUSES
 from astro.domain.users import Role
 from astro.schemas.finance import (
     AgencyReport,
@@ -19,7 +20,7 @@ from astro.schemas.finance import (
     InvoiceRequest,
     TransferIn,
 )
-from astro.services.finance import annual_csv
+from astro.services.finance import AnnualFigures, InvoiceView, annual_csv, totals
 from web.agency_api import query_date
 from web.http import (
     authenticate,
@@ -36,12 +37,25 @@ from web.openapi import doc
 
 PREFIX = "/api/finance"
 finance_only = requires(Role.FINANCE)
-STATUSES = ("issued", "partially_paid", "paid", "overdue")
+STATUSES = SHOWN_STATUSES
 PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
 
 
-def invoice_out(row: dict[str, Any]) -> InvoiceOut:
-    return InvoiceOut.model_validate({**row, "status": row["shown_status"], "rate_pct": row["rate_bp"] / 100})
+def invoice_out(invoice: InvoiceView) -> InvoiceOut:
+    """An invoice as the API shows it: its rate in percent and its open balance."""
+    return InvoiceOut.model_validate(
+        {**asdict(invoice), "rate_pct": invoice.rate_bp / 100, "balance_cents": invoice.balance_cents}
+    )
+
+
+def annual_out(report: AnnualFigures) -> AnnualReport:
+    return AnnualReport.model_validate(
+        {
+            **asdict(report),
+            "total_actual_cents": report.total_actual_cents,
+            "total_pending_cents": report.total_pending_cents,
+        }
+    )
 
 
 def _year(request: web.Request, default: int | None = None) -> int | None:
@@ -61,7 +75,7 @@ async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Resp
     rows = await request.app[FINANCE].invoices(
         agency_id=agency_id, status=status, year=_year(request), after=decode_cursor(request), limit=limit + 1
     )
-    rows, cursor = page_of(rows, limit, lambda r: str(r["number"]))
+    rows, cursor = page_of(rows, limit, lambda r: r.number)
     return respond(InvoicePage(items=[invoice_out(r) for r in rows], next_cursor=cursor))
 
 
@@ -115,11 +129,6 @@ async def record_transfer(request: web.Request) -> web.Response:
     return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
 
 
-def _totals(items: list[dict[str, Any]]) -> dict[str, int]:
-    keys = [k for k in items[0] if k.endswith("_cents") or k == "launches"] if items else []
-    return {k: sum(int(i[k]) for i in items) for k in keys}
-
-
 @doc(
     "Every agency's figures for launches scheduled in [from, to)",
     response=AgencyReport,
@@ -130,7 +139,9 @@ async def agencies_report(request: web.Request) -> web.Response:
     items = await request.app[FINANCE].agency_report(
         None, query_date(request, "from"), query_date(request, "to")
     )
-    return respond(AgencyReport.model_validate({"items": items, "totals": _totals(items)}))
+    return respond(
+        AgencyReport.model_validate({"items": [asdict(i) for i in items], "totals": totals(items)})
+    )
 
 
 @doc(
@@ -145,7 +156,7 @@ async def agency_report(request: web.Request) -> web.Response:
     )
     if not items:
         raise NotFound("no such agency")
-    return respond(AgencyReportOne.model_validate({"report": items[0]}))
+    return respond(AgencyReportOne.model_validate({"report": asdict(items[0])}))
 
 
 @doc(
@@ -167,7 +178,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="revenue-{year}.csv"'},
         )
-    return respond(AnnualReport.model_validate(report))
+    return respond(annual_out(report))
 
 
 # -- the agency's side ---------------------------------------------------------------------------

@@ -12,9 +12,12 @@ import asyncpg
 from astro import origin
 from astro.domain.bookings import NewBooking
 from astro.domain.errors import NotFound
+from astro.domain.events import InvoiceDue
 from astro.domain.ids import new_id
+from astro.domain.invoices import invoice_kind_for
+from astro.domain.launches import Status
 from astro.store import notices
-from astro.store.invoices import KIND_BY_STATUS, issue_invoice
+from astro.store.invoices import issue_invoice
 from astro.store.launches import fetch_launch
 from astro.store.postgres import write_tx
 
@@ -251,8 +254,8 @@ class PgLedger:
             for traveler in travelers:
                 refunded = sum(r.amount_cents for r in refunds if r.traveler_id == traveler.id)
                 mail.add(f"launch_{status}", [traveler], {**data, "refund": notices.money(refunded)})
-            if status in KIND_BY_STATUS:  # the launch ended: its invoice, in this same transaction
-                await issue_invoice(conn, launch_id, KIND_BY_STATUS[status], now, mail)
+            if kind := invoice_kind_for(Status(status)):  # the launch ended: its invoice, in this transaction
+                await issue_invoice(conn, InvoiceDue(launch_id, launch["agency_id"], kind, now))
             await mail.write(conn)
             return refunds
 
