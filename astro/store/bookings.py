@@ -15,7 +15,7 @@ from astro.domain.errors import NotFound
 from astro.domain.events import InvoiceDue
 from astro.domain.ids import new_id
 from astro.domain.invoices import invoice_kind_for
-from astro.domain.launches import Status
+from astro.domain.launches import REFUND_ALL, Status
 from astro.store import notices
 from astro.store.invoices import issue_invoice
 from astro.store.launches import fetch_launch
@@ -326,11 +326,12 @@ class PgLedger:
                      AND (SELECT count(*) FROM (
                              SELECT DISTINCT b.launch_id FROM bookings b JOIN launches l ON l.id = b.launch_id
                              WHERE b.traveler_id = t.id AND b.status = 'confirmed'
-                               AND l.confirmed_at IS NOT NULL AND l.status NOT IN ('aborted', 'failed')
+                               AND l.confirmed_at IS NOT NULL AND l.status <> ALL($3::text[])
                              LIMIT 2) two) = 2
                    ORDER BY t.id""",
                 launch_id,
                 among,
+                sorted(REFUND_ALL),
             )
         return [r["traveler_id"] for r in rows]
 

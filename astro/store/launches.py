@@ -10,11 +10,11 @@ import asyncpg
 
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.ids import new_id
+from astro.domain.launches import OPEN
 from astro.store import notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
-OPEN_STATUSES: Final = ("scheduled", "confirmed", "delayed")
 
 LAUNCH_COLUMNS: Final = """
     l.id, l.agency_id, l.rocket_id, l.slug, l.mission, l.destination, l.scheduled_at, l.price_cents,
@@ -113,7 +113,7 @@ class PgCatalog:
             busy = await conn.fetchval(
                 "SELECT count(*) FROM launches WHERE rocket_id = $1 AND status = ANY($2::text[])",
                 rocket_id,
-                list(OPEN_STATUSES),
+                sorted(OPEN),
             )
             if busy:
                 raise Conflict(
@@ -201,6 +201,6 @@ class PgCatalog:
                 await conn.fetch(
                     f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
                     WHERE l.status = ANY($1::text[]) ORDER BY l.scheduled_at, l.id""",
-                    list(OPEN_STATUSES),
+                    sorted(OPEN),
                 )
             )
