@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.errors import InvalidInput
 from astro.domain.invoices import SHOWN_STATUSES
 from astro.domain.users import Role
 from astro.schemas.finance import (
@@ -37,7 +37,6 @@ from web.openapi import doc
 
 PREFIX = "/api/finance"
 finance_only = requires(Role.FINANCE)
-STATUSES = SHOWN_STATUSES
 PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
 
 
@@ -69,8 +68,10 @@ def _year(request: web.Request, default: int | None = None) -> int | None:
 
 async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Response:
     status = request.query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", {"fields": {"status": status}})
+    if status is not None and status not in SHOWN_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(SHOWN_STATUSES)}", {"fields": {"status": status}}
+        )
     limit = query_limit(request)
     rows = await request.app[FINANCE].invoices(
         agency_id=agency_id, status=status, year=_year(request), after=decode_cursor(request), limit=limit + 1
@@ -82,7 +83,7 @@ async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Resp
 @doc(
     "Invoices, by number",
     response=InvoicePage,
-    query={"agency_id": "one agency", "status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"agency_id": "one agency", "status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
 )
 @finance_only
 async def list_invoices(request: web.Request) -> web.Response:
@@ -151,12 +152,10 @@ async def agencies_report(request: web.Request) -> web.Response:
 )
 @finance_only
 async def agency_report(request: web.Request) -> web.Response:
-    items = await request.app[FINANCE].agency_report(
+    figures = await request.app[FINANCE].agency_figures(
         request.match_info["id"], query_date(request, "from"), query_date(request, "to")
     )
-    if not items:
-        raise NotFound("no such agency")
-    return respond(AgencyReportOne.model_validate({"report": asdict(items[0])}))
+    return respond(AgencyReportOne.model_validate({"report": asdict(figures)}))
 
 
 @doc(
@@ -187,7 +186,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
 @doc(
     "The agency's invoices",
     response=InvoicePage,
-    query={"status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
 )
 @requires(Role.AGENCY)
 async def agency_invoices(request: web.Request) -> web.Response:

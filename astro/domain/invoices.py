@@ -11,8 +11,6 @@ from astro.domain.events import InvoiceIssued, PaymentReceived
 from astro.domain.launches import Status
 
 Kind = Literal["commission", "abort_fee"]
-COMMISSION: Final = "commission"
-ABORT_FEE: Final = "abort_fee"
 COMMISSION_BP: Final = 100  # 1 % in basis points
 RELIABLE_COMMISSION_BP: Final = 80  # 0.8 % for an agency with at least two earlier successful launches
 RELIABLE_AFTER: Final = 2

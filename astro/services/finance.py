@@ -11,7 +11,7 @@ from typing import Protocol
 import structlog
 
 from astro.domain.clock import Clock
-from astro.domain.errors import PaymentDeclined
+from astro.domain.errors import NotFound, PaymentDeclined
 from astro.services.payments import PaymentGateway
 
 log = structlog.get_logger("astro.finance")
@@ -215,6 +215,13 @@ class FinanceService:
         self, agency_id: str | None, start: date | None, end: date | None
     ) -> list[AgencyFigures]:
         return await self._invoices.agency_report(agency_id, start, end)
+
+    async def agency_figures(self, agency_id: str, start: date | None, end: date | None) -> AgencyFigures:
+        """One agency's figures (NotFound when there is no such agency)."""
+        found = await self._invoices.agency_report(agency_id, start, end)
+        if not found:
+            raise NotFound("no such agency")
+        return found[0]
 
     async def annual(self, year: int) -> AnnualFigures:
         return AnnualFigures(year, tuple(await self._invoices.annual(year)))
