@@ -22,7 +22,7 @@ INVOICE_COLUMNS: Final = """i.id, i.number, i.agency_id, a.name AS agency_name, 
     i.issued_at, i.due_at"""
 INVOICE_FROM: Final = "invoices i JOIN agencies a ON a.id = i.agency_id JOIN launches l ON l.id = i.launch_id"
 # rules.shown_status in SQL, only to filter a page by status ($1 is now): the one copy of the overdue rule
-# outside the domain; tests/integration/test_invoice_status.py pins that the two agree at its boundaries.
+# outside the domain; tests/integration/test_invoices_store.py pins that the two agree at its boundaries.
 SHOWN_STATUS: Final = f"""CASE WHEN i.amount_cents - i.paid_cents > 0 AND $1::timestamptz > i.due_at
     THEN '{rules.OVERDUE}' ELSE i.status END"""
 
@@ -49,29 +49,25 @@ def _view(row: asyncpg.Record, now: datetime, payments: tuple[PaymentLine, ...] 
     )
 
 
-async def _facts(conn: asyncpg.Connection, launch_id: str, kind: str) -> rules.InvoiceFacts:
-    """What the invoice of the launch is computed from: its net revenue, the agency's earlier successes."""
-    launch = await conn.fetchrow(
-        "SELECT agency_id, scheduled_at, mission FROM launches WHERE id = $1", launch_id
+async def _facts(conn: asyncpg.Connection, launch_id: str) -> rules.InvoiceFacts:
+    """What a launch's invoice is computed from, in one round trip: its net revenue (bookings less
+    refunds) and how many of the agency's launches scheduled before it were successful."""
+    row = await conn.fetchrow(
+        """SELECT l.agency_id, l.mission,
+                  (SELECT COALESCE(sum(b.total_cents - COALESCE(b.refund_cents, 0)), 0) FROM bookings b
+                   WHERE b.launch_id = l.id) AS net,
+                  (SELECT count(*) FROM launches e
+                   WHERE e.agency_id = l.agency_id AND e.status = $2 AND e.id <> l.id
+                     AND e.scheduled_at < l.scheduled_at) AS earlier
+           FROM launches l WHERE l.id = $1""",
+        launch_id,
+        rules.RELIABLE_STATUS,
     )
-    if launch is None:
+    if row is None:
         raise NotFound("no such launch")
-    net = earlier = 0
-    if kind == "commission":  # an abort fee is flat: neither figure is needed
-        net = await conn.fetchval(
-            """SELECT COALESCE(sum(total_cents - COALESCE(refund_cents, 0)), 0) FROM bookings
-               WHERE launch_id = $1""",
-            launch_id,
-        )
-        earlier = await conn.fetchval(
-            """SELECT count(*) FROM launches
-               WHERE agency_id = $1 AND status = $2 AND id <> $3 AND scheduled_at < $4""",
-            launch["agency_id"],
-            rules.RELIABLE_STATUS,
-            launch_id,
-            launch["scheduled_at"],
-        )
-    return rules.InvoiceFacts(launch_id, launch["agency_id"], launch["mission"], int(net), int(earlier))
+    return rules.InvoiceFacts(
+        launch_id, row["agency_id"], row["mission"], int(row["net"]), int(row["earlier"])
+    )
 
 
 async def issue_invoice(conn: asyncpg.Connection, due: InvoiceDue) -> InvoiceIssued:
@@ -80,7 +76,7 @@ async def issue_invoice(conn: asyncpg.Connection, due: InvoiceDue) -> InvoiceIss
     The number is the next of the year; a second invoice of one launch and kind violates a unique
     constraint (Conflict invoice_exists), which rolls the whole transaction back, the number with it:
     numbers stay gapless."""
-    facts = await _facts(conn, due.launch_id, due.kind)
+    facts = await _facts(conn, due.launch_id)
     seq = await conn.fetchval(
         """INSERT INTO invoice_counters (year, last) VALUES ($1, 1)
            ON CONFLICT (year) DO UPDATE SET last = invoice_counters.last + 1 RETURNING last""",
