@@ -1,65 +1,72 @@
-"""Live events: per-channel offsets, epochs and history in Redis, fanned out to listeners on every node."""
+"""Live events: consecutive offsets per channel and epoch, delivered in order to listeners on every node.
+
+Where offsets, history and the fan-out between nodes are kept is the LiveStore port (Redis in production:
+astro/store/live.py); this module holds what happens on one node: order, gaps, epochs, coalescing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
-import redis.asyncio as aioredis
 import structlog
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from astro.domain.errors import Unavailable
 from astro.domain.users import Principal
+from astro.services.live import LAUNCHES
 
 log = structlog.get_logger("astro.broadcast")
 
-FANOUT: Final = "astro:events"  # the Redis pub/sub channel every node listens on
 KINDS: Final = ("launch", "launches", "agency", "traveler")
-LAUNCHES: Final = "launches"
-STATE_TTL: Final = 30 * 86400  # epoch and offset outlive the history: a quiet channel keeps its epoch
 GAP_WAIT: Final = 0.25  # how long an out-of-order event waits for the ones before it
 RETRY_DELAY: Final = 1.0
 
 Provider = Callable[[Principal | None, str], Awaitable[dict[str, Any]]]
 
-# KEYS: state hash, history list. ARGV: epoch if new, history length, state ttl, history ttl,
-# fan-out channel, node message head (JSON object without its end), event JSON, coalesce JSON, data JSON.
-_PUBLISH: Final = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-local entry = ',"event":' .. ARGV[7] .. ',"coalesce":' .. ARGV[8] .. ',"data":' .. ARGV[9] .. '}'
-redis.call('RPUSH', KEYS[2], '{"offset":' .. offset .. entry)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-local tail = ',"epoch":"' .. epoch .. '","offset":' .. offset .. '}\\n'
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. tail .. ARGV[9])
-return {epoch, offset}
-"""
+# (epoch, offset): where an event was recorded, or where a channel stands
+Position = tuple[str, int]
+# (offset, event, data, coalesce): an event as the history keeps it
+Recorded = tuple[int, str, dict[str, Any], str | None]
+# (channel, epoch, offset, event, data JSON, coalesce): an event another node published
+Arrival = tuple[str, str, int, str, str, str | None]
 
-# KEYS: state hash, history list. ARGV: epoch if new, ttl for a channel nothing was published on yet.
-_POSITION: Final = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
-"""
+
+class LiveStore(Protocol):
+    """The port to where channel epochs, offsets and recent history are shared by every node, and to the
+    fan-out between nodes. Every method raises Unavailable when the store cannot be reached."""
+
+    async def append(self, events: Sequence[tuple[str, str, str, str | None]]) -> list[Position]:
+        """Record each (channel, event, data JSON, coalesce) with its channel's next offset (a new epoch
+        when the channel is unknown) and send it to the other nodes, in order; the position of each."""
+        ...
+
+    async def position(self, channel: str) -> Position:
+        """Where the channel stands; a channel the store does not know starts a new epoch at offset 0."""
+        ...
+
+    async def history_after(self, channel: str, epoch: str, offset: int) -> list[Recorded] | None:
+        """Every event after `offset` in `epoch`, oldest first; None when they cannot all be recovered."""
+        ...
+
+    @property
+    def listening(self) -> bool:
+        """Subscribed to the fan-out."""
+        ...
+
+    async def listen(self) -> None:
+        """Subscribe to the fan-out; returns once subscribed."""
+        ...
+
+    async def receive(self) -> Arrival:
+        """The next event another node published (never one of this node's own)."""
+        ...
+
+    async def stop_listening(self) -> None:
+        """Leave the fan-out; never raises."""
+        ...
 
 
 class Listener(Protocol):
@@ -69,19 +76,7 @@ class Listener(Protocol):
         """One event, as the ready-made `event` frame shared by every listener of the channel."""
 
     def restart(self, channel: str) -> None:
-        """The channel's epoch changed (Redis lost it): offsets start over, a new snapshot is needed."""
-
-
-def launch_channel(launch_id: str) -> str:
-    return f"launch:{launch_id}"
-
-
-def agency_channel(agency_user_id: str) -> str:
-    return f"agency:{agency_user_id}"
-
-
-def traveler_channel(traveler_user_id: str) -> str:
-    return f"traveler:{traveler_user_id}"
+        """The channel's epoch changed (the store lost it): offsets start over, a new snapshot is needed."""
 
 
 def channel_kind(channel: str) -> str:
@@ -116,23 +111,17 @@ class _Channel:
 class Broadcaster:
     """Publishes events with consecutive offsets per channel and delivers them once to local listeners."""
 
-    def __init__(self, redis: aioredis.Redis, node: str, history: int = 200, history_ttl: int = 3600) -> None:
-        self._redis = redis
-        self.node = node
-        self._history = max(1, history)
-        self._history_ttl = max(1, history_ttl)
-        self._publish = redis.register_script(_PUBLISH)
-        self._position = redis.register_script(_POSITION)
+    def __init__(self, store: LiveStore) -> None:
+        self._store = store
         self._channels: dict[str, _Channel] = {}
         self._providers: dict[str, Provider] = {}
         self.superseded = 0  # coalesced events never delivered here: a newer one arrived with them
-        self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Listen for the events other nodes publish; returns once subscribed."""
-        self._pubsub = await self._subscribe()
+        await self._store.listen()
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="broadcast-listener")
 
     async def stop(self) -> None:
@@ -141,7 +130,7 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._close_pubsub()
+        await self._store.stop_listening()
         for task in list(self._tasks):
             task.cancel()
         for state in self._channels.values():
@@ -158,42 +147,25 @@ class Broadcaster:
         return (await self.publish_many([(channel, event, data, coalesce)]))[0]
 
     async def publish_many(self, events: Sequence[tuple[str, str, dict[str, Any], str | None]]) -> list[int]:
-        """publish() for many events, in order, in one round trip to Redis (one script call each)."""
+        """publish() for many events, in order, in one round trip to the store."""
         prepared = []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, event, data, coalesce in events:
-                channel_kind(channel)
-                data_json = _dumps(data)
-                head = _dumps({"node": self.node, "channel": channel, "event": event, "coalesce": coalesce})
-                args: list[str | int] = [
-                    secrets.token_hex(8),
-                    self._history,
-                    STATE_TTL,
-                    self._history_ttl,
-                    FANOUT,
-                    head[:-1],
-                    _dumps(event),
-                    _dumps(coalesce),
-                    data_json,
-                ]
-                await self._publish(keys=_keys(channel), args=args, client=pipe)
-                prepared.append((channel, event, data_json, coalesce))
-            answers = await pipe.execute()
+        for channel, event, data, coalesce in events:
+            channel_kind(channel)
+            prepared.append((channel, event, _dumps(data), coalesce))
+        positions = await self._store.append(prepared)
         offsets, arrived = [], {}
-        for (channel, event, data_json, coalesce), (epoch, offset) in zip(prepared, answers, strict=True):
-            state = self._arrive(channel, _text(epoch), int(offset), event, data_json, coalesce, flush=False)
+        for (channel, event, data_json, coalesce), (epoch, offset) in zip(prepared, positions, strict=True):
+            state = self._arrive(channel, epoch, offset, event, data_json, coalesce, flush=False)
             if state is not None:
                 arrived[channel] = state
-            offsets.append(int(offset))
+            offsets.append(offset)
         for channel, state in arrived.items():  # all of them first: a value already superseded is skipped
             self._flush(channel, state)
         return offsets
 
     async def position(self, channel: str) -> tuple[str, int]:
-        """(epoch, current offset) of a channel; a channel Redis does not know starts a new epoch."""
-        args: list[str | int] = [secrets.token_hex(8), self._history_ttl]
-        epoch, offset = await cast(Awaitable[list[Any]], self._position(keys=_keys(channel), args=args))
-        epoch, offset = _text(epoch), int(offset)
+        """(epoch, current offset) of a channel; a channel the store does not know starts a new epoch."""
+        epoch, offset = await self._store.position(channel)
         state = self._channels.get(channel)
         if state is not None and state.epoch in (None, epoch) and state.head is None:
             state.epoch, state.head = epoch, offset
@@ -204,28 +176,10 @@ class Broadcaster:
 
     async def since(self, channel: str, epoch: str, offset: int) -> list[dict[str, Any]] | None:
         """Events after `offset` in `epoch`, oldest first; None when they cannot all be recovered."""
-        entries = await self._history_after(channel, epoch, offset)
+        entries = await self._store.history_after(channel, epoch, offset)
         if entries is None:
             return None
-        return [{"offset": e["offset"], "event": e["event"], "data": e["data"]} for e in entries]
-
-    async def _history_after(self, channel: str, epoch: str, offset: int) -> list[dict[str, Any]] | None:
-        state_key, history_key = _keys(channel)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hmget(state_key, ["epoch", "offset"])
-            pipe.lrange(history_key, 0, -1)
-            (current_epoch, current), raw = await pipe.execute()
-        if current_epoch is None or _text(current_epoch) != epoch:
-            return None
-        current = int(current or 0)
-        if not 0 <= offset <= current:
-            return None
-        if offset == current:
-            return []
-        entries = [json.loads(r) for r in raw]
-        if not entries or entries[0]["offset"] > offset + 1 or entries[-1]["offset"] != current:
-            return None
-        return [e for e in entries if e["offset"] > offset]
+        return [{"offset": at, "event": event, "data": data} for at, event, data, _ in entries]
 
     # Snapshots
 
@@ -336,9 +290,9 @@ class Broadcaster:
         if state.head is None or state.epoch is None:
             return
         try:
-            entries = await self._history_after(channel, state.epoch, state.head)
-        except RedisError as exc:
-            log.warning("live_history_unavailable", channel=channel, error=str(exc))
+            entries = await self._store.history_after(channel, state.epoch, state.head)
+        except Unavailable as exc:
+            log.warning("live_history_unavailable", channel=channel, error=_why(exc))
             return
         if entries is None:
             log.warning("live_events_lost", channel=channel, after=state.head)
@@ -346,9 +300,9 @@ class Broadcaster:
             for listener in list(state.listeners):
                 listener.restart(channel)
             return
-        for e in entries:
-            if state.head is not None and e["offset"] > state.head:
-                state.held.setdefault(e["offset"], (e["event"], _dumps(e["data"]), e["coalesce"]))
+        for offset, event, data, coalesce in entries:
+            if state.head is not None and offset > state.head:
+                state.held.setdefault(offset, (event, _dumps(data), coalesce))
 
     async def _catch_up(self) -> None:
         """After the fan-out connection was lost: what other nodes published meanwhile."""
@@ -359,55 +313,37 @@ class Broadcaster:
 
     # Events from other nodes
 
-    async def _subscribe(self) -> PubSub:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(FANOUT)
-        return pubsub
-
-    async def _close_pubsub(self) -> None:
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = None
-
     async def _listen(self) -> None:
+        """Deliver what the other nodes publish; when the fan-out is lost, listen again and catch up."""
+        store = self._store
         while True:
             try:
-                if self._pubsub is None:
-                    self._pubsub = await self._subscribe()
+                if not store.listening:
+                    await store.listen()
                     log.info("live_fanout_reconnected")
                     self._spawn(self._catch_up())
-                message = await self._pubsub.get_message(timeout=None)
-            except (RedisError, OSError) as exc:
-                log.warning("live_fanout_disconnected", error=f"{type(exc).__name__}: {exc}")
-                await self._close_pubsub()
+                arrival = await store.receive()
+            except Unavailable as exc:
+                log.warning("live_fanout_disconnected", error=_why(exc))
+                await store.stop_listening()
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            if message is not None and message.get("type") == "message":
-                try:
-                    self._remote(_text(message["data"]))
-                except Exception:
-                    log.exception("live_fanout_message_failed")
+            try:
+                self._remote(arrival)
+            except Exception:
+                log.exception("live_fanout_message_failed")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _remote(self, message: str) -> None:
-        head, _, data_json = message.partition("\n")
-        meta = json.loads(head)
-        if meta["node"] == self.node:
-            return  # delivered locally when it was published
-        self._arrive(
-            meta["channel"], meta["epoch"], int(meta["offset"]), meta["event"], data_json, meta["coalesce"]
-        )
+    def _remote(self, arrival: Arrival) -> None:
+        channel, epoch, offset, event, data_json, coalesce = arrival
+        self._arrive(channel, epoch, offset, event, data_json, coalesce)
 
 
-def _keys(channel: str) -> list[str]:
-    """The state hash and the history list; one hash tag, so both live on the same cluster node."""
-    return [f"astro:live:{{{channel}}}", f"astro:live:{{{channel}}}:history"]
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _why(exc: Unavailable) -> str:
+    """The store's own error behind an Unavailable, for the log."""
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}"

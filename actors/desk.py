@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 import structlog
 
 from actors.launch import (
     CancelBooking,
+    Cancelled,
     ChangeStatus,
     ConfirmHold,
     GetLaunch,
     HoldSeats,
     LaunchActor,
     LaunchDeps,
+    LaunchLedger,
     ReleaseHold,
-    SeatsHeld,
 )
-from actors.live_publisher import LivePublisher
 from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
 from astro import origin
-from astro.domain.bookings import Passenger, check_seats
+from astro.domain.bookings import BookingView, NewBooking, Passenger, RefundOwed
 from astro.domain.clock import Clock
 from astro.domain.errors import DomainError, NotFound, PaymentDeclined, Unavailable
+from astro.domain.events import LaunchFacts
 from astro.domain.ids import new_id
+from astro.domain.launch import HOLD_FOR, SeatsHeld
 from astro.domain.launches import Status
+from astro.services.live import LiveFeed
 from astro.services.payments import GatewayError, PaymentGateway
-from astro.store.bookings import PgLedger, Refund
 
 log = structlog.get_logger("astro.booking")
 ASK_TIMEOUT: Final = 10.0
@@ -39,6 +41,16 @@ class VipDirectory(Protocol):
     async def promote_vip(self, user_ids: list[str]) -> int: ...
 
 
+class BookingLedger(LaunchLedger, Protocol):
+    """What the desk reads and settles besides the launch actor's own writes."""
+
+    async def booking_exists(self, booking_id: str) -> bool: ...
+    async def traveler_booking(self, traveler_id: str, booking_id: str) -> BookingView: ...
+    async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None: ...
+    async def pending_refunds(self) -> list[RefundOwed]: ...
+    async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]: ...
+
+
 class LaunchDesk:
     """Every change to a launch goes through its actor; payments happen here, outside it."""
 
@@ -46,12 +58,12 @@ class LaunchDesk:
         self,
         *,
         system: ActorSystem,
-        ledger: PgLedger,
-        live: LivePublisher,
+        ledger: BookingLedger,
+        live: LiveFeed,
         gateway: PaymentGateway,
         users: VipDirectory,
         clock: Clock,
-        hold_seconds: float = 30.0,
+        hold_for: timedelta = HOLD_FOR,
     ) -> None:
         self._system = system
         self._ledger = ledger
@@ -62,15 +74,18 @@ class LaunchDesk:
         self._deps = LaunchDeps(
             ledger=ledger,
             live=live,
+            clock=clock,
             pay_refunds=self.pay_refunds,
             launch_confirmed=lambda launch_id, among: self._spawn(self._launch_confirmed(launch_id, among)),
-            hold_seconds=hold_seconds,
+            hold_for=hold_for,
         )
 
     def ref(self, launch_id: str) -> ActorRef:
         return self._system.ref(f"launch:{launch_id}", lambda: LaunchActor(launch_id, self._deps))
 
     async def _ask(self, launch_id: str, message: object) -> Any:
+        """The actor's answer; its refusal as it is; the runtime's failures (a crash, no answer in time,
+        a restart) as 503 -- the outcome is then whatever the database says, never a guess."""
         try:
             return await self.ref(launch_id).ask(message, timeout=ASK_TIMEOUT)
         except ActorStopped as exc:
@@ -79,10 +94,13 @@ class LaunchDesk:
             ):  # the launch could not be loaded, e.g. it does not exist
                 raise exc.__cause__ from None
             raise Unavailable("the launch is restarting; try again", retry_after=1) from exc
+        except ActorError as exc:
+            raise Unavailable("the launch did not answer in time; try again", retry_after=2) from exc
 
-    async def launch(self, launch_id: str) -> dict[str, Any]:
-        state: dict[str, Any] = await self._ask(launch_id, GetLaunch())
-        return state
+    async def launch(self, launch_id: str) -> LaunchFacts:
+        """The launch as its actor holds it (it is started if it is not running)."""
+        facts: LaunchFacts = await self._ask(launch_id, GetLaunch())
+        return facts
 
     async def book(
         self,
@@ -93,9 +111,8 @@ class LaunchDesk:
         passengers: list[Passenger],
         card_token: str,
         vip: bool,
-    ) -> dict[str, Any]:
+    ) -> BookingView:
         """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
-        check_seats(seats, len(passengers), vip)
         group = tuple(passengers)
         held: SeatsHeld = await self._ask(
             launch_id, HoldSeats(traveler_id, seats, group, vip, self._clock.now())
@@ -106,19 +123,22 @@ class LaunchDesk:
         except BaseException:
             self.ref(launch_id).tell(ReleaseHold(held.hold_id))
             raise
-        confirm = ConfirmHold(
-            held.hold_id,
-            booking_id,
-            traveler_id,
-            seats,
-            group,
-            charge_ref,
-            self._clock.now(),
-            origin.current().through("actor"),
-            vip,
+        now = self._clock.now()
+        booking = NewBooking(
+            id=booking_id,
+            launch_id=launch_id,
+            traveler_id=traveler_id,
+            seats=seats,
+            price_cents=held.price_cents,
+            passengers=group,
+            charge_ref=charge_ref,
+            created_at=now,
+            origin=origin.current().through("actor"),
         )
         try:
-            booking: dict[str, Any] = await self.ref(launch_id).ask(confirm, timeout=ASK_TIMEOUT)
+            view: BookingView = await self.ref(launch_id).ask(
+                ConfirmHold(held.hold_id, booking, now, vip), timeout=ASK_TIMEOUT
+            )
         except DomainError:
             await self._refund_charge(charge_ref, held.total_cents, booking_id)
             raise
@@ -129,17 +149,17 @@ class LaunchDesk:
             await self._refund_charge(charge_ref, held.total_cents, booking_id)
             raise Unavailable("the booking could not be completed and was not charged; try again") from exc
         log.info("booking_confirmed", booking_id=booking_id, launch_id=launch_id, seats=seats)
-        return booking
+        return view
 
-    async def cancel(self, *, traveler_id: str, booking_id: str) -> dict[str, Any]:
-        booking = await self._ledger.booking_for_cancel(booking_id)
-        if booking is None or booking["traveler_id"] != traveler_id:
+    async def cancel(self, *, traveler_id: str, booking_id: str) -> Cancelled:
+        booking = await self._ledger.booking(booking_id)
+        if booking is None or booking.traveler_id != traveler_id:
             raise NotFound("no such booking")
-        result: dict[str, Any] = await self._ask(
-            booking["launch_id"],
+        result: Cancelled = await self._ask(
+            booking.launch_id,
             CancelBooking(booking_id, traveler_id, self._clock.now(), origin.current().through("actor")),
         )
-        log.info("booking_cancelled", booking_id=booking_id, refund_cents=result["refund_cents"])
+        log.info("booking_cancelled", booking_id=booking_id, refund_cents=result.refund_cents)
         return result
 
     async def change_status(
@@ -150,8 +170,8 @@ class LaunchDesk:
         status: Status,
         scheduled_at: datetime | None,
         reason: str | None,
-    ) -> dict[str, Any]:
-        launch: dict[str, Any] = await self._ask(
+    ) -> LaunchFacts:
+        launch: LaunchFacts = await self._ask(
             launch_id,
             ChangeStatus(
                 agency_id, status, scheduled_at, reason, self._clock.now(), origin.current().through("actor")
@@ -162,10 +182,10 @@ class LaunchDesk:
 
     # -- refunds and VIP promotion, in the background --------------------------------------------
 
-    def pay_refunds(self, refunds: list[Refund]) -> None:
+    def pay_refunds(self, refunds: list[RefundOwed]) -> None:
         self._spawn(self._pay(refunds))
 
-    async def _pay(self, refunds: list[Refund]) -> None:
+    async def _pay(self, refunds: list[RefundOwed]) -> None:
         for refund in refunds:
             try:
                 ref = await self._gateway.refund(refund.charge_ref, refund.amount_cents, refund.payment_id)

@@ -9,7 +9,7 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from astro.services.catalog import CardCache, launch_card
+from astro.services.catalog import CardCache
 from astro.services.live import LiveEvent
 
 log = structlog.get_logger("astro.live")
@@ -53,8 +53,8 @@ class LivePublisher:
         """Wait until everything emitted so far is published."""
         await self._queue.join()
 
-    def emit(self, events: list[LiveEvent], launch: dict[str, Any] | None) -> None:
-        self._queue.put_nowait((events, launch))
+    def emit(self, events: list[LiveEvent], card: dict[str, Any] | None) -> None:
+        self._queue.put_nowait((events, card))
 
     async def _run(self) -> None:
         while True:
@@ -70,9 +70,9 @@ class LivePublisher:
                     self._queue.task_done()
 
     async def _publish(self, emitted: list[tuple[list[LiveEvent], dict[str, Any] | None]]) -> None:
-        newest = {launch["id"]: launch for _, launch in emitted if launch is not None}
+        newest = {card["id"]: card for _, card in emitted if card is not None}
         if newest:
-            await self._cache.put([launch_card(launch) for launch in newest.values()])
+            await self._cache.put(list(newest.values()))
         publisher = self._publisher()
         if publisher is None:
             return

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from astro.origin import Origin, acting_as
 from astro.services.catalog import CardCache, launch_card
 from astro.store.changes import MongoChanges, PgChanges, PgJobs
-from astro.store.launches import LAUNCH_COLUMNS, LAUNCH_FROM
+from astro.store.launches import LAUNCH_COLUMNS, LAUNCH_FROM, launch_of
 from astro.store.mongo import MongoUsers
 
 log = structlog.get_logger("astro.sync")
@@ -181,7 +181,7 @@ class SyncWorker(_Ticker):
             rows = await conn.fetch(
                 f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = ANY($1::text[])", launch_ids
             )
-        await self._cache.put([launch_card(dict(r.items())) for r in rows])
+        await self._cache.put([launch_card(launch_of(r)) for r in rows])
 
 
 Progress = Callable[[int, int, list[str]], Awaitable[None]]
@@ -276,7 +276,7 @@ class JobRunner(_Ticker):
                 )
             if not rows:
                 break
-            cards = [launch_card(dict(r.items())) for r in rows]
+            cards = [launch_card(launch_of(r)) for r in rows]
             await self._cache.put(cards)
             upcoming += [c for c in cards if c["status"] in ("scheduled", "confirmed", "delayed")]
             after = rows[-1]["id"]

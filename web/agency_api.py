@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from aiohttp import web
 
 from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.launch import Launch
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
@@ -24,7 +24,7 @@ from astro.schemas.launches import (
     StatusIn,
 )
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
-from astro.services.catalog import launch_card, with_visibility
+from astro.services.views import CardSource, launch_card, with_visibility
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import CATALOG_STORE, CLOCK, DESK, LEDGER, SCHEDULER
 from web.openapi import doc
@@ -38,15 +38,15 @@ async def _agency(request: web.Request) -> str:
     return (await authenticate(request)).user_id
 
 
-def launch_out(request: web.Request, row: dict[str, Any]) -> LaunchOut:
-    return LaunchOut.model_validate(with_visibility(launch_card(row), request.app[CLOCK].now()))
+def launch_out(request: web.Request, launch: CardSource) -> LaunchOut:
+    return LaunchOut.model_validate(with_visibility(launch_card(launch), request.app[CLOCK].now()))
 
 
-async def _own_launch(request: web.Request) -> dict[str, Any]:
-    row = await request.app[CATALOG_STORE].launch(request.match_info["id"])
-    if row["agency_id"] != await _agency(request):
+async def _own_launch(request: web.Request) -> Launch:
+    launch = await request.app[CATALOG_STORE].launch(request.match_info["id"])
+    if launch.agency_id != await _agency(request):
         raise NotFound("no such launch")
-    return row
+    return launch
 
 
 def query_date(request: web.Request, name: str) -> date | None:
@@ -115,15 +115,15 @@ async def list_launches(request: web.Request) -> web.Response:
     rows = await request.app[CATALOG_STORE].agency_launches(
         await _agency(request), decode_cursor(request), limit + 1
     )
-    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
-    return respond(LaunchPage(items=[launch_out(request, r) for r in rows], next_cursor=cursor))
+    launches, cursor = page_of(rows, limit, lambda launch: launch.id)
+    return respond(LaunchPage(items=[launch_out(request, launch) for launch in launches], next_cursor=cursor))
 
 
 @doc("Schedule a launch on one of the agency's rockets", body=LaunchIn, response=LaunchEnvelope, status=201)
 @agency_only
 async def create_launch(request: web.Request) -> web.Response:
     data = await read_body(request, LaunchIn)
-    row = await request.app[SCHEDULER].schedule(
+    launch = await request.app[SCHEDULER].schedule(
         await _agency(request),
         rocket_id=data.rocket_id,
         mission=data.mission,
@@ -132,7 +132,7 @@ async def create_launch(request: web.Request) -> web.Response:
         price_cents=data.price_cents,
         min_passengers=data.min_passengers,
     )
-    return respond(LaunchEnvelope(launch=launch_out(request, row)), status=201)
+    return respond(LaunchEnvelope(launch=launch_out(request, launch)), status=201)
 
 
 @doc("One launch with occupancy", response=LaunchEnvelope)
@@ -158,10 +158,10 @@ async def change_status(request: web.Request) -> web.Response:
 @doc("The manifest: every booking with its passengers", response=Manifest)
 @agency_only
 async def manifest(request: web.Request) -> web.Response:
-    row = await _own_launch(request)
-    items = await request.app[LEDGER].manifest(row["id"])
+    launch = await _own_launch(request)
+    items = await request.app[LEDGER].manifest(launch.id)
     return respond(
-        Manifest.model_validate({"launch_id": row["id"], "seats_booked": row["seats_booked"], "items": items})
+        Manifest.model_validate({"launch_id": launch.id, "seats_booked": launch.seats_booked, "items": items})
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,7 +85,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.extend(
-        [postgres_ctx, mongo_ctx, redis_ctx, smtp_ctx, services_ctx, launches_ctx, sync_ctx]
+        [
+            postgres_ctx,
+            mongo_ctx,
+            redis_ctx,
+            ws.broadcaster_ctx,
+            smtp_ctx,
+            services_ctx,
+            launches_ctx,
+            sync_ctx,
+        ]
     )
     app.cleanup_ctx.append(notify_api.notify_ctx)
     setup_monitoring(app)  # the log shipper first, the metric sampler last
@@ -242,7 +252,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         gateway=app[GATEWAY],
         users=app[AUTH],
         clock=clock,
-        hold_seconds=settings.hold_seconds,
+        hold_for=timedelta(seconds=settings.hold_seconds),
     )
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
     app[LIVE], app[ACTORS], app[DESK] = publisher, system, desk

@@ -7,9 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from astro.domain.bookings import Passenger, cancellation_refund_pct
+from astro.domain.bookings import BookingView, Passenger
 from astro.domain.errors import InvalidInput
-from astro.domain.launches import FINAL as FINAL_STATUSES
 from astro.domain.users import Role
 from astro.schemas.launches import (
     BookingEnvelope,
@@ -22,6 +21,7 @@ from astro.schemas.launches import (
     LaunchPage,
 )
 from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
+from astro.services.views import booking_json
 from web.agency_api import query_date
 from web.http import (
     authenticate,
@@ -43,16 +43,9 @@ traveler_only = requires(Role.TRAVELER)
 DESTINATIONS = ("low_earth", "moon", "mars")
 
 
-def booking_out(row: dict[str, Any], now: datetime) -> BookingOut:
-    """A booking with what cancelling it now would refund, by the policy of DESIGN 5."""
-    pct = None
-    if row["status"] == "confirmed" and row["launch_status"] not in FINAL_STATUSES:
-        pct = cancellation_refund_pct(
-            now=now,
-            launch_at=row["scheduled_at"],
-            delayed_since_booking=bool(row.get("delayed_since_booking")),
-        )
-    return BookingOut.model_validate({**row, "refund_pct_if_cancelled_now": pct})
+def booking_out(view: BookingView, now: datetime) -> BookingOut:
+    """A booking with what cancelling it now would refund (the one rendering: REST and live events)."""
+    return BookingOut.model_validate(booking_json(view, now))
 
 
 async def _is_vip(request: web.Request) -> bool:
@@ -118,7 +111,7 @@ async def get_launch(request: web.Request) -> web.Response:
 async def book(request: web.Request) -> web.Response:
     data = await read_body(request, BookingIn)
     principal = await authenticate(request)
-    booking = await request.app[DESK].book(
+    view = await request.app[DESK].book(
         traveler_id=principal.user_id,
         launch_id=data.launch_id,
         seats=data.seats,
@@ -126,7 +119,7 @@ async def book(request: web.Request) -> web.Response:
         card_token=data.card_token,
         vip=principal.vip,
     )
-    return respond(BookingEnvelope(booking=BookingOut.model_validate(booking)), status=201)
+    return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())), status=201)
 
 
 @doc(
@@ -140,7 +133,7 @@ async def list_bookings(request: web.Request) -> web.Response:
     rows = await request.app[LEDGER].traveler_bookings(
         (await authenticate(request)).user_id, decode_cursor(request), limit + 1
     )
-    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    rows, cursor = page_of(rows, limit, lambda r: r.id)
     now = request.app[CLOCK].now()
     return respond(BookingPage(items=[booking_out(r, now) for r in rows], next_cursor=cursor))
 
@@ -148,10 +141,10 @@ async def list_bookings(request: web.Request) -> web.Response:
 @doc("One of the traveler's bookings with its passengers", response=BookingEnvelope)
 @traveler_only
 async def get_booking(request: web.Request) -> web.Response:
-    row = await request.app[LEDGER].traveler_booking(
+    view = await request.app[LEDGER].traveler_booking(
         (await authenticate(request)).user_id, request.match_info["id"]
     )
-    return respond(BookingEnvelope(booking=booking_out(row, request.app[CLOCK].now())))
+    return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())))
 
 
 @doc("Cancel a booking; the refund follows the policy (Idempotency-Key honoured)", response=CancelOut)
@@ -160,12 +153,12 @@ async def get_booking(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     traveler_id = (await authenticate(request)).user_id
     result = await request.app[DESK].cancel(traveler_id=traveler_id, booking_id=request.match_info["id"])
-    row = await request.app[LEDGER].traveler_booking(traveler_id, request.match_info["id"])
+    view = await request.app[LEDGER].traveler_booking(traveler_id, request.match_info["id"])
     return respond(
         CancelOut(
-            booking=booking_out(row, request.app[CLOCK].now()),
-            refund_cents=result["refund_cents"],
-            refund_pct=result["refund_pct"],
+            booking=booking_out(view, request.app[CLOCK].now()),
+            refund_cents=result.refund_cents,
+            refund_pct=result.refund_pct,
         )
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from astro.domain.users import Principal, Role
-from astro.services.catalog import launch_card, with_visibility
+from astro.services.views import launch_card, with_visibility
 from web.booking_api import booking_out
 from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER
 
@@ -32,15 +32,15 @@ def register_snapshots(app: web.Application) -> None:
 
     async def agency(principal: Principal | None, channel: str) -> dict[str, Any]:
         assert principal is not None  # the WebSocket layer only maps authenticated agencies here
-        rows = await app[CATALOG_STORE].agency_launches(principal.user_id, None, SNAPSHOT_LIMIT)
+        launches = await app[CATALOG_STORE].agency_launches(principal.user_id, None, SNAPSHOT_LIMIT)
         now = app[CLOCK].now()
-        return {"launches": [with_visibility(launch_card(r), now) for r in rows]}
+        return {"launches": [with_visibility(launch_card(launch), now) for launch in launches]}
 
     async def traveler(principal: Principal | None, channel: str) -> dict[str, Any]:
         assert principal is not None
-        rows = await app[LEDGER].traveler_bookings(principal.user_id, None, SNAPSHOT_LIMIT)
+        views = await app[LEDGER].traveler_bookings(principal.user_id, None, SNAPSHOT_LIMIT)
         now = app[CLOCK].now()
-        return {"bookings": [booking_out(r, now).model_dump(mode="json") for r in rows]}
+        return {"bookings": [booking_out(v, now).model_dump(mode="json") for v in views]}
 
     broadcaster = app[BROADCASTER]
     broadcaster.register_snapshot("launch", launch)

@@ -99,6 +99,17 @@ class BookingRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundOwed:
+    """A refund owed to a traveler, committed as pending and then paid through the gateway."""
+
+    payment_id: str
+    booking_id: str
+    traveler_id: str
+    amount_cents: int
+    charge_ref: str
+
+
+@dataclass(frozen=True, slots=True)
 class BookingView:
     """A booking as its traveler sees it, with its launch as it stands now."""
 

@@ -18,21 +18,50 @@ from astro.domain.bookings import (
     check_seats,
     percent_of,
 )
-from astro.domain.errors import Conflict, Forbidden, NotFound
+from astro.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from astro.domain.events import (
     BookingCancelled,
     DomainEvent,
     InvoiceDue,
     LaunchFacts,
+    LaunchScheduled,
     LaunchStatusChanged,
     PassengerFacts,
     SeatsBooked,
 )
 from astro.domain.ids import new_id
 from astro.domain.invoices import invoice_kind_for
-from astro.domain.launches import FINAL, OPEN, REFUND_ALL, Occupancy, Status, check_transition
+from astro.domain.launches import (
+    FINAL,
+    OPEN,
+    REFUND_ALL,
+    Occupancy,
+    Range,
+    Status,
+    check_destination,
+    check_transition,
+    slugify,
+)
 
 HOLD_FOR: Final = timedelta(seconds=30)
+
+
+class SlugTaken(Conflict):
+    """Another launch has this slug (the same rocket, destination and day)."""
+
+    code = "slug_taken"
+
+
+@dataclass(frozen=True, slots=True)
+class Rocket:
+    """The rocket a launch is scheduled on, with its agency's name."""
+
+    id: str
+    agency_id: str
+    agency_name: str
+    name: str
+    capacity: int
+    range: Range
 
 
 @dataclass(slots=True)
@@ -119,7 +148,7 @@ class Launch:
 
     def reached_minimum(self) -> bool:
         """A scheduled launch is confirmed once its bookings reach min_passengers."""
-        return self.status is Status.SCHEDULED and self.seats_booked >= self.min_passengers
+        return self.status is Status.SCHEDULED and self.occupancy.viable
 
     # -- booking ---------------------------------------------------------------------------------
 
@@ -152,23 +181,31 @@ class Launch:
         """The traveler will not pay: the held seats are free again."""
         self.holds.pop(hold_id, None)
 
-    def confirm_hold(self, hold_id: str, booking: NewBooking, now: datetime) -> SeatsBooked:
-        """The held seats are sold to the booking. Without its hold (expired, or the launch reloaded),
-        the seats are taken again only if the launch still takes bookings and they are free."""
+    def confirm_hold(self, hold_id: str, booking: NewBooking, now: datetime) -> None:
+        """The held seats are sold to the booking (committed with the others accepted with it, then told
+        by `sold`). Without its hold (expired, or the launch reloaded), the seats are taken again only if
+        the launch still takes bookings and they are free."""
         if self.holds.pop(hold_id, None) is None:
             self._check_bookable(now)
             self._check_free(booking.seats, now)
         self.seats_booked += booking.seats
-        return SeatsBooked(
-            launch=self.facts(),
-            booking_id=booking.id,
-            traveler_id=booking.traveler_id,
-            seats=booking.seats,
-            price_cents=booking.price_cents,
-            total_cents=booking.total_cents,
-            passengers=tuple(PassengerFacts(p.name, p.birth_date) for p in booking.passengers),
-            created_at=booking.created_at,
-        )
+
+    def sold(self, bookings: list[NewBooking]) -> list[SeatsBooked]:
+        """The events of bookings confirmed together, with the launch as it stands once they commit."""
+        facts = self.facts()
+        return [
+            SeatsBooked(
+                launch=facts,
+                booking_id=b.id,
+                traveler_id=b.traveler_id,
+                seats=b.seats,
+                price_cents=b.price_cents,
+                total_cents=b.total_cents,
+                passengers=tuple(PassengerFacts(p.name, p.birth_date) for p in b.passengers),
+                created_at=b.created_at,
+            )
+            for b in bookings
+        ]
 
     def confirm_at_minimum(self, now: datetime, travelers: tuple[str, ...]) -> LaunchStatusChanged:
         """Confirm a launch whose bookings reached its minimum (`reached_minimum()`); `travelers` hold
@@ -280,3 +317,56 @@ class Launch:
         if kind is not None:
             events.append(InvoiceDue(self.id, self.agency_id, kind, now))
         return events
+
+
+def schedule(
+    *,
+    launch_id: str,
+    rocket: Rocket,
+    mission: str,
+    destination: Range,
+    scheduled_at: datetime,
+    price_cents: int,
+    min_passengers: int,
+    now: datetime,
+    vip_window: timedelta,
+    slug: str | None = None,
+) -> tuple[Launch, LaunchScheduled]:
+    """A new launch on an agency's rocket: in the future, within the rocket's range, its minimum within
+    the rocket's capacity; VIP travelers alone see it during `vip_window`. It copies the rocket's capacity,
+    so editing the rocket later changes no scheduled launch."""
+    if scheduled_at <= now:
+        raise RuleViolation(
+            "scheduled_at must be in the future",
+            {"fields": {"scheduled_at": "in the past"}},
+            code="date_in_past",
+        )
+    check_destination(rocket.range, destination)
+    if not 1 <= min_passengers <= rocket.capacity:
+        raise InvalidInput(
+            f"min_passengers must be from 1 to the rocket's capacity {rocket.capacity}",
+            {"fields": {"min_passengers": f"1..{rocket.capacity}"}},
+        )
+    launch = Launch(
+        id=launch_id,
+        agency_id=rocket.agency_id,
+        agency_name=rocket.agency_name,
+        rocket_id=rocket.id,
+        rocket_name=rocket.name,
+        slug=slug or slugify(rocket.name, destination.value, scheduled_at),
+        mission=mission,
+        destination=destination.value,
+        scheduled_at=scheduled_at,
+        price_cents=price_cents,
+        capacity=rocket.capacity,
+        min_passengers=min_passengers,
+        seats_booked=0,
+        status=Status.SCHEDULED,
+        status_reason=None,
+        public_from=now + vip_window,
+        last_delayed_at=None,
+        confirmed_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+    return launch, LaunchScheduled(launch.facts())

@@ -101,6 +101,11 @@ class Occupancy:
     def seats_available(self) -> int:
         return self.capacity - self.seats_booked
 
+    @property
+    def viable(self) -> bool:
+        """Enough passengers to fly: a scheduled launch is confirmed when it gets there."""
+        return self.seats_booked >= self.min_passengers
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "capacity": self.capacity,
@@ -108,7 +113,7 @@ class Occupancy:
             "seats_available": self.seats_available,
             "occupancy_pct": round(100 * self.seats_booked / self.capacity, 1) if self.capacity else 0.0,
             "min_passengers": self.min_passengers,
-            "viable": self.seats_booked >= self.min_passengers,
+            "viable": self.viable,
         }
 
 

@@ -1,7 +1,8 @@
-"""The launch catalogue: launch cards, the public list from the cache, and what agencies schedule."""
+"""The launch catalogue: the public list from the cache, and what agencies schedule."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -10,41 +11,24 @@ from typing import Any, Final, Protocol
 import structlog
 
 from astro.domain.clock import Clock
-from astro.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from astro.domain.launches import Occupancy, Range, check_destination, slugify
-from astro.services.live import LiveEvent, LiveFeed
+from astro.domain.errors import Forbidden, InvalidInput, NotFound
+from astro.domain.events import LaunchScheduled
+from astro.domain.ids import new_id
+from astro.domain.launch import Launch, Rocket, SlugTaken, schedule
+from astro.domain.launches import Range
+from astro.services.announcements import live_events
+from astro.services.live import LiveFeed
+from astro.services.views import launch_card, with_visibility
+
+__all__ = ["CardCache", "LaunchScheduler", "PublicCatalog", "launch_card", "with_visibility"]
 
 log = structlog.get_logger("astro.catalog")
-Row = dict[str, Any]
-
-
-def launch_card(row: Row) -> dict[str, Any]:
-    """A launch as everyone may see it, JSON-ready (the cached form); `vip_only` is added when read."""
-    occupancy = Occupancy(row["capacity"], row["seats_booked"], row["min_passengers"]).as_dict()
-    return {
-        "id": row["id"],
-        "slug": row["slug"],
-        "mission": row["mission"],
-        "destination": row["destination"],
-        "scheduled_at": row["scheduled_at"].isoformat(),
-        "price_cents": row["price_cents"],
-        "status": row["status"],
-        "status_reason": row.get("status_reason"),
-        "public_from": row["public_from"].isoformat(),
-        "rocket": {"id": row["rocket_id"], "name": row["rocket_name"]},
-        "agency": {"id": row["agency_id"], "name": row["agency_name"]},
-        **occupancy,
-    }
-
-
-def with_visibility(card: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {**card, "vip_only": now < datetime.fromisoformat(card["public_from"])}
 
 
 class CatalogStore(Protocol):
-    async def launch(self, launch_id: str) -> Row: ...
-    async def launch_by_slug(self, slug: str) -> Row: ...
-    async def upcoming(self) -> list[Row]: ...
+    async def launch(self, launch_id: str) -> Launch: ...
+    async def launch_by_slug(self, slug: str) -> Launch: ...
+    async def upcoming(self) -> list[Launch]: ...
 
 
 class CardCache(Protocol):
@@ -119,7 +103,7 @@ class PublicCatalog:
         """The launches shown, and the next moment one of the list opens to everyone or flies."""
         cards = await self._cache.upcoming()
         if cards is None:
-            cards = [launch_card(row) for row in await self._store.upcoming()]
+            cards = [launch_card(launch) for launch in await self._store.upcoming()]
             await self._cache.fill(cards)
             log.info("launch_cache_refilled", launches=len(cards))
         now = self._clock.now()
@@ -159,43 +143,33 @@ class PublicCatalog:
         launch_id = id_or_slug if id_or_slug.startswith("lch_") else await self._cache.id_by_slug(id_or_slug)
         card = await self._cache.get(launch_id) if launch_id else None
         if card is None:
-            row = await (
+            launch = await (
                 self._store.launch(id_or_slug)
                 if id_or_slug.startswith("lch_")
                 else self._store.launch_by_slug(id_or_slug)
             )
-            card = launch_card(row)
+            card = launch_card(launch)
             await self._cache.put([card])
         return card
 
 
-class AgencyStore(CatalogStore, Protocol):
-    async def create_rocket(self, agency_id: str, name: str, capacity: int, range_: str) -> Row: ...
-    async def rocket(self, agency_id: str, rocket_id: str) -> Row: ...
-    async def create_launch(
-        self,
-        *,
-        agency_id: str,
-        rocket_id: str,
-        slug: str,
-        mission: str,
-        destination: str,
-        scheduled_at: datetime,
-        price_cents: int,
-        capacity: int,
-        min_passengers: int,
-        public_from: datetime,
-    ) -> Row: ...
+class SchedulingStore(Protocol):
+    async def rocket_for_launch(self, agency_id: str, rocket_id: str) -> Rocket: ...
+    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled) -> None: ...
+
+
+# A second launch of one rocket to one destination on one day gets a suffixed slug; tries at most.
+SLUG_TRIES: Final = 5
 
 
 class LaunchScheduler:
     """An agency schedules a launch on one of its rockets; it is announced live at once."""
 
-    def __init__(self, store: AgencyStore, live: LiveFeed, clock: Clock, vip_window: int) -> None:
+    def __init__(self, store: SchedulingStore, live: LiveFeed, clock: Clock, vip_window: int) -> None:
         self._store = store
         self._live = live
         self._clock = clock
-        self._vip_window = vip_window
+        self._vip_window = timedelta(seconds=vip_window)
 
     async def schedule(
         self,
@@ -207,43 +181,31 @@ class LaunchScheduler:
         scheduled_at: datetime,
         price_cents: int,
         min_passengers: int,
-    ) -> Row:
+    ) -> Launch:
         try:
-            rocket = await self._store.rocket(agency_id, rocket_id)
+            rocket = await self._store.rocket_for_launch(agency_id, rocket_id)
         except NotFound:
             raise InvalidInput("no such rocket in your fleet", {"fields": {"rocket_id": "unknown"}}) from None
-        now = self._clock.now()
-        if scheduled_at <= now:
-            raise RuleViolation(
-                "scheduled_at must be in the future",
-                {"fields": {"scheduled_at": "in the past"}},
-                code="date_in_past",
+        launch_id, slug = new_id("lch"), None
+        for _ in range(SLUG_TRIES):
+            launch, scheduled = schedule(
+                launch_id=launch_id,
+                rocket=rocket,
+                mission=mission,
+                destination=Range(destination),
+                scheduled_at=scheduled_at,
+                price_cents=price_cents,
+                min_passengers=min_passengers,
+                now=self._clock.now(),
+                vip_window=self._vip_window,
+                slug=slug,
             )
-        check_destination(Range(rocket["range"]), Range(destination))
-        if not 1 <= min_passengers <= rocket["capacity"]:
-            raise InvalidInput(
-                f"min_passengers must be from 1 to the rocket's capacity {rocket['capacity']}",
-                {"fields": {"min_passengers": f"1..{rocket['capacity']}"}},
-            )
-        row = await self._store.create_launch(
-            agency_id=agency_id,
-            rocket_id=rocket_id,
-            slug=slugify(rocket["name"], destination, scheduled_at),
-            mission=mission,
-            destination=destination,
-            scheduled_at=scheduled_at,
-            price_cents=price_cents,
-            capacity=rocket["capacity"],
-            min_passengers=min_passengers,
-            public_from=now + timedelta(seconds=self._vip_window),
-        )
-        card = launch_card(row)
-        self._live.emit(
-            [
-                LiveEvent("launches", "launch_added", card),
-                LiveEvent(f"agency:{agency_id}", "launch_added", card),
-            ],
-            row,
-        )
-        log.info("launch_scheduled", launch_id=row["id"], agency_id=agency_id)
-        return row
+            try:
+                await self._store.create_launch(launch, scheduled)
+            except SlugTaken:
+                slug = f"{launch.slug}-{secrets.token_hex(2)}"  # another launch of that rocket that day
+                continue
+            self._live.emit(live_events([scheduled], self._clock.now()), launch_card(launch))
+            log.info("launch_scheduled", launch_id=launch.id, agency_id=agency_id)
+            return launch
+        raise SlugTaken("could not find a free slug for this launch; try again")

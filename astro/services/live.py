@@ -17,9 +17,10 @@ class LiveEvent:
 
 
 class LiveFeed(Protocol):
-    """Publishes live events and refreshes the cached launch card, in order, without blocking the caller."""
+    """Publishes live events and refreshes the cached launch card (when given), in order, without blocking
+    the caller."""
 
-    def emit(self, events: list[LiveEvent], launch: dict[str, Any] | None) -> None: ...
+    def emit(self, events: list[LiveEvent], card: dict[str, Any] | None) -> None: ...
 
 
 # The live channels (DESIGN 7): one launch's, the public list's, an agency's and a traveler's.

@@ -1,283 +1,292 @@
-"""Bookings in PostgreSQL: the launch actor's writes (group commit) and the read models."""
+"""Bookings in PostgreSQL: the launch actor's writes (group commit, cancel, status) and the read models."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import asdict
+from datetime import date
 from typing import Any, Final
 
 import asyncpg
 
 from astro import origin
-from astro.domain.bookings import NewBooking
+from astro.domain.bookings import BookingRecord, BookingView, NewBooking, Passenger, RefundOwed
 from astro.domain.errors import NotFound
-from astro.domain.events import InvoiceDue
+from astro.domain.events import BookingCancelled, DomainEvent, InvoiceDue
 from astro.domain.ids import new_id
-from astro.domain.invoices import invoice_kind_for
+from astro.domain.launch import Launch
 from astro.domain.launches import REFUND_ALL, Status
-from astro.store import notices
+from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.invoices import issue_invoice
 from astro.store.launches import fetch_launch
+from astro.store.notices import AGENCIES, TRAVELERS, write_notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
 # The tables whose inserts commit_bookings writes to the change log itself (migration 006).
 RECORDED: Final = ("bookings", "passengers", "traveler_payments")
-# A group commit in one statement: bookings, passengers and charges with a change row each (the
-# booking's origin), the launch's seat count (its trigger records that change), and the booking
-# e-mails to each traveler and the agency, addressed from their rows.
+# A group commit in one statement, its batch given as one JSON document ($1): bookings, passengers and
+# charges with a change row each (the booking's origin), the launch's seat count and status (its trigger
+# records that change), and the e-mails to each traveler and the agency, addressed from their rows.
 COMMIT_BOOKINGS: Final = f"""
-WITH o AS (SELECT * FROM unnest($1::text[], $7::text[]) AS o(id, origin)),
+WITH doc AS (SELECT $1::jsonb AS d),
+x AS (
+    SELECT * FROM jsonb_to_recordset((SELECT d -> 'bookings' FROM doc)) AS x(
+        id text, traveler_id text, seats integer, price_cents bigint, total_cents bigint,
+        created_at timestamptz, origin jsonb, payment_id text, charge_ref text, passengers jsonb)),
 b AS (
     INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
-    SELECT x.id, $14, x.traveler_id, x.seats, x.price, x.total, x.at
-    FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::bigint[], $6::timestamptz[])
-         AS x(id, traveler_id, seats, price, total, at)
+    SELECT x.id, (SELECT d ->> 'launch_id' FROM doc), x.traveler_id, x.seats, x.price_cents, x.total_cents,
+           x.created_at
+    FROM x
     RETURNING *),
 bc AS (
     INSERT INTO changes (entity, entity_id, op, fields, origin)
-    SELECT 'bookings', b.id, 'insert', to_jsonb(b), o.origin::jsonb FROM b JOIN o ON o.id = b.id),
+    SELECT 'bookings', b.id, 'insert', to_jsonb(b), x.origin FROM b JOIN x ON x.id = b.id),
 p AS (
     INSERT INTO passengers (booking_id, position, name, birth_date)
-    SELECT * FROM unnest($8::text[], $9::integer[], $10::text[], $11::date[])
+    SELECT x.id, (e.n - 1)::integer, e.p ->> 'name', (e.p ->> 'birth_date')::date
+    FROM x, jsonb_array_elements(x.passengers) WITH ORDINALITY AS e(p, n)
     RETURNING *),
 pc AS (
     INSERT INTO changes (entity, entity_id, op, fields, origin)
-    SELECT 'passengers', p.booking_id, 'insert', to_jsonb(p), o.origin::jsonb
-    FROM p JOIN o ON o.id = p.booking_id),
+    SELECT 'passengers', p.booking_id, 'insert', to_jsonb(p), x.origin FROM p JOIN x ON x.id = p.booking_id),
 t AS (
     INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status, gateway_ref)
-    SELECT x.id, x.booking_id, 'charge', x.amount, 'done', x.ref
-    FROM unnest($12::text[], $1::text[], $5::bigint[], $13::text[]) AS x(id, booking_id, amount, ref)
+    SELECT x.payment_id, x.id, 'charge', x.total_cents, 'done', x.charge_ref FROM x
     RETURNING *),
 tc AS (
     INSERT INTO changes (entity, entity_id, op, fields, origin)
-    SELECT 'traveler_payments', t.id, 'insert', to_jsonb(t), o.origin::jsonb
-    FROM t JOIN o ON o.id = t.booking_id),
+    SELECT 'traveler_payments', t.id, 'insert', to_jsonb(t), x.origin FROM t JOIN x ON x.id = t.booking_id),
 l AS (
-    UPDATE launches SET seats_booked = $15, updated_at = now(),
-        status = CASE WHEN $16::timestamptz IS NULL THEN status ELSE 'confirmed' END,
-        confirmed_at = COALESCE($16::timestamptz, confirmed_at)
-    WHERE id = $14
+    UPDATE launches SET seats_booked = (SELECT (d ->> 'seats_booked')::integer FROM doc),
+        status = (SELECT d ->> 'status' FROM doc),
+        confirmed_at = (SELECT (d ->> 'confirmed_at')::timestamptz FROM doc), updated_at = now()
+    WHERE id = (SELECT d ->> 'launch_id' FROM doc)
     RETURNING id),
+m AS (
+    SELECT * FROM jsonb_to_recordset((SELECT d -> 'mails' FROM doc))
+        AS m(id text, event text, recipient_id text, role text, data jsonb)),
 r AS (
-    {notices.TRAVELERS} WHERE id = ANY($2::text[])
+    {TRAVELERS} WHERE id IN (SELECT recipient_id FROM m WHERE role = 'traveler')
     UNION ALL
-    {notices.AGENCIES} WHERE id = $17),
+    {AGENCIES} WHERE id IN (SELECT recipient_id FROM m WHERE role = 'agency')),
 n AS (
     INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
-    SELECT x.id, 'booking_confirmed', x.recipient_id, x.role, r.email,
-           x.data::jsonb || jsonb_build_object('name', r.name)
-    FROM unnest($18::text[], $19::text[], $20::text[], $21::text[]) WITH ORDINALITY
-         AS x(id, recipient_id, role, data, n)
-    JOIN r ON r.id = x.recipient_id
-    ORDER BY x.n)
+    SELECT m.id, m.event, m.recipient_id, m.role, r.email, m.data || jsonb_build_object('name', r.name)
+    FROM m JOIN r ON r.id = m.recipient_id
+    ORDER BY m.id)
 SELECT count(*) FROM l
 """
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
     b.cancel_reason, b.refund_pct, b.refund_cents, b.created_at, b.cancelled_at,
     l.slug AS launch_slug, l.mission, l.destination, l.scheduled_at, l.status AS launch_status,
     (l.last_delayed_at IS NOT NULL AND l.last_delayed_at > b.created_at) AS delayed_since_booking"""
+RECORD_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.total_cents, b.status, b.created_at,
+    COALESCE((SELECT p.gateway_ref FROM traveler_payments p WHERE p.booking_id = b.id AND p.kind = 'charge'),
+             '') AS charge_ref"""
 
 
-@dataclass(frozen=True, slots=True)
-class Refund:
-    """A refund owed to a traveler, committed as pending and then paid through the gateway."""
+def _record(row: asyncpg.Record) -> BookingRecord:
+    return BookingRecord(
+        row["id"],
+        row["launch_id"],
+        row["traveler_id"],
+        row["seats"],
+        row["total_cents"],
+        row["status"],
+        row["created_at"],
+        row["charge_ref"],
+    )
 
-    payment_id: str
-    booking_id: str
-    traveler_id: str
-    amount_cents: int
-    charge_ref: str
+
+def _view(row: asyncpg.Record, passengers: list[asyncpg.Record] | None = None) -> BookingView:
+    return BookingView(
+        id=row["id"],
+        launch_id=row["launch_id"],
+        traveler_id=row["traveler_id"],
+        seats=row["seats"],
+        price_cents=row["price_cents"],
+        total_cents=row["total_cents"],
+        status=row["status"],
+        created_at=row["created_at"],
+        launch_status=Status(row["launch_status"]),
+        launch_slug=row["launch_slug"],
+        mission=row["mission"],
+        scheduled_at=row["scheduled_at"],
+        delayed_since_booking=row["delayed_since_booking"],
+        cancel_reason=row["cancel_reason"],
+        refund_pct=row["refund_pct"],
+        refund_cents=row["refund_cents"],
+        cancelled_at=row["cancelled_at"],
+        passengers=None
+        if passengers is None
+        else tuple(Passenger(p["name"], p["birth_date"]) for p in passengers),
+    )
+
+
+def _single_recipient(notice: Notice) -> tuple[str, str] | None:
+    """(recipient id, role) of a notice addressed to one traveler or agency."""
+    if isinstance(notice.to, ToTraveler):
+        return notice.to.traveler_id, "traveler"
+    if isinstance(notice.to, ToAgency):
+        return notice.to.agency_id, "agency"
+    return None
 
 
 class PgLedger:
+    """The LaunchLedger and BookingLedger ports in PostgreSQL."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    # -- the launch actor's writes ---------------------------------------------------------------
+    # -- the launch actor's reads and writes -----------------------------------------------------
 
-    async def load(self, launch_id: str) -> Row:
+    async def load(self, launch_id: str) -> Launch:
         return await fetch_launch(self._pool, launch_id)
 
+    async def travelers_on(self, launch_id: str) -> list[str]:
+        """Travelers with an active booking on the launch."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed'",
+                launch_id,
+            )
+        return [r["traveler_id"] for r in rows]
+
+    async def active_bookings(self, launch_id: str) -> list[BookingRecord]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""SELECT {RECORD_COLUMNS} FROM bookings b
+                    WHERE b.launch_id = $1 AND b.status = 'confirmed' ORDER BY b.id""",
+                launch_id,
+            )
+        return [_record(r) for r in rows]
+
+    async def booking(self, booking_id: str) -> BookingRecord | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {RECORD_COLUMNS} FROM bookings b WHERE b.id = $1", booking_id)
+        return _record(row) if row is not None else None
+
     async def commit_bookings(
-        self,
-        launch_id: str,
-        seats_booked: int,
-        confirmed_at: datetime | None,
-        bookings: list[NewBooking],
-        launch: Row,
+        self, launch: Launch, bookings: list[NewBooking], events: list[DomainEvent]
     ) -> None:
-        """One transaction: a batch's accepted bookings, their passengers, charges and notifications.
+        """One transaction: a batch's bookings, their passengers, charges and notifications, the launch's
+        seat count and status.
 
         All of it in one statement, whatever the batch's size (BEGIN, the origin, the statement, COMMIT:
         four round trips); each row's change is recorded by the same statement, with the origin of the
-        request that made its booking, and the launch's row change by its trigger."""
+        request that made its booking, and the launch's row change by its trigger. Notices to one
+        traveler or agency ride in the statement; any other (the launch confirmed) follow it."""
         fallback = origin.current()
-        ids = [b.id for b in bookings]
-        seated = [(b, i, p) for b in bookings for i, p in enumerate(b.passengers)]
-        shared = notices.launch_data(launch)
-        agency_id = launch["agency_id"]
-        mails = []  # (id, recipient, role, data) of each booking's confirmation to its traveler and agency
-        for b in bookings:
-            data = json.dumps(
-                {**shared, "booking_id": b.id, "seats": b.seats, "amount": notices.money(b.total_cents)},
-                default=str,
-            )
-            mails.append((new_id("ntf"), b.traveler_id, "traveler", data))
-            mails.append((new_id("ntf"), agency_id, "agency", data))
-        async with write_tx(self._pool, recorded=RECORDED) as conn:
-            await conn.execute(
-                COMMIT_BOOKINGS,
-                ids,
-                [b.traveler_id for b in bookings],
-                [b.seats for b in bookings],
-                [b.price_cents for b in bookings],
-                [b.total_cents for b in bookings],
-                [b.created_at for b in bookings],
-                [json.dumps((b.origin or fallback).as_dict()) for b in bookings],
-                [b.id for b, _, _ in seated],
-                [i for _, i, _ in seated],
-                [p.name for _, _, p in seated],
-                [p.birth_date for _, _, p in seated],
-                [new_id("pay") for _ in bookings],
-                [b.charge_ref for b in bookings],
-                launch_id,
-                seats_booked,
-                confirmed_at,
-                agency_id,
-                [m[0] for m in mails],
-                [m[1] for m in mails],
-                [m[2] for m in mails],
-                [m[3] for m in mails],
-            )
-            if confirmed_at is not None:
-                mail = notices.NoticeRows()
-                agency = await notices.agency(conn, agency_id)
-                mail.add(
-                    "launch_confirmed", agency + await notices.travelers_booked_on(conn, launch_id), shared
+        mails, others = [], []
+        for notice in notices(events):
+            single = _single_recipient(notice)
+            if single is None:
+                others.append(notice)
+            else:
+                recipient_id, role = single
+                mails.append(
+                    {
+                        "id": new_id("ntf"),
+                        "event": notice.event,
+                        "recipient_id": recipient_id,
+                        "role": role,
+                        "data": notice.data,
+                    }
                 )
-                await mail.write(conn)
+        doc = {
+            "launch_id": launch.id,
+            "seats_booked": launch.seats_booked,
+            "status": launch.status.value,
+            "confirmed_at": launch.confirmed_at,
+            "bookings": [
+                {
+                    "id": b.id,
+                    "traveler_id": b.traveler_id,
+                    "seats": b.seats,
+                    "price_cents": b.price_cents,
+                    "total_cents": b.total_cents,
+                    "created_at": b.created_at,
+                    "origin": (b.origin or fallback).as_dict(),
+                    "payment_id": new_id("pay"),
+                    "charge_ref": b.charge_ref,
+                    "passengers": [asdict(p) for p in b.passengers],
+                }
+                for b in bookings
+            ],
+            "mails": mails,
+        }
+        async with write_tx(self._pool, recorded=RECORDED) as conn:
+            await conn.execute(COMMIT_BOOKINGS, doc)
+            await write_notices(conn, others)
 
-    async def booking_for_cancel(self, booking_id: str) -> Row | None:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """SELECT b.id, b.launch_id, b.traveler_id, b.seats, b.total_cents, b.status, b.created_at,
-                          p.gateway_ref AS charge_ref
-                   FROM bookings b LEFT JOIN traveler_payments p ON p.booking_id = b.id AND p.kind = 'charge'
-                   WHERE b.id = $1""",
-                booking_id,
+    async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
+        """The booking cancelled, the launch's seats, the e-mails and the refund owed, in one transaction."""
+        async with write_tx(self._pool) as conn:
+            charge_ref = await conn.fetchval(
+                """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = $3,
+                       refund_cents = $4, seats_released = $5, cancelled_at = $6
+                   WHERE b.id = $1 AND b.status = 'confirmed'
+                   RETURNING COALESCE((SELECT gateway_ref FROM traveler_payments p
+                                       WHERE p.booking_id = b.id AND p.kind = 'charge'), '')""",
+                event.booking_id,
+                event.reason,
+                event.refund_pct,
+                event.refund_cents,
+                event.seats_released,
+                event.cancelled_at,
             )
-        return dict(row.items()) if row is not None else None
+            await conn.execute(
+                "UPDATE launches SET seats_booked = $2, updated_at = now() WHERE id = $1",
+                launch.id,
+                launch.seats_booked,
+            )
+            await write_notices(conn, notices([event]))
+            return await _owe_refund(conn, event, charge_ref or "")
+
+    async def commit_status(self, launch: Launch, events: list[DomainEvent]) -> list[RefundOwed]:
+        """The new status and its e-mails; the bookings an aborted or failed launch cancels with their refunds
+        owed; the invoice of a launch that ended -- in one transaction."""
+        async with write_tx(self._pool) as conn:
+            await conn.execute(
+                """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4,
+                       last_delayed_at = $5, confirmed_at = $6, updated_at = now()
+                   WHERE id = $1""",
+                launch.id,
+                launch.status.value,
+                launch.scheduled_at,
+                launch.status_reason,
+                launch.last_delayed_at,
+                launch.confirmed_at,
+            )
+            refunds: list[RefundOwed] = []
+            for event in events:
+                if isinstance(event, BookingCancelled):
+                    charge_ref = await conn.fetchval(
+                        """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = $3,
+                               refund_cents = $4, cancelled_at = $5
+                           WHERE b.id = $1 AND b.status = 'confirmed'
+                           RETURNING COALESCE((SELECT gateway_ref FROM traveler_payments p
+                                               WHERE p.booking_id = b.id AND p.kind = 'charge'), '')""",
+                        event.booking_id,
+                        event.reason,
+                        event.refund_pct,
+                        event.refund_cents,
+                        event.cancelled_at,
+                    )
+                    owed = await _owe_refund(conn, event, charge_ref or "")
+                    if owed is not None:
+                        refunds.append(owed)
+                elif isinstance(event, InvoiceDue):
+                    await issue_invoice(conn, event)
+            await write_notices(conn, notices(events))
+            return refunds
+
+    # -- the desk's reads and settling -----------------------------------------------------------
 
     async def booking_exists(self, booking_id: str) -> bool:
         async with self._pool.acquire() as conn:
             return bool(await conn.fetchval("SELECT 1 FROM bookings WHERE id = $1", booking_id))
-
-    async def commit_cancel(
-        self,
-        *,
-        launch_id: str,
-        booking: Row,
-        refund_pct: int,
-        refund_cents: int,
-        release_seats: bool,
-        seats_booked: int,
-        now: datetime,
-        launch: Row,
-    ) -> Refund | None:
-        async with write_tx(self._pool) as conn:
-            await conn.execute(
-                """UPDATE bookings SET status = 'cancelled', cancel_reason = 'traveler', refund_pct = $2,
-                       refund_cents = $3, seats_released = $4, cancelled_at = $5
-                   WHERE id = $1 AND status = 'confirmed'""",
-                booking["id"],
-                refund_pct,
-                refund_cents,
-                release_seats,
-                now,
-            )
-            await conn.execute(
-                "UPDATE launches SET seats_booked = $2, updated_at = now() WHERE id = $1",
-                launch_id,
-                seats_booked,
-            )
-            mail = notices.NoticeRows()
-            data = {
-                **notices.launch_data(launch),
-                "booking_id": booking["id"],
-                "seats": booking["seats"],
-                "refund": notices.money(refund_cents),
-                "refund_pct": refund_pct,
-            }
-            recipients = await notices.travelers(conn, [booking["traveler_id"]])
-            mail.add("booking_cancelled", recipients + await notices.agency(conn, launch["agency_id"]), data)
-            await mail.write(conn)
-            return await _owe_refund(conn, booking, refund_cents)
-
-    async def commit_status(
-        self,
-        *,
-        launch_id: str,
-        status: str,
-        scheduled_at: datetime,
-        reason: str | None,
-        now: datetime,
-        delayed: bool,
-        refund_all: bool,
-        launch: Row,
-    ) -> list[Refund]:
-        """The new status, its notifications; aborted and failed launches refund every active booking."""
-        async with write_tx(self._pool) as conn:
-            agency = await notices.agency(conn, launch["agency_id"])
-            travelers = await notices.travelers_booked_on(conn, launch_id)
-            await conn.execute(
-                """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4, updated_at = now(),
-                       last_delayed_at = CASE WHEN $5 THEN $6 ELSE last_delayed_at END,
-                       confirmed_at = CASE WHEN $2 = 'confirmed' THEN COALESCE(confirmed_at, $6)
-                                           ELSE confirmed_at END
-                   WHERE id = $1""",
-                launch_id,
-                status,
-                scheduled_at,
-                reason,
-                delayed,
-                now,
-            )
-            refunds: list[Refund] = []
-            if refund_all:
-                refunds = await self._refund_everyone(conn, launch_id, status, now)
-            mail = notices.NoticeRows()
-            data = {**notices.launch_data({**launch, "scheduled_at": scheduled_at}), "reason": reason or ""}
-            mail.add(f"launch_{status}", agency, data)
-            for traveler in travelers:
-                refunded = sum(r.amount_cents for r in refunds if r.traveler_id == traveler.id)
-                mail.add(f"launch_{status}", [traveler], {**data, "refund": notices.money(refunded)})
-            if kind := invoice_kind_for(Status(status)):  # the launch ended: its invoice, in this transaction
-                await issue_invoice(conn, InvoiceDue(launch_id, launch["agency_id"], kind, now))
-            await mail.write(conn)
-            return refunds
-
-    async def _refund_everyone(
-        self, conn: asyncpg.Connection, launch_id: str, status: str, now: datetime
-    ) -> list[Refund]:
-        """Every active booking of an aborted or failed launch, cancelled with a full refund owed."""
-        rows = await conn.fetch(
-            """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = 100,
-                   refund_cents = b.total_cents, cancelled_at = $3
-               WHERE b.launch_id = $1 AND b.status = 'confirmed'
-               RETURNING b.id, b.traveler_id, b.total_cents,
-                   (SELECT gateway_ref FROM traveler_payments p
-                    WHERE p.booking_id = b.id AND p.kind = 'charge')
-                   AS charge_ref""",
-            launch_id,
-            f"launch_{status}",
-            now,
-        )
-        return [
-            r for r in [await _owe_refund(conn, dict(row.items()), row["total_cents"]) for row in rows] if r
-        ]
 
     async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None:
         async with write_tx(self._pool) as conn:
@@ -290,7 +299,7 @@ class PgLedger:
                 error,
             )
 
-    async def pending_refunds(self) -> list[Refund]:
+    async def pending_refunds(self) -> list[RefundOwed]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT r.id, r.booking_id, b.traveler_id, r.amount_cents, c.gateway_ref AS charge_ref
@@ -299,18 +308,9 @@ class PgLedger:
                    WHERE r.kind = 'refund' AND r.status = 'pending' ORDER BY r.created_at"""
             )
         return [
-            Refund(r["id"], r["booking_id"], r["traveler_id"], r["amount_cents"], r["charge_ref"])
+            RefundOwed(r["id"], r["booking_id"], r["traveler_id"], r["amount_cents"], r["charge_ref"])
             for r in rows
         ]
-
-    async def travelers_on(self, launch_id: str) -> list[str]:
-        """Travelers with an active booking on the launch."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT DISTINCT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed'",
-                launch_id,
-            )
-        return [r["traveler_id"] for r in rows]
 
     async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]:
         """Travelers on this launch (or just `among` them), not VIP yet, with active bookings on at least
@@ -337,7 +337,7 @@ class PgLedger:
 
     # -- read models -----------------------------------------------------------------------------
 
-    async def traveler_bookings(self, traveler_id: str, after: str | None, limit: int) -> list[Row]:
+    async def traveler_bookings(self, traveler_id: str, after: str | None, limit: int) -> list[BookingView]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN launches l ON l.id = b.launch_id
@@ -347,9 +347,9 @@ class PgLedger:
                 after,
                 limit,
             )
-        return [dict(r.items()) for r in rows]
+        return [_view(r) for r in rows]
 
-    async def traveler_booking(self, traveler_id: str, booking_id: str) -> Row:
+    async def traveler_booking(self, traveler_id: str, booking_id: str) -> BookingView:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN launches l ON l.id = b.launch_id
@@ -362,7 +362,7 @@ class PgLedger:
             passengers = await conn.fetch(
                 "SELECT name, birth_date FROM passengers WHERE booking_id = $1 ORDER BY position", booking_id
             )
-        return {**dict(row.items()), "passengers": [dict(p.items()) for p in passengers]}
+        return _view(row, passengers)
 
     async def manifest(self, launch_id: str) -> list[Row]:
         async with self._pool.acquire() as conn:
@@ -402,17 +402,18 @@ class PgLedger:
         return [dict(r.items()) for r in rows]
 
 
-async def _owe_refund(conn: asyncpg.Connection, booking: Row, amount_cents: int) -> Refund | None:
-    if amount_cents <= 0:
+async def _owe_refund(
+    conn: asyncpg.Connection, event: BookingCancelled, charge_ref: str
+) -> RefundOwed | None:
+    """A pending refund row for a cancellation that refunds something."""
+    if event.refund_cents <= 0:
         return None
     payment_id = new_id("pay")
     await conn.execute(
         """INSERT INTO traveler_payments (id, booking_id, kind, amount_cents, status)
            VALUES ($1, $2, 'refund', $3, 'pending')""",
         payment_id,
-        booking["id"],
-        amount_cents,
+        event.booking_id,
+        event.refund_cents,
     )
-    return Refund(
-        payment_id, booking["id"], booking["traveler_id"], amount_cents, booking.get("charge_ref") or ""
-    )
+    return RefundOwed(payment_id, event.booking_id, event.traveler_id, event.refund_cents, charge_ref)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
 
 from astro.domain.errors import Conflict, NotFound
+from astro.domain.events import LaunchScheduled
 from astro.domain.ids import new_id
-from astro.domain.launches import OPEN
-from astro.store import notices
+from astro.domain.launch import Launch, Rocket, SlugTaken
+from astro.domain.launches import OPEN, Range, Status
+from astro.services.announcements import notices
+from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
@@ -24,16 +25,46 @@ LAUNCH_COLUMNS: Final = """
 LAUNCH_FROM: Final = "launches l JOIN rockets r ON r.id = l.rocket_id JOIN agencies a ON a.id = l.agency_id"
 
 
-async def fetch_launch(db: asyncpg.Pool | asyncpg.Connection, launch_id: str) -> Row:
+def launch_of(row: asyncpg.Record) -> Launch:
+    """A launch row (LAUNCH_COLUMNS) as the Launch aggregate."""
+    return Launch(
+        id=row["id"],
+        agency_id=row["agency_id"],
+        agency_name=row["agency_name"],
+        rocket_id=row["rocket_id"],
+        rocket_name=row["rocket_name"],
+        slug=row["slug"],
+        mission=row["mission"],
+        destination=row["destination"],
+        scheduled_at=row["scheduled_at"],
+        price_cents=row["price_cents"],
+        capacity=row["capacity"],
+        min_passengers=row["min_passengers"],
+        seats_booked=row["seats_booked"],
+        status=Status(row["status"]),
+        status_reason=row["status_reason"],
+        public_from=row["public_from"],
+        last_delayed_at=row["last_delayed_at"],
+        confirmed_at=row["confirmed_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def fetch_launch(db: asyncpg.Pool | asyncpg.Connection, launch_id: str) -> Launch:
     """One launch with its rocket's and agency's names (from a pool or inside a transaction)."""
     row = await db.fetchrow(f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = $1", launch_id)
     if row is None:
         raise NotFound("no such launch")
-    return dict(row.items())
+    return launch_of(row)
 
 
 def _rows(records: list[asyncpg.Record]) -> list[Row]:
     return [dict(r.items()) for r in records]
+
+
+def _launches(records: list[asyncpg.Record]) -> list[Launch]:
+    return [launch_of(r) for r in records]
 
 
 class PgCatalog:
@@ -125,66 +156,64 @@ class PgCatalog:
 
     # -- launches --------------------------------------------------------------------------------
 
-    async def create_launch(
-        self,
-        *,
-        agency_id: str,
-        rocket_id: str,
-        slug: str,
-        mission: str,
-        destination: str,
-        scheduled_at: datetime,
-        price_cents: int,
-        capacity: int,
-        min_passengers: int,
-        public_from: datetime,
-    ) -> Row:
-        launch_id = new_id("lch")
-        candidate = slug
-        for _ in range(5):
-            try:
-                async with write_tx(self._pool) as conn:
-                    await conn.execute(
-                        """INSERT INTO launches
-                               (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
-                               price_cents, capacity, min_passengers, public_from)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-                        launch_id,
-                        agency_id,
-                        rocket_id,
-                        candidate,
-                        mission,
-                        destination,
-                        scheduled_at,
-                        price_cents,
-                        capacity,
-                        min_passengers,
-                        public_from,
-                    )
-                    row = await fetch_launch(conn, launch_id)
-                    # The agency, and every VIP traveler as an exclusive early notice with the public link.
-                    mail = notices.NoticeRows()
-                    recipients = await notices.agency(conn, agency_id) + await notices.vip_travelers(conn)
-                    mail.add("launch_scheduled", recipients, notices.launch_data(row))
-                    await mail.write(conn)
-                return row
-            except asyncpg.UniqueViolationError:
-                candidate = f"{slug}-{secrets.token_hex(2)}"  # another launch of that rocket that day
-        raise Conflict("could not find a free slug for this launch; try again", code="slug_taken")
+    async def rocket_for_launch(self, agency_id: str, rocket_id: str) -> Rocket:
+        """The agency's rocket, with the agency's name, to schedule a launch on."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT r.id, r.agency_id, a.name AS agency_name, r.name, r.capacity, r.range
+                   FROM rockets r JOIN agencies a ON a.id = r.agency_id
+                   WHERE r.id = $1 AND r.agency_id = $2 AND r.deleted_at IS NULL""",
+                rocket_id,
+                agency_id,
+            )
+        if row is None:
+            raise NotFound("no such rocket")
+        return Rocket(
+            row["id"], row["agency_id"], row["agency_name"], row["name"], row["capacity"], Range(row["range"])
+        )
 
-    async def launch(self, launch_id: str) -> Row:
+    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled) -> None:
+        """The new launch and its announcement to the agency and every VIP traveler, in one transaction;
+        SlugTaken when another launch has its slug."""
+        try:
+            async with write_tx(self._pool) as conn:
+                await conn.execute(
+                    """INSERT INTO launches
+                           (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
+                           price_cents, capacity, min_passengers, public_from, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)""",
+                    launch.id,
+                    launch.agency_id,
+                    launch.rocket_id,
+                    launch.slug,
+                    launch.mission,
+                    launch.destination,
+                    launch.scheduled_at,
+                    launch.price_cents,
+                    launch.capacity,
+                    launch.min_passengers,
+                    launch.public_from,
+                    launch.created_at,
+                )
+                await write_notices(conn, notices([scheduled]))
+        except asyncpg.UniqueViolationError as exc:
+            if getattr(exc, "constraint_name", None) == "launches_slug_key":
+                raise SlugTaken("another launch has this slug", {"slug": launch.slug}) from exc
+            raise
+
+    async def launch(self, launch_id: str) -> Launch:
         return await fetch_launch(self._pool, launch_id)
 
-    async def launch_by_slug(self, slug: str) -> Row:
+    async def launch_by_slug(self, slug: str) -> Launch:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.slug = $1", slug)
         if row is None:
             raise NotFound("no such launch")
-        return dict(row.items())
+        return launch_of(row)
 
-    async def agency_launches(self, agency_id: str, after: str | None, limit: int) -> list[Row]:
+    async def agency_launches(self, agency_id: str, after: str | None, limit: int) -> list[Launch]:
         async with self._pool.acquire() as conn:
-            return _rows(
+            return _launches(
                 await conn.fetch(
                     f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
                     WHERE l.agency_id = $1 AND ($2::text IS NULL OR l.id > $2) ORDER BY l.id LIMIT $3""",
@@ -194,10 +223,10 @@ class PgCatalog:
                 )
             )
 
-    async def upcoming(self) -> list[Row]:
+    async def upcoming(self) -> list[Launch]:
         """Every launch still open for booking or not yet flown, soonest first (the public list)."""
         async with self._pool.acquire() as conn:
-            return _rows(
+            return _launches(
                 await conn.fetch(
                     f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
                     WHERE l.status = ANY($1::text[]) ORDER BY l.scheduled_at, l.id""",

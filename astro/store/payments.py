@@ -20,6 +20,7 @@ class SandboxGateway:
     slow_seconds: float = SLOW_SECONDS
     charges: dict[str, int] = field(default_factory=dict)
     refunds: dict[str, tuple[str, int]] = field(default_factory=dict)
+    charging: set[str] = field(default_factory=set)  # references of charges under way
 
     async def charge(self, amount_cents: int, card_token: str, reference: str) -> str:
         if card_token not in SANDBOX_TOKENS:
@@ -32,7 +33,11 @@ class SandboxGateway:
         if card_token == "tok_error":
             raise GatewayError("the payment gateway failed; nothing was charged; try again", retry_after=2)
         if card_token == "tok_slow":
-            await asyncio.sleep(self.slow_seconds)
+            self.charging.add(reference)
+            try:
+                await asyncio.sleep(self.slow_seconds)
+            finally:
+                self.charging.discard(reference)
         ref = "ch_" + secrets.token_hex(8)
         self.charges[ref] = amount_cents
         return ref

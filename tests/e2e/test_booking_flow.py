@@ -97,13 +97,16 @@ async def test_cancel_far_ahead_refunds_90_percent(
 
 
 async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_agency: Any) -> None:
-    """tok_slow takes 2 s; with 0.3 s holds another traveler takes the seat meanwhile."""
+    """tok_slow takes 2 s; once the hold has expired another traveler takes the seat meanwhile."""
     import asyncio
+    from datetime import UTC, datetime, timedelta
 
+    from astro.domain.clock import FixedClock
     from tests.conftest import register, traveler_body
     from web.keys import GATEWAY
 
-    client = await make_client(hold_seconds=0.3)
+    clock = FixedClock(datetime.now(UTC))
+    client = await make_client(clock=clock, hold_seconds=30)
     agency = await make_agency()
     slow, quick = await register(client, traveler_body()), await register(client, traveler_body())
     resp = await client.post(
@@ -125,12 +128,15 @@ async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_a
         },
     )
     launch = (await resp.json())["launch"]
+    gateway = client.app[GATEWAY]
     slow_booking = asyncio.ensure_future(book(client, slow, launch["id"], 1, token="tok_slow"))
-    await asyncio.sleep(0.5)  # the slow traveler's hold has expired; the payment is still running
+    async with asyncio.timeout(5):
+        while not gateway.charging:  # the seat is held and the card is being charged
+            await asyncio.sleep(0.01)
+    clock.advance(timedelta(seconds=31))  # the hold expires; the payment is still running
     assert (await book(client, quick, launch["id"], 1)).status == 201
     resp = await slow_booking
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "sold_out"
-    gateway = client.app[GATEWAY]
     assert len(gateway.charges) == 2 and len(gateway.refunds) == 1  # the late payment went back
 
 

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from astro.domain.clock import FixedClock
 from tests.conftest import passengers
+from web.keys import DESK, LIVE
 
 B, A = "/api/booking", "/api/agency"
 
@@ -157,11 +158,8 @@ async def test_second_confirmed_launch_makes_a_traveler_vip(client: Any, make_em
     me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
     assert me["user"]["vip"] is False
     assert (await set_status(client, agency, second["id"], "confirmed")).status == 200
-    for _ in range(100):  # the promotion runs right after the commit
-        me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
-        if me["user"]["vip"]:
-            break
-        await asyncio.sleep(0.02)
+    await client.app[DESK].wait_background()  # the promotion starts right after the commit
+    me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
     assert me["user"]["vip"] is True
     assert (await book(client, traveler, first["id"], 6)).status == 201  # VIPs book up to 6 seats
 
@@ -277,11 +275,8 @@ async def test_booking_a_launch_already_confirmed_counts_for_vip(client: Any) ->
     assert (await book(client, other, second["id"], 1)).status == 201  # confirms the second launch first
     assert (await book(client, traveler, first["id"], 1)).status == 201
     assert (await book(client, traveler, second["id"], 1)).status == 201  # already confirmed
-    for _ in range(100):
-        me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
-        if me["user"]["vip"]:
-            break
-        await asyncio.sleep(0.02)
+    await client.app[DESK].wait_background()  # the promotion starts right after the commit
+    me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
     assert me["user"]["vip"] is True
 
 
@@ -334,12 +329,9 @@ async def test_a_list_page_kept_in_memory_follows_every_change_on_any_node_and_t
     assert [x["vip_only"] for x in await shown(node_a)] == [False]
 
     async def occupancy_seen(client: Any, seats: int) -> bool:
-        for _ in range(100):  # cards are refreshed right after the commit, not before the answer
-            found = await shown(client)
-            if found and found[0]["seats_booked"] == seats:
-                return True
-            await asyncio.sleep(0.02)
-        return False
+        await node_a.app[LIVE].drain()  # cards are refreshed right after the commit, not before the answer
+        found = await shown(client)
+        return bool(found) and found[0]["seats_booked"] == seats
 
     # (Bookings go through one node: DESIGN 8.5's one-actor-per-launch lease across nodes is not built.)
     for n in range(1, 4):

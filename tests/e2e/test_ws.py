@@ -13,10 +13,13 @@ import redis.asyncio as aioredis
 from aiohttp import ClientWebSocketResponse, WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from actors.broadcast import Broadcaster, agency_channel, traveler_channel
+from actors.broadcast import Broadcaster
 from astro.config import Settings
 from astro.domain.errors import NotFound
 from astro.domain.users import Principal
+from astro.services.live import agency_channel, traveler_channel
+from astro.store import cache
+from astro.store.live import RedisLiveStore
 from tests.conftest import Account
 from web.app import create_app
 from web.keys import BROADCASTER, REGISTRY
@@ -257,6 +260,26 @@ async def test_bad_frames_get_error_frames_and_the_connection_stays_usable(
     assert not ws.closed
 
 
+async def test_an_unreachable_live_store_is_an_unavailable_frame_and_the_socket_stays(
+    client: Client, live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await client.ws_connect("/ws")
+    nowhere = cache.connect("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    monkeypatch.setattr(live.broadcaster, "_store", RedisLiveStore(nowhere, "test-node"))
+    error = await subscribe(ws, "launch:l1")
+    assert error == {
+        "type": "error",
+        "code": "unavailable",
+        "message": "live data is unavailable; retry shortly",
+        "channel": "launch:l1",
+    }
+    monkeypatch.undo()
+    await nowhere.aclose()
+    await ws.send_json({"type": "ping"})
+    assert await recv(ws) == {"type": "pong"}
+    assert (await subscribe(ws, "launch:l1"))["type"] == "subscribed"
+
+
 async def test_ping_gets_pong(client: Client) -> None:
     ws = await client.ws_connect("/ws")
     for _ in range(3):
@@ -353,13 +376,17 @@ async def test_a_reader_that_never_reads_is_dropped_without_delaying_others(make
 
 async def test_idle_connection_is_closed(make_app: MakeApp) -> None:
     client = await make_app(idle_timeout=0.3)
-    idle = await client.ws_connect("/ws")
     busy = await client.ws_connect("/ws")
-    for _ in range(6):
+    idle = await client.ws_connect("/ws")
+    closed = asyncio.ensure_future(idle.receive(timeout=WAIT))
+    # The busy one, opened first, talks until the idle one is closed and once more after: by then it is
+    # older than the idle timeout, so only its frames can have kept it open.
+    while not closed.done():
         await busy.send_json({"type": "ping"})
         assert await recv(busy) == {"type": "pong"}
-        await asyncio.sleep(0.1)
-    msg = await idle.receive(timeout=WAIT)
+    await busy.send_json({"type": "ping"})
+    assert await recv(busy) == {"type": "pong"}
+    msg = closed.result()
     assert msg.type is WSMsgType.CLOSE and msg.data == WSCloseCode.OK and msg.extra == "idle timeout"
     assert not busy.closed
 

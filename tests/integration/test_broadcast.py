@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from actors.broadcast import Broadcaster, agency_channel, launch_channel
+from actors.broadcast import Broadcaster
 from astro.config import Settings
 from astro.domain.errors import NotFound, Unavailable
 from astro.domain.users import Principal, Role
+from astro.services.live import agency_channel, launch_channel
 from astro.store import cache
+from astro.store.live import RedisLiveStore
 
 WAIT = 5.0
 
@@ -67,7 +69,7 @@ async def make_node(redis: aioredis.Redis) -> AsyncIterator[MakeNode]:
     nodes: list[Broadcaster] = []
 
     async def make(node: str = "node-a", **kwargs: Any) -> Broadcaster:
-        broadcaster = Broadcaster(redis, node, **kwargs)
+        broadcaster = Broadcaster(RedisLiveStore(redis, node, **kwargs))
         await broadcaster.start()
         nodes.append(broadcaster)
         return broadcaster
@@ -342,3 +344,29 @@ async def test_values_published_together_reach_listeners_newest_only(make_node: 
     # Nothing is lost for a client catching up: the history keeps every event.
     history = await node.since(channel, (await node.position(channel))[0], 0)
     assert history is not None and [e["offset"] for e in history] == [1, 2, 3, 4, 5]
+
+
+async def test_a_node_that_lost_the_fanout_listens_again_and_catches_up(
+    make_node: MakeNode, redis: aioredis.Redis, settings: Settings
+) -> None:
+    a, b = await make_node("node-a"), await make_node("node-b")
+    channel = launch_channel("l1")
+    listener = Recorder()
+    b.subscribe(channel, listener)
+    await b.position(channel)
+    # Cut the fan-out of this test's Redis database (other databases' subscribers are someone else's).
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    subscribers = [c for c in await redis.client_list() if int(c["db"]) == int(db) and int(c["sub"]) > 0]
+    assert len(subscribers) == 2
+    for c in subscribers:
+        await redis.client_kill_filter(_id=c["id"])
+    # Published after the cut: no node hears these; b gets them from the history once it listens again.
+    for seats in (1, 2, 3):
+        await a.publish(channel, "occupancy", {"seats": seats})
+    await listener.count(3)
+    assert listener.offsets == [1, 2, 3] and listener.restarts == []
+    assert [json.loads(e[3])["data"]["seats"] for e in listener.events] == [1, 2, 3]
+    await b.publish(channel, "status", {"status": "confirmed"})
+    await a.publish(channel, "occupancy", {"seats": 4})
+    await listener.count(5)  # and the fan-out works again: the last one came from node a
+    assert listener.offsets == [1, 2, 3, 4, 5]

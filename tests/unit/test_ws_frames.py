@@ -8,7 +8,7 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.http_websocket import WebSocketWriter
 
-from web.ws import _text_frame
+from web.ws.transport import text_frame
 
 
 class Transport:
@@ -33,4 +33,4 @@ async def test_text_frame_matches_aiohttp(size: int) -> None:
     transport = Transport()
     writer = WebSocketWriter(Protocol(), transport, use_mask=False)  # type: ignore[arg-type]
     await writer.send_frame(payload, WSMsgType.TEXT)
-    assert _text_frame(payload) == bytes(transport.data)
+    assert text_frame(payload) == bytes(transport.data)

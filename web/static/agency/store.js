@@ -75,7 +75,8 @@ export class AgencyStore extends EventTarget {
       this.emit({ kind: 'booking', id });
     } else if (name === 'booking_cancelled') {
       const refund = data.refund_cents ? `, ${money(data.refund_cents)} refunded (${data.refund_pct} %)` : ', no refund';
-      const seats = data.seats_released ? '' : ' (the seats stay sold)';
+      // A traveler's cancellation without refund keeps the seats sold; a launch's own end cancels them all.
+      const seats = data.seats_released || data.cancel_reason !== 'traveler' ? '' : ' (the seats stay sold)';
       this.note('cancel', `${data.seats} seat(s) cancelled on ${mission}${refund}${seats}.`, id);
       this.emit({ kind: 'cancel', id });
     }

@@ -1,0 +1,318 @@
+"""The WebSocket session: auth, channels and who may have them, subscribe with snapshot or resume (DESIGN 7).
+
+It speaks messages and knows no socket: frames go out through its transport (transport.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import structlog
+
+from actors.broadcast import Broadcaster
+from astro.domain.errors import DomainError, Unavailable
+from astro.domain.users import Principal, Role
+from astro.services.live import LAUNCHES, agency_channel, launch_channel, traveler_channel
+from web.ws.const import (
+    DOMAIN_CODES,
+    ERR_FORBIDDEN,
+    ERR_INTERNAL,
+    ERR_INVALID_MESSAGE,
+    ERR_TOO_MANY_SUBSCRIPTIONS,
+    ERR_UNAUTHENTICATED,
+    ERR_UNAVAILABLE,
+    ERR_UNKNOWN_CHANNEL,
+    TYPE_AUTH,
+    TYPE_ERROR,
+    TYPE_EVENT,
+    TYPE_PING,
+    TYPE_PONG,
+    TYPE_SUBSCRIBE,
+    TYPE_SUBSCRIBED,
+    TYPE_UNSUBSCRIBE,
+    WsLimits,
+)
+
+log = structlog.get_logger("astro.ws")
+
+_LAUNCH_ID: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+UNAVAILABLE: Final = "live data is unavailable; retry shortly"
+
+Authenticate = Callable[[str], Awaitable[Principal]]
+
+
+class Outgoing(Protocol):
+    """What the session needs of its transport."""
+
+    @property
+    def closing(self) -> bool:
+        """The socket is closing: nothing more is sent."""
+        ...
+
+    def send(self, frame: bytes, key: tuple[str, str] | None = None) -> None:
+        """Send a text frame's payload, in order; a queued one with the same key gives way to it."""
+        ...
+
+    def overflow(self) -> None:
+        """The reader fell too far behind: close with 1013."""
+        ...
+
+
+class Refused(Exception):
+    """A client request refused with an error frame; the connection stays open."""
+
+    def __init__(self, code: str, message: str, channel: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.channel = code, message, channel
+
+
+@dataclass(eq=False, slots=True)
+class _Sub:
+    name: str  # as the client says it
+    key: str  # the Broadcaster's channel
+    floor: int | None = None  # events up to here are in the snapshot; None: `subscribed` not sent yet
+    held: list[tuple[int, bytes, str | None]] = field(default_factory=list)
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Session:
+    """One client's conversation: who it is, what it watches; a Broadcaster listener."""
+
+    def __init__(
+        self, out: Outgoing, broadcaster: Broadcaster, authenticate: Authenticate, limits: WsLimits
+    ) -> None:
+        self._out = out
+        self._broadcaster = broadcaster
+        self._authenticate = authenticate
+        self._limits = limits
+        self.principal: Principal | None = None
+        self._subs: dict[str, _Sub] = {}  # by client channel name
+        self._keys: dict[str, _Sub] = {}  # by Broadcaster channel
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            TYPE_AUTH: self._on_auth,
+            TYPE_SUBSCRIBE: self._on_subscribe,
+            TYPE_UNSUBSCRIBE: self._on_unsubscribe,
+            TYPE_PING: self._on_ping,
+        }
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self._subs)
+
+    def stop(self) -> None:
+        """The socket is closing: leave every channel."""
+        for sub in list(self._subs.values()):
+            self._drop(sub)
+
+    async def close(self) -> None:
+        """End the session's own tasks (resubscriptions under way)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # Client frames
+
+    async def handle(self, data: str | bytes) -> None:
+        """One client frame: a JSON object with a known `type`; a refusal is an error frame."""
+        if not isinstance(data, str):
+            self._error(ERR_INVALID_MESSAGE, "send JSON text frames")
+            return
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            self._error(ERR_INVALID_MESSAGE, "frames must be JSON objects")
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            known = ", ".join(self._handlers)
+            self._error(ERR_INVALID_MESSAGE, f'a frame needs a "type": one of {known}')
+            return
+        try:
+            async with self._lock:
+                await handler(msg)
+        except Refused as exc:
+            self._error(exc.code, exc.message, exc.channel)
+        except Unavailable as exc:
+            log.warning("ws_store_unavailable", error=_why(exc))
+            self._error(ERR_UNAVAILABLE, exc.message, msg.get("channel"))
+        except DomainError as exc:
+            code = next((c for cls, c in DOMAIN_CODES if isinstance(exc, cls)), exc.code)
+            self._error(code, exc.message, msg.get("channel"))
+        except OSError as exc:  # a snapshot's store, reached without an adapter that translates
+            log.warning("ws_store_unavailable", error=f"{type(exc).__name__}: {exc}")
+            self._error(ERR_UNAVAILABLE, UNAVAILABLE, msg.get("channel"))
+        except Exception:
+            log.exception("ws_unhandled_error", type=kind)
+            self._error(ERR_INTERNAL, "something went wrong on our side", msg.get("channel"))
+
+    async def _on_auth(self, msg: dict[str, Any]) -> None:
+        token = msg.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise Refused(ERR_INVALID_MESSAGE, 'auth needs a "token"')
+        principal = await self._authenticate(token.strip())
+        if self.principal is not None and principal.user_id != self.principal.user_id:
+            for sub in [s for s in self._subs.values() if s.name in (Role.AGENCY, Role.TRAVELER)]:
+                self._drop(sub)
+        self.principal = principal
+
+    async def _on_subscribe(self, msg: dict[str, Any]) -> None:
+        name, since, epoch = msg.get("channel"), msg.get("since"), msg.get("epoch")
+        if not isinstance(name, str) or not name:
+            raise Refused(ERR_INVALID_MESSAGE, 'subscribe needs a "channel"')
+        if since is not None and (type(since) is not int or since < 0):
+            raise Refused(ERR_INVALID_MESSAGE, '"since" must be an offset (a whole number ≥ 0)', name)
+        if epoch is not None and not isinstance(epoch, str):
+            raise Refused(ERR_INVALID_MESSAGE, '"epoch" must be a string', name)
+        key = self._resolve(name)
+        old = self._subs.get(name)
+        if old is None and len(self._subs) >= self._limits.max_subscriptions:
+            raise Refused(ERR_TOO_MANY_SUBSCRIPTIONS, "unsubscribe from a channel first", name)
+        if old is not None:
+            self._drop(old)
+        sub = _Sub(name, key)
+        self._subs[name], self._keys[key] = sub, sub
+        # Listen before reading the position: no event falls between the snapshot and the live ones.
+        self._broadcaster.subscribe(key, self)
+        try:
+            await self._activate(sub, since, epoch)
+        except BaseException:
+            self._drop(sub)
+            raise
+
+    async def _on_unsubscribe(self, msg: dict[str, Any]) -> None:
+        name = msg.get("channel")
+        if not isinstance(name, str) or not name:
+            raise Refused(ERR_INVALID_MESSAGE, 'unsubscribe needs a "channel"')
+        sub = self._subs.get(name)
+        if sub is None:
+            self._resolve(name)  # an unknown name is an error; a known one not subscribed is a no-op
+            return
+        self._drop(sub)
+
+    async def _on_ping(self, msg: dict[str, Any]) -> None:
+        self._out.send(_frame({"type": TYPE_PONG}))
+
+    # Channels
+
+    def _resolve(self, name: str) -> str:
+        """The Broadcaster channel behind a client channel name, if this client may have it."""
+        if name == LAUNCHES:
+            return LAUNCHES
+        if name.startswith("launch:"):
+            if not _LAUNCH_ID.match(name.removeprefix("launch:")):
+                raise Refused(ERR_UNKNOWN_CHANNEL, "launch:<id> needs a launch id", name)
+            return launch_channel(name.removeprefix("launch:"))
+        for role, channel in ((Role.AGENCY, agency_channel), (Role.TRAVELER, traveler_channel)):
+            if name == role.value:
+                principal = self.principal
+                if principal is None or principal.expires_at < time.time():
+                    raise Refused(
+                        ERR_UNAUTHENTICATED, f"send auth with a valid {role.value} token first", name
+                    )
+                if principal.role != role:
+                    raise Refused(ERR_FORBIDDEN, f"the {name} channel is for {role.value} accounts", name)
+                return channel(principal.user_id)
+        raise Refused(ERR_UNKNOWN_CHANNEL, "channels: launch:<id>, launches, agency, traveler", name)
+
+    async def _activate(
+        self, sub: _Sub, since: int | None, epoch: str | None, *, restarted: bool = False
+    ) -> None:
+        """Send `subscribed` (with the snapshot or the missed events), then the events held meanwhile."""
+        broadcaster = self._broadcaster
+        current, offset = await broadcaster.position(sub.key)
+        missed: list[dict[str, Any]] | None = None
+        if since is not None and epoch == current:
+            events = await broadcaster.since(sub.key, current, since)
+            if events is not None:
+                missed = [e for e in events if e["offset"] <= offset]
+        snapshot = None if missed is not None else await broadcaster.snapshot(self.principal, sub.key)
+        if self._keys.get(sub.key) is not sub or self._out.closing:
+            return
+        message: dict[str, Any] = {
+            "type": TYPE_SUBSCRIBED,
+            "channel": sub.name,
+            "epoch": current,
+            "offset": offset,
+            "snapshot": snapshot,
+        }
+        if since is not None or restarted:
+            message["recovered"] = missed is not None
+        if missed is not None:
+            message["missed"] = [{"type": TYPE_EVENT, "channel": sub.name, **e} for e in missed]
+        self._out.send(_frame(message))
+        sub.floor = offset
+        held, sub.held = sub.held, []
+        for event_offset, frame, coalesce in held:
+            self._forward(sub, event_offset, frame, coalesce)
+
+    def _drop(self, sub: _Sub) -> None:
+        if self._subs.get(sub.name) is sub:
+            del self._subs[sub.name]
+        if self._keys.get(sub.key) is sub:
+            del self._keys[sub.key]
+            self._broadcaster.unsubscribe(sub.key, self)
+
+    # Broadcaster listener: called synchronously, never waits on the socket
+
+    def deliver(self, channel: str, offset: int, event: str, frame: bytes, coalesce: str | None) -> None:
+        sub = self._keys.get(channel)
+        if sub is None or self._out.closing:
+            return
+        if sub.floor is None:
+            sub.held.append((offset, frame, coalesce))
+            if len(sub.held) > self._limits.queue_size:
+                self._out.overflow()
+            return
+        self._forward(sub, offset, frame, coalesce)
+
+    def restart(self, channel: str) -> None:
+        sub = self._keys.get(channel)
+        if sub is None or self._out.closing:
+            return
+        sub.floor, sub.held = None, []
+        self._spawn(self._resubscribe(sub))
+
+    async def _resubscribe(self, sub: _Sub) -> None:
+        async with self._lock:
+            if self._keys.get(sub.key) is not sub:
+                return
+            try:
+                await self._activate(sub, None, None, restarted=True)
+            except Exception as exc:
+                self._drop(sub)
+                message = exc.message if isinstance(exc, DomainError) else "live data is unavailable"
+                self._error(ERR_UNAVAILABLE, f"the channel had to restart and could not: {message}", sub.name)
+
+    def _forward(self, sub: _Sub, offset: int, frame: bytes, coalesce: str | None) -> None:
+        if sub.floor is None or offset <= sub.floor:
+            return
+        sub.floor = offset
+        self._out.send(frame, (sub.key, coalesce) if coalesce else None)
+
+    def _error(self, code: str, message: str, channel: Any = None) -> None:
+        frame: dict[str, Any] = {"type": TYPE_ERROR, "code": code, "message": message}
+        if isinstance(channel, str):
+            frame["channel"] = channel
+        self._out.send(_frame(frame))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _why(exc: Unavailable) -> str:
+    """The store's own error behind an Unavailable, for the log."""
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}"
