@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from aiohttp import web
 
-from astro.domain.errors import InvalidInput, NotFound
+from astro.domain.errors import InvalidInput
+from astro.domain.invoices import SHOWN_STATUSES
 from astro.domain.users import Role
 from astro.schemas.finance import (
     AgencyReport,
@@ -19,7 +20,7 @@ from astro.schemas.finance import (
     InvoiceRequest,
     TransferIn,
 )
-from astro.services.finance import annual_csv
+from astro.services.finance import AnnualFigures, InvoiceView, annual_csv, totals
 from web.agency_api import query_date
 from web.http import (
     authenticate,
@@ -36,12 +37,24 @@ from web.openapi import doc
 
 PREFIX = "/api/finance"
 finance_only = requires(Role.FINANCE)
-STATUSES = ("issued", "partially_paid", "paid", "overdue")
 PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
 
 
-def invoice_out(row: dict[str, Any]) -> InvoiceOut:
-    return InvoiceOut.model_validate({**row, "status": row["shown_status"], "rate_pct": row["rate_bp"] / 100})
+def invoice_out(invoice: InvoiceView) -> InvoiceOut:
+    """An invoice as the API shows it: its rate in percent and its open balance."""
+    return InvoiceOut.model_validate(
+        {**asdict(invoice), "rate_pct": invoice.rate_bp / 100, "balance_cents": invoice.balance_cents}
+    )
+
+
+def annual_out(report: AnnualFigures) -> AnnualReport:
+    return AnnualReport.model_validate(
+        {
+            **asdict(report),
+            "total_actual_cents": report.total_actual_cents,
+            "total_pending_cents": report.total_pending_cents,
+        }
+    )
 
 
 def _year(request: web.Request, default: int | None = None) -> int | None:
@@ -55,20 +68,22 @@ def _year(request: web.Request, default: int | None = None) -> int | None:
 
 async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Response:
     status = request.query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", {"fields": {"status": status}})
+    if status is not None and status not in SHOWN_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(SHOWN_STATUSES)}", {"fields": {"status": status}}
+        )
     limit = query_limit(request)
     rows = await request.app[FINANCE].invoices(
         agency_id=agency_id, status=status, year=_year(request), after=decode_cursor(request), limit=limit + 1
     )
-    rows, cursor = page_of(rows, limit, lambda r: str(r["number"]))
+    rows, cursor = page_of(rows, limit, lambda r: r.number)
     return respond(InvoicePage(items=[invoice_out(r) for r in rows], next_cursor=cursor))
 
 
 @doc(
     "Invoices, by number",
     response=InvoicePage,
-    query={"agency_id": "one agency", "status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"agency_id": "one agency", "status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
 )
 @finance_only
 async def list_invoices(request: web.Request) -> web.Response:
@@ -115,11 +130,6 @@ async def record_transfer(request: web.Request) -> web.Response:
     return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
 
 
-def _totals(items: list[dict[str, Any]]) -> dict[str, int]:
-    keys = [k for k in items[0] if k.endswith("_cents") or k == "launches"] if items else []
-    return {k: sum(int(i[k]) for i in items) for k in keys}
-
-
 @doc(
     "Every agency's figures for launches scheduled in [from, to)",
     response=AgencyReport,
@@ -130,7 +140,9 @@ async def agencies_report(request: web.Request) -> web.Response:
     items = await request.app[FINANCE].agency_report(
         None, query_date(request, "from"), query_date(request, "to")
     )
-    return respond(AgencyReport.model_validate({"items": items, "totals": _totals(items)}))
+    return respond(
+        AgencyReport.model_validate({"items": [asdict(i) for i in items], "totals": totals(items)})
+    )
 
 
 @doc(
@@ -140,12 +152,10 @@ async def agencies_report(request: web.Request) -> web.Response:
 )
 @finance_only
 async def agency_report(request: web.Request) -> web.Response:
-    items = await request.app[FINANCE].agency_report(
+    figures = await request.app[FINANCE].agency_figures(
         request.match_info["id"], query_date(request, "from"), query_date(request, "to")
     )
-    if not items:
-        raise NotFound("no such agency")
-    return respond(AgencyReportOne.model_validate({"report": items[0]}))
+    return respond(AgencyReportOne.model_validate({"report": asdict(figures)}))
 
 
 @doc(
@@ -167,7 +177,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="revenue-{year}.csv"'},
         )
-    return respond(AnnualReport.model_validate(report))
+    return respond(annual_out(report))
 
 
 # -- the agency's side ---------------------------------------------------------------------------
@@ -176,7 +186,7 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
 @doc(
     "The agency's invoices",
     response=InvoicePage,
-    query={"status": "|".join(STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
 )
 @requires(Role.AGENCY)
 async def agency_invoices(request: web.Request) -> web.Response:

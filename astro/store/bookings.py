@@ -14,7 +14,7 @@ from astro.domain.errors import NotFound
 from astro.domain.events import BookingCancelled, DomainEvent, InvoiceDue
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch
-from astro.domain.launches import Status
+from astro.domain.launches import REFUND_ALL, Status
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.errors import unavailable_as
 from astro.store.invoices import issue_invoice
@@ -280,7 +280,7 @@ class PgLedger:
                     if owed is not None:
                         refunds.append(owed)
                 elif isinstance(event, InvoiceDue):
-                    await issue_invoice(conn, event.launch_id, event.kind, event.at)
+                    await issue_invoice(conn, event)
             await write_notices(conn, notices(events))
             return refunds
 
@@ -328,11 +328,12 @@ class PgLedger:
                      AND (SELECT count(*) FROM (
                              SELECT DISTINCT b.launch_id FROM bookings b JOIN launches l ON l.id = b.launch_id
                              WHERE b.traveler_id = t.id AND b.status = 'confirmed'
-                               AND l.confirmed_at IS NOT NULL AND l.status NOT IN ('aborted', 'failed')
+                               AND l.confirmed_at IS NOT NULL AND l.status <> ALL($3::text[])
                              LIMIT 2) two) = 2
                    ORDER BY t.id""",
                 launch_id,
                 among,
+                sorted(REFUND_ALL),
             )
         return [r["traveler_id"] for r in rows]
 

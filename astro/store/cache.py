@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
+from astro.domain.launches import OPEN
 from astro.store.errors import unavailable_as
 
 REVOKED: Final = "auth:revoked:"
@@ -109,7 +110,7 @@ class LaunchCache:
             for card in cards:
                 pipe.set(CARD + card["id"], json.dumps(card), ex=CARD_TTL)
                 pipe.set(SLUG + card["slug"], card["id"], ex=CARD_TTL)
-                if card["status"] in ("scheduled", "confirmed", "delayed"):
+                if card["status"] in OPEN:
                     pipe.zadd(UPCOMING, {card["id"]: _score(card["scheduled_at"])})
                 else:
                     pipe.zrem(UPCOMING, card["id"])

@@ -2,153 +2,149 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 
 from astro.domain import invoices as rules
-from astro.domain.errors import Conflict, NotFound, RuleViolation
+from astro.domain.errors import Conflict, NotFound
+from astro.domain.events import InvoiceDue, InvoiceIssued
 from astro.domain.ids import new_id
-from astro.store import notices
+from astro.domain.launches import Status
+from astro.services.announcements import notices
+from astro.services.finance import SUMMED, AgencyFigures, InvoiceView, MonthFigures, PaymentLine
+from astro.store.errors import unavailable_as
+from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
 
-Row = dict[str, Any]
-KIND_BY_STATUS: Final = {"successful": "commission", "aborted": "abort_fee"}
-INVOICE_COLUMNS: Final = """i.id, i.number, i.year, i.agency_id, a.name AS agency_name, i.launch_id,
-    l.mission, l.scheduled_at, i.kind, i.net_revenue_cents, i.rate_bp, i.amount_cents, i.paid_cents,
-    i.pending_cents, i.amount_cents - i.paid_cents AS balance_cents, i.status, i.issued_at, i.due_at,
-    CASE WHEN i.amount_cents > i.paid_cents AND i.due_at < $1 THEN 'overdue' ELSE i.status END
-        AS shown_status"""
+INVOICE_COLUMNS: Final = """i.id, i.number, i.agency_id, a.name AS agency_name, i.launch_id, l.mission,
+    i.kind, i.net_revenue_cents, i.rate_bp, i.amount_cents, i.paid_cents, i.pending_cents, i.status,
+    i.issued_at, i.due_at"""
 INVOICE_FROM: Final = "invoices i JOIN agencies a ON a.id = i.agency_id JOIN launches l ON l.id = i.launch_id"
+# rules.shown_status in SQL, only to filter a page by status ($1 is now): the one copy of the overdue rule
+# outside the domain; tests/integration/test_invoices_store.py pins that the two agree at its boundaries.
+SHOWN_STATUS: Final = f"""CASE WHEN i.amount_cents - i.paid_cents > 0 AND $1::timestamptz > i.due_at
+    THEN '{rules.OVERDUE}' ELSE i.status END"""
 
 
-async def issue_invoice(
-    conn: asyncpg.Connection, launch_id: str, kind: str, now: datetime, mail: notices.NoticeRows | None = None
-) -> Row:
-    """Issue the launch's invoice inside the caller's transaction: the next number of the year, or none.
-
-    A second invoice of one launch and kind violates a unique constraint, which rolls the whole
-    transaction back, the number with it: numbers stay gapless."""
-    launch = await conn.fetchrow(
-        "SELECT agency_id, scheduled_at, mission FROM launches WHERE id = $1", launch_id
+def _view(row: asyncpg.Record, now: datetime, payments: tuple[PaymentLine, ...] | None = None) -> InvoiceView:
+    balance = row["amount_cents"] - row["paid_cents"]
+    return InvoiceView(
+        id=row["id"],
+        number=row["number"],
+        agency_id=row["agency_id"],
+        agency_name=row["agency_name"],
+        launch_id=row["launch_id"],
+        mission=row["mission"],
+        kind=row["kind"],
+        net_revenue_cents=row["net_revenue_cents"],
+        rate_bp=row["rate_bp"],
+        amount_cents=row["amount_cents"],
+        paid_cents=row["paid_cents"],
+        pending_cents=row["pending_cents"],
+        status=rules.shown_status(row["status"], row["due_at"], balance, now),
+        issued_at=row["issued_at"],
+        due_at=row["due_at"],
+        payments=payments,
     )
-    net, rate, amount = 0, 0, rules.ABORT_FEE_CENTS
-    if kind == "commission":
-        net = int(
-            await conn.fetchval(
-                """SELECT COALESCE(sum(total_cents - COALESCE(refund_cents, 0)), 0) FROM bookings
-                   WHERE launch_id = $1""",
-                launch_id,
-            )
-        )
-        earlier = int(
-            await conn.fetchval(
-                """SELECT count(*) FROM launches WHERE agency_id = $1 AND status = 'successful' AND id <> $2
-               AND scheduled_at < $3""",
-                launch["agency_id"],
-                launch_id,
-                launch["scheduled_at"],
-            )
-        )
-        rate = rules.commission_rate_bp(earlier)
-        amount = rules.commission_cents(net, rate)
-    seq = int(
-        await conn.fetchval(
-            """INSERT INTO invoice_counters (year, last) VALUES ($1, 1)
+
+
+async def _facts(conn: asyncpg.Connection, launch_id: str) -> rules.InvoiceFacts:
+    """What a launch's invoice is computed from, in one round trip: its net revenue (bookings less
+    refunds) and how many of the agency's launches scheduled before it were successful."""
+    row = await conn.fetchrow(
+        """SELECT l.agency_id, l.mission,
+                  (SELECT COALESCE(sum(b.total_cents - COALESCE(b.refund_cents, 0)), 0) FROM bookings b
+                   WHERE b.launch_id = l.id) AS net,
+                  (SELECT count(*) FROM launches e
+                   WHERE e.agency_id = l.agency_id AND e.status = $2 AND e.id <> l.id
+                     AND e.scheduled_at < l.scheduled_at) AS earlier
+           FROM launches l WHERE l.id = $1""",
+        launch_id,
+        rules.RELIABLE_STATUS,
+    )
+    if row is None:
+        raise NotFound("no such launch")
+    return rules.InvoiceFacts(
+        launch_id, row["agency_id"], row["mission"], int(row["net"]), int(row["earlier"])
+    )
+
+
+async def issue_invoice(conn: asyncpg.Connection, due: InvoiceDue) -> InvoiceIssued:
+    """Issue the launch's invoice inside the caller's transaction, with its notification rows.
+
+    The number is the next of the year; a second invoice of one launch and kind violates a unique
+    constraint (Conflict invoice_exists), which rolls the whole transaction back, the number with it:
+    numbers stay gapless."""
+    facts = await _facts(conn, due.launch_id)
+    seq = await conn.fetchval(
+        """INSERT INTO invoice_counters (year, last) VALUES ($1, 1)
            ON CONFLICT (year) DO UPDATE SET last = invoice_counters.last + 1 RETURNING last""",
-            now.year,
-        )
+        due.at.year,
     )
-    invoice_id = new_id("inv")
+    invoice = rules.issue(due.kind, facts, invoice_id=new_id("inv"), seq=int(seq), now=due.at)
     try:
         await conn.execute(
             """INSERT INTO invoices (id, number, year, seq, agency_id, launch_id, kind, net_revenue_cents,
-                   rate_bp,
-                   amount_cents, paid_cents, status, issued_at, due_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-            invoice_id,
-            rules.invoice_number(now.year, seq),
-            now.year,
-            seq,
-            launch["agency_id"],
-            launch_id,
-            kind,
-            net,
-            rate,
-            amount,
-            0,
-            rules.stored_status(amount, 0),
-            now,
-            rules.due_date(now),
+                   rate_bp, amount_cents, paid_cents, status, issued_at, due_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13)""",
+            invoice.id,
+            invoice.number,
+            invoice.year,
+            invoice.seq,
+            invoice.agency_id,
+            invoice.launch_id,
+            invoice.kind,
+            invoice.net_revenue_cents,
+            invoice.rate_bp,
+            invoice.amount_cents,
+            invoice.status,
+            invoice.issued_at,
+            invoice.due_at,
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("this launch already has its invoice", code="invoice_exists") from exc
-    own = mail is None
-    mail = mail or notices.NoticeRows()
-    number = rules.invoice_number(now.year, seq)
-    mail.add(
-        "invoice_issued",
-        await notices.agency(conn, launch["agency_id"]),
-        {
-            "invoice_id": invoice_id,
-            "invoice_number": number,
-            "mission": launch["mission"],
-            "launch_id": launch_id,
-            "kind": "commission" if kind == "commission" else "abort fee",
-            "amount": notices.money(amount),
-            "due_date": rules.due_date(now).date().isoformat(),
-        },
-    )
-    if own:
-        await mail.write(conn)
-    return {
-        "id": invoice_id,
-        "number": rules.invoice_number(now.year, seq),
-        "agency_id": launch["agency_id"],
-        "launch_id": launch_id,
-        "kind": kind,
-        "amount_cents": amount,
-    }
+    issued = invoice.issued()
+    await write_notices(conn, notices([issued]))
+    return issued
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    payment_id: str
-    invoice: Row
-
-
+@unavailable_as("PostgreSQL")
 class PgInvoices:
+    """Invoices and their payments in PostgreSQL (the finance service's InvoiceLedger)."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create_for(self, launch_id: str, now: datetime) -> Row:
+    async def create_for(self, launch_id: str, now: datetime) -> InvoiceView:
         """An invoice on demand for a finished launch that has none."""
         async with write_tx(self._pool) as conn:
-            launch = await conn.fetchrow("SELECT status FROM launches WHERE id = $1 FOR UPDATE", launch_id)
+            launch = await conn.fetchrow(
+                "SELECT agency_id, status FROM launches WHERE id = $1 FOR UPDATE", launch_id
+            )
             if launch is None:
                 raise NotFound("no such launch")
-            kind = KIND_BY_STATUS.get(launch["status"])
+            kind = rules.invoice_kind_for(Status(launch["status"]))
             if kind is None:
                 raise Conflict(
                     f"a {launch['status']} launch is not invoiced; successful and aborted launches are",
                     {"status": launch["status"]},
                     code="launch_not_invoiceable",
                 )
+            # Checked first so that a second request does not take (and give back) a number.
             if await conn.fetchval(
                 "SELECT 1 FROM invoices WHERE launch_id = $1 AND kind = $2", launch_id, kind
             ):
                 raise Conflict("this launch already has its invoice", code="invoice_exists")
-            issued = await issue_invoice(conn, launch_id, kind, now)
-        return await self.get(issued["id"], now)
+            issued = await issue_invoice(conn, InvoiceDue(launch_id, launch["agency_id"], kind, now))
+        return await self.get(issued.invoice_id, now)
 
-    async def get(self, invoice_id: str, now: datetime, agency_id: str | None = None) -> Row:
+    async def get(self, invoice_id: str, now: datetime, agency_id: str | None = None) -> InvoiceView:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""SELECT {INVOICE_COLUMNS} FROM {INVOICE_FROM}
-                    WHERE i.id = $2 AND ($3::text IS NULL OR i.agency_id = $3)""",
-                now,
+                    WHERE i.id = $1 AND ($2::text IS NULL OR i.agency_id = $2)""",
                 invoice_id,
                 agency_id,
             )
@@ -159,7 +155,7 @@ class PgInvoices:
                    FROM invoice_payments WHERE invoice_id = $1 ORDER BY created_at, id""",
                 invoice_id,
             )
-        return {**dict(row.items()), "payments": [dict(p.items()) for p in payments]}
+        return _view(row, now, tuple(PaymentLine(**dict(p.items())) for p in payments))
 
     async def page(
         self,
@@ -170,13 +166,13 @@ class PgInvoices:
         year: int | None,
         after: str | None,
         limit: int,
-    ) -> list[Row]:
+    ) -> list[InvoiceView]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"""SELECT * FROM (SELECT {INVOICE_COLUMNS} FROM {INVOICE_FROM}
-                        WHERE ($2::text IS NULL OR i.agency_id = $2) AND ($3::int IS NULL OR i.year = $3)) x
-                    WHERE ($4::text IS NULL OR shown_status = $4) AND ($5::text IS NULL OR number > $5)
-                    ORDER BY number LIMIT $6""",
+                f"""SELECT {INVOICE_COLUMNS} FROM {INVOICE_FROM}
+                    WHERE ($2::text IS NULL OR i.agency_id = $2) AND ($3::int IS NULL OR i.year = $3)
+                      AND ($4::text IS NULL OR {SHOWN_STATUS} = $4) AND ($5::text IS NULL OR i.number > $5)
+                    ORDER BY i.number LIMIT $6""",
                 now,
                 agency_id,
                 year,
@@ -184,16 +180,16 @@ class PgInvoices:
                 after,
                 limit,
             )
-        return [dict(r.items()) for r in rows]
+        return [_view(r, now) for r in rows]
 
     # -- payments ----------------------------------------------------------------------------------
 
-    async def reserve(self, invoice_id: str, agency_id: str, amount_cents: int, user_id: str) -> Reservation:
+    async def reserve(self, invoice_id: str, agency_id: str, amount_cents: int, user_id: str) -> str:
         """Set aside part of the balance for a card payment under way, so two payments never overpay."""
         async with write_tx(self._pool) as conn:
             invoice = await self._lock(conn, invoice_id, agency_id)
-            rules.check_payment(
-                amount_cents, invoice["amount_cents"] - invoice["paid_cents"] - invoice["pending_cents"]
+            rules.check_payable(
+                amount_cents, invoice["amount_cents"], invoice["paid_cents"], invoice["pending_cents"]
             )
             payment_id = new_id("ipy")
             await conn.execute(
@@ -209,7 +205,7 @@ class PgInvoices:
                 invoice_id,
                 amount_cents,
             )
-        return Reservation(payment_id, invoice)
+        return payment_id
 
     async def settle(self, payment_id: str, gateway_ref: str | None, now: datetime) -> None:
         """A card payment went through (gateway_ref) or was declined (None)."""
@@ -244,8 +240,8 @@ class PgInvoices:
     ) -> str:
         async with write_tx(self._pool) as conn:
             invoice = await self._lock(conn, invoice_id, None)
-            rules.check_payment(
-                amount_cents, invoice["amount_cents"] - invoice["paid_cents"] - invoice["pending_cents"]
+            rules.check_payable(
+                amount_cents, invoice["amount_cents"], invoice["paid_cents"], invoice["pending_cents"]
             )
             payment_id = new_id("ipy")
             await conn.execute(
@@ -262,7 +258,7 @@ class PgInvoices:
             await self._credit(conn, invoice_id, amount_cents, from_pending=False)
         return payment_id
 
-    async def _lock(self, conn: asyncpg.Connection, invoice_id: str, agency_id: str | None) -> Row:
+    async def _lock(self, conn: asyncpg.Connection, invoice_id: str, agency_id: str | None) -> asyncpg.Record:
         row = await conn.fetchrow(
             """SELECT amount_cents, paid_cents, pending_cents, agency_id, number FROM invoices
                WHERE id = $1 AND ($2::text IS NULL OR agency_id = $2) FOR UPDATE""",
@@ -271,9 +267,7 @@ class PgInvoices:
         )
         if row is None:
             raise NotFound("no such invoice")
-        if row["paid_cents"] >= row["amount_cents"]:
-            raise RuleViolation("this invoice is paid in full", {"balance_cents": 0}, code="overpayment")
-        return dict(row.items())
+        return row
 
     async def _credit(
         self, conn: asyncpg.Connection, invoice_id: str, amount_cents: int, *, from_pending: bool
@@ -285,27 +279,22 @@ class PgInvoices:
             amount_cents,
             amount_cents if from_pending else 0,
         )
-        await conn.execute(
-            "UPDATE invoices SET status = $2 WHERE id = $1",
-            invoice_id,
-            rules.stored_status(row["amount_cents"], row["paid_cents"]),
+        credit = rules.credit(
+            invoice_id=invoice_id,
+            number=row["number"],
+            agency_id=row["agency_id"],
+            amount_cents=amount_cents,
+            total_cents=row["amount_cents"],
+            paid_cents=row["paid_cents"],
         )
-        mail = notices.NoticeRows()
-        mail.add(
-            "payment_received",
-            await notices.agency(conn, row["agency_id"]),
-            {
-                "invoice_id": invoice_id,
-                "invoice_number": row["number"],
-                "amount": notices.money(amount_cents),
-                "balance": notices.money(row["amount_cents"] - row["paid_cents"]),
-            },
-        )
-        await mail.write(conn)
+        await conn.execute("UPDATE invoices SET status = $2 WHERE id = $1", invoice_id, credit.status)
+        await write_notices(conn, notices([credit.received]))
 
     # -- reports -----------------------------------------------------------------------------------
 
-    async def agency_report(self, agency_id: str | None, start: date | None, end: date | None) -> list[Row]:
+    async def agency_report(
+        self, agency_id: str | None, start: date | None, end: date | None
+    ) -> list[AgencyFigures]:
         """Per agency, for launches scheduled in [start, end): bookings, refunds, invoices and payments."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -337,15 +326,10 @@ class PgInvoices:
                 start,
                 end,
             )
-        return [
-            {
-                k: int(v) if isinstance(v, int | float) and k.endswith(("_cents", "launches")) else v
-                for k, v in r.items()
-            }
-            for r in rows
-        ]
+        # sum() is numeric in PostgreSQL: whole cents all the same
+        return [AgencyFigures(r["agency_id"], r["agency_name"], *(int(r[k]) for k in SUMMED)) for r in rows]
 
-    async def annual(self, year: int) -> list[Row]:
+    async def annual(self, year: int) -> list[MonthFigures]:
         """Per month: actual revenue (payments received) and pending revenue (issued, still unpaid)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -359,11 +343,4 @@ class PgInvoices:
                    FROM generate_series(1, 12) AS m(month) ORDER BY m.month""",
                 year,
             )
-        return [
-            {
-                "month": int(r["month"]),
-                "actual_cents": int(r["actual_cents"]),
-                "pending_cents": int(r["pending_cents"]),
-            }
-            for r in rows
-        ]
+        return [MonthFigures(int(r["month"]), int(r["actual_cents"]), int(r["pending_cents"])) for r in rows]

@@ -10,14 +10,13 @@ from astro.domain.errors import Conflict, NotFound
 from astro.domain.events import LaunchScheduled
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch, Rocket, SlugTaken
-from astro.domain.launches import Range, Status
+from astro.domain.launches import OPEN, Range, Status
 from astro.services.announcements import notices
 from astro.store.errors import unavailable_as
 from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
-OPEN_STATUSES: Final = ("scheduled", "confirmed", "delayed")
 
 LAUNCH_COLUMNS: Final = """
     l.id, l.agency_id, l.rocket_id, l.slug, l.mission, l.destination, l.scheduled_at, l.price_cents,
@@ -147,7 +146,7 @@ class PgCatalog:
             busy = await conn.fetchval(
                 "SELECT count(*) FROM launches WHERE rocket_id = $1 AND status = ANY($2::text[])",
                 rocket_id,
-                list(OPEN_STATUSES),
+                sorted(OPEN),
             )
             if busy:
                 raise Conflict(
@@ -233,6 +232,6 @@ class PgCatalog:
                 await conn.fetch(
                     f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
                     WHERE l.status = ANY($1::text[]) ORDER BY l.scheduled_at, l.id""",
-                    list(OPEN_STATUSES),
+                    sorted(OPEN),
                 )
             )

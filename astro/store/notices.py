@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
@@ -20,28 +19,6 @@ class Recipient:
     role: str
     email: str
     name: str
-
-
-def money(cents: int) -> str:
-    """Cents as dollars for an email: 123457 -> $1,234.57."""
-    return f"${cents // 100:,}.{cents % 100:02d}"
-
-
-def when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def launch_data(launch: dict[str, Any]) -> dict[str, Any]:
-    """The placeholders every launch event shares."""
-    return {
-        "launch_id": launch["id"],
-        "mission": launch["mission"],
-        "destination": str(launch["destination"]).replace("_", " "),
-        "date": when(launch["scheduled_at"]),
-        "link_path": f"/launches/{launch['slug']}",
-        "price": money(launch["price_cents"]),
-        "seats_available": launch["capacity"] - launch["seats_booked"],
-    }
 
 
 @dataclass
@@ -78,30 +55,6 @@ AGENCIES: Final = "SELECT id, COALESCE(contact_email, email) AS email, name FROM
 
 def _recipients(rows: list[asyncpg.Record], role: str) -> list[Recipient]:
     return [Recipient(r["id"], role, r["email"], r["name"]) for r in rows]
-
-
-async def agency(conn: asyncpg.Connection, agency_id: str) -> list[Recipient]:
-    rows = await conn.fetch(f"{AGENCIES} WHERE id = $1", agency_id)
-    return _recipients(rows, "agency")
-
-
-async def travelers(conn: asyncpg.Connection, traveler_ids: list[str]) -> list[Recipient]:
-    rows = await conn.fetch(
-        f"{TRAVELERS} WHERE id = ANY($1::text[]) ORDER BY id",
-        traveler_ids,
-    )
-    return _recipients(rows, "traveler")
-
-
-async def travelers_booked_on(conn: asyncpg.Connection, launch_id: str) -> list[Recipient]:
-    """Travelers with an active booking on the launch."""
-    rows = await conn.fetch(
-        f"""{TRAVELERS}
-            WHERE id IN (SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
-            ORDER BY id""",
-        launch_id,
-    )
-    return _recipients(rows, "traveler")
 
 
 async def vip_travelers(conn: asyncpg.Connection) -> list[Recipient]:

@@ -403,3 +403,13 @@ async def test_concurrent_on_demand_invoices_issue_exactly_one(world: Any, setti
             assert (await r.json())["error"]["code"] == "invoice_exists"
     [invoice] = await invoices(w)
     assert invoice["number"] == f"INV-{w.clock.now().year}-000001" and invoice["amount_cents"] == 100_000
+
+
+async def test_unknown_agency_report_and_unknown_launch_invoice_are_404(world: Any) -> None:
+    w = world
+    resp = await w.client.get(f"{F}/reports/agencies/agy_nope", headers=w.finance.headers)
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    resp = await w.client.post(f"{F}/invoices", headers=w.finance.headers, json={"launch_id": "lch_nope"})
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    resp = await w.client.get(f"{F}/invoices/inv_nope", headers=w.finance.headers)
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"

@@ -27,7 +27,6 @@ from astro.store.people import PgProfiles
 # TEMPORARY: adapters whose modules do not carry @unavailable_as yet; each owner adds the decorator to
 # its module as issue 11 lands and deletes its name here.
 NOT_YET: set[str] = {
-    "PgInvoices",
     "PgNotifications",
     "MongoMailbox",
     "PgChanges",
