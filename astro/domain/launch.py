@@ -183,9 +183,18 @@ class Launch:
 
     def confirm_hold(self, hold_id: str, booking: NewBooking, now: datetime) -> None:
         """The held seats are sold to the booking (committed with the others accepted with it, then told
-        by `sold`). Without its hold (expired, or the launch reloaded), the seats are taken again only if
-        the launch still takes bookings and they are free."""
-        if self.holds.pop(hold_id, None) is None:
+        by `sold`). Without its hold (expired, the launch reloaded, or a hold for other seats), the seats
+        are taken again only if the launch still takes bookings and they are free."""
+        hold = self.holds.pop(hold_id, None)
+        if (
+            hold is None
+            or hold.expires_at <= now
+            or (hold.traveler_id, hold.seats)
+            != (
+                booking.traveler_id,
+                booking.seats,
+            )
+        ):
             self._check_bookable(now)
             self._check_free(booking.seats, now)
         self.seats_booked += booking.seats

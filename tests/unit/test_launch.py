@@ -278,12 +278,6 @@ def test_confirming_without_its_hold_rechecks_scheduled_at() -> None:
     assert launch.seats_booked == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Launch.confirm_hold honours an expired hold that nothing has let go yet (only seats_held drops "
-    "expired holds): it skips the bookable/free re-check its docstring promises 'without its hold "
-    "(expired, ...)', so a payment finishing after the hold expired AND after scheduled_at still books",
-)
 def test_confirming_an_expired_hold_rechecks_like_no_hold() -> None:
     launch = make_launch(scheduled_at=NOW + timedelta(seconds=60))
     hold_id = hold(launch, 1, now=NOW + timedelta(seconds=45))  # expires 75 s in, after the launch time
