@@ -33,6 +33,7 @@ from astro.store.mail import start_sink
 from astro.store.mongo import MongoUsers
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
+from astro.store.sync_sources import MongoPeople, PgLaunchRows
 from web import agency_api, booking_api, finance_api, live, notify_api, pages, sync_api, system_api, ws
 from web.keys import (
     ACTORS,
@@ -194,23 +195,24 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
     pg, mongo_changes, jobs = PgChanges(pool), MongoChanges(db), PgJobs(pool)
     cards = cache.LaunchCache(app[REDIS])
     metrics = SyncMetrics(app[REGISTRY])
+    launch_rows = PgLaunchRows(pool)
     worker = SyncWorker(
         node=settings.node,
         pg=pg,
         mongo=mongo_changes,
         users=app[USERS],
+        launches=launch_rows,
         cache=cards,
-        pool=pool,
         interval=settings.sync_interval,
         metrics=metrics,
     )
     runner = JobRunner(
         node=settings.node,
         jobs=jobs,
-        pool=pool,
-        db=db,
+        launches=launch_rows,
+        directory=MongoPeople(db),
+        people=pg,
         cache=cards,
-        pg=pg,
         interval=settings.sync_interval,
         metrics=metrics,
     )

@@ -1,4 +1,4 @@
-"""The change logs of both stores, the sync cursors and the sync jobs."""
+"""The change logs of both stores, the sync cursors and the sync jobs (driver errors: Unavailable)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
 from astro.store.postgres import write_tx
+from astro.store.unavailable import translated
 
 Row = dict[str, Any]
 # Changes younger than this are left for the next round: a transaction that took its id earlier may
@@ -22,9 +23,12 @@ JOB_COLUMNS: Final = """id, kind, status, total, done, errors, created_by, creat
 
 
 class PgChanges:
+    """PostgreSQL's change log (`changes`), the sync cursors, and the person rows the sync writes."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @translated
     async def page(
         self,
         *,
@@ -49,6 +53,7 @@ class PgChanges:
             )
         return [dict(r.items()) for r in rows]
 
+    @translated
     async def after(self, cursor: int, entities: list[str], limit: int) -> list[Row]:
         """Settled changes of these tables after the cursor, oldest first."""
         async with self._pool.acquire() as conn:
@@ -63,11 +68,13 @@ class PgChanges:
             )
         return [dict(r.items()) for r in rows]
 
+    @translated
     async def cursor(self, name: str) -> str | None:
         async with self._pool.acquire() as conn:
             value = await conn.fetchval("SELECT position FROM sync_cursors WHERE name = $1", name)
         return str(value) if value is not None else None
 
+    @translated
     async def move_cursor(self, name: str, position: str) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
@@ -77,10 +84,12 @@ class PgChanges:
                 position,
             )
 
+    @translated
     async def latest_id(self) -> int:
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval("SELECT COALESCE(max(id), 0) FROM changes"))
 
+    @translated
     async def apply_user_fields(self, user_id: str, role: str, fields: dict[str, Any]) -> bool:
         """Write synced user fields (name, email, vip) to the traveler or agency row; False if none."""
         table = {"traveler": "travelers", "agency": "agencies"}.get(role)
@@ -93,6 +102,7 @@ class PgChanges:
             status = await conn.execute(f"UPDATE {table} SET {sets} WHERE id = $1", user_id, *values.values())
         return bool(status.endswith(" 1"))
 
+    @translated
     async def people(self, user_ids: list[str]) -> dict[str, Row]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -110,14 +120,17 @@ class MongoChanges:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._changes = db["changes"]
 
+    @translated
     async def unsynced(self, limit: int) -> list[Row]:
         cursor = self._changes.find({"synced": False}).sort([("at", 1), ("_id", 1)]).limit(limit)
         return [doc async for doc in cursor]
 
+    @translated
     async def mark_synced(self, ids: list[Any]) -> None:
         if ids:
             await self._changes.update_many({"_id": {"$in": ids}}, {"$set": {"synced": True}})
 
+    @translated
     async def page(
         self,
         *,
@@ -139,9 +152,12 @@ class MongoChanges:
 
 
 class PgJobs:
+    """IT's sync jobs (`sync_jobs`): created, claimed by one node, reported on, finished."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @translated
     async def create(self, kind: str, user_id: str | None) -> Row:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -152,6 +168,7 @@ class PgJobs:
             )
         return _job(row)
 
+    @translated
     async def get(self, job_id: str) -> Row:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(f"SELECT {JOB_COLUMNS} FROM sync_jobs WHERE id = $1", job_id)
@@ -159,6 +176,7 @@ class PgJobs:
             raise NotFound("no such sync job")
         return _job(row)
 
+    @translated
     async def page(self, before: str | None, limit: int) -> list[Row]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -169,6 +187,7 @@ class PgJobs:
             )
         return [_job(r) for r in rows]
 
+    @translated
     async def claim(self, node: str) -> Row | None:
         """The oldest pending job, now running on this node; two nodes never get the same one."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -187,6 +206,7 @@ class PgJobs:
             )
         return _job(claimed)
 
+    @translated
     async def progress(self, job_id: str, *, total: int, done: int, errors: list[str]) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
@@ -198,6 +218,7 @@ class PgJobs:
                 errors[-100:],
             )
 
+    @translated
     async def finish(self, job_id: str, *, failure: str | None) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
@@ -208,6 +229,7 @@ class PgJobs:
                 failure,
             )
 
+    @translated
     async def fail_abandoned(self, node: str | None, stale_seconds: float) -> int:
         """Fail, with the reason, jobs left running by this node's previous life (`node`) or by any
         node that stopped reporting progress: never left `running` forever."""
