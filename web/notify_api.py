@@ -28,10 +28,11 @@ from astro.schemas.notify import (
     TemplateIn,
     TemplateOut,
 )
-from astro.services.notify import Mailer, NotifyMetrics, NotifyService, SmtpTarget
+from astro.services.notify import Mailer, NotifyMetrics, NotifyService
+from astro.store.mail import SmtpSender, SmtpTarget
 from astro.store.notifications import MongoMailbox, PgNotifications
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import ACTORS, DISPATCHER, MONGO_DB, NOTIFY, PG_POOL, REGISTRY, SETTINGS, SMTP_ADDRESS
+from web.keys import ACTORS, CLOCK, DISPATCHER, MONGO_DB, NOTIFY, PG_POOL, REGISTRY, SETTINGS, SMTP_ADDRESS
 from web.openapi import doc
 
 PREFIX: Final = "/api/notify"
@@ -45,7 +46,7 @@ async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = PgNotifications(app[PG_POOL])
     target = SmtpTarget.of(settings.smtp_url, app[SMTP_ADDRESS], settings.smtp_timeout)
-    mailer = Mailer(target, settings.mail_from)
+    mailer = Mailer(SmtpSender(target), settings.mail_from)
     app[NOTIFY] = NotifyService(store, MongoMailbox(app[MONGO_DB]), mailer, settings.base_url)
     config = DispatcherConfig(
         node=settings.node,
@@ -57,7 +58,8 @@ async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         retry_cap=settings.notify_retry_cap,
         claim_timeout=settings.notify_claim_timeout,
     )
-    dispatcher = NotificationDispatcher(app[ACTORS], store, mailer, NotifyMetrics(app[REGISTRY]), config)
+    metrics = NotifyMetrics(app[REGISTRY])
+    dispatcher = NotificationDispatcher(app[ACTORS], store, mailer, metrics, config, app[CLOCK])
     app[DISPATCHER] = dispatcher
     await dispatcher.start()
     try:

@@ -1,4 +1,6 @@
-"""The notification queue in PostgreSQL (claim, mark, list, count, templates, inbox); the sink's mailbox."""
+"""The notification queue in PostgreSQL (claim, mark, list, count, templates, inbox); the sink's mailbox.
+
+A driver error that means a store is down comes out as the domain's Unavailable."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from astro.domain.errors import Conflict, InvalidInput, NotFound
 from astro.domain.notifications import LIVE_STATUSES, MOVES, STATUSES, check_move
+from astro.store.unavailable import translated
 
 Row = dict[str, Any]
 COLUMNS: Final = """id, event, recipient_id, recipient_role, recipient_email, data, status, attempts,
@@ -28,6 +31,7 @@ class PgNotifications:
 
     # -- the dispatcher's side -------------------------------------------------------------------
 
+    @translated
     async def claim(self, node: str, limit: int) -> list[Row]:
         """Take up to `limit` due pending rows for this node: one short transaction, skipping rows
         another node is claiming, so no row is ever claimed twice."""
@@ -46,6 +50,7 @@ class PgNotifications:
         )
         return sorted((_row(r) for r in rows), key=lambda r: (r["next_attempt_at"], r["id"]))
 
+    @translated
     async def mark_sent_many(self, sent: list[tuple[Row, str]]) -> set[str]:
         """Record deliveries in one statement; the ids recorded (a missing one lost its claim meanwhile:
         it was requeued)."""
@@ -65,6 +70,7 @@ class PgNotifications:
         )
         return {r["id"] for r in rows}
 
+    @translated
     async def mark_failed(self, row: Row, error: str, *, final: bool, delay: float) -> bool:
         """Record a failed attempt: back to pending, due after `delay` seconds, or `failed` when final."""
         status = await self._pool.execute(
@@ -84,6 +90,7 @@ class PgNotifications:
         )
         return bool(status == "UPDATE 1")
 
+    @translated
     async def unclaim(self, rows: list[Row]) -> int:
         """Give claimed rows that were never tried back to the queue, due now, no attempt counted."""
         if not rows:
@@ -99,6 +106,7 @@ class PgNotifications:
         )
         return int(status.split()[-1])
 
+    @translated
     async def requeue_stuck(self, older_than: float, max_attempts: int) -> list[Row]:
         """Rows left in `sending` longer than `older_than` seconds (their node died mid-send) go back
         to pending, counted as a failed attempt, or to failed after the last one."""
@@ -116,6 +124,7 @@ class PgNotifications:
         )
         return [dict(r) for r in rows]
 
+    @translated
     async def live_counts(self) -> dict[str, int]:
         """Rows per unfinished status (cheap: one index range each)."""
         rows = await self._pool.fetch(
@@ -128,6 +137,7 @@ class PgNotifications:
 
     # -- IT's side -------------------------------------------------------------------------------
 
+    @translated
     async def page(
         self,
         *,
@@ -155,12 +165,14 @@ class PgNotifications:
         )
         return [_row(r) for r in rows]
 
+    @translated
     async def get(self, notification_id: str) -> Row:
         row = await self._pool.fetchrow(f"SELECT {COLUMNS} FROM notifications WHERE id = $1", notification_id)
         if row is None:
             raise NotFound("no such notification")
         return _row(row)
 
+    @translated
     async def move(self, notification_id: str, target: str) -> Row:
         """Set IT's status in one guarded statement; 404 unknown id, 409 a move not allowed from the
         status the row has at that moment (a row the dispatcher is sending is never touched)."""
@@ -190,6 +202,7 @@ class PgNotifications:
             )
         return _row(row)
 
+    @translated
     async def queue(self) -> Row:
         """Rows per status, and the oldest pending row's creation time (None when nothing waits)."""
         async with self._pool.acquire() as conn:
@@ -206,6 +219,7 @@ class PgNotifications:
             "oldest_pending_age_seconds": max(float(oldest["age"]), 0.0) if oldest else None,
         }
 
+    @translated
     async def last_hour(self) -> Row:
         """Notifications delivered, and ones that ended failed, in the last hour (every node)."""
         row = await self._pool.fetchrow(
@@ -219,10 +233,12 @@ class PgNotifications:
 
     # -- templates -------------------------------------------------------------------------------
 
+    @translated
     async def templates(self) -> dict[str, Row]:
         rows = await self._pool.fetch("SELECT event, subject, body FROM notification_templates")
         return {r["event"]: dict(r) for r in rows}
 
+    @translated
     async def template(self, event: str) -> Row:
         row = await self._pool.fetchrow(
             """SELECT event, subject, body, updated_at, updated_by FROM notification_templates
@@ -233,6 +249,7 @@ class PgNotifications:
             raise NotFound(f"no template for the event {event!r}")
         return dict(row)
 
+    @translated
     async def save_template(self, event: str, subject: str, body: str, user_id: str) -> Row:
         row = await self._pool.fetchrow(
             """UPDATE notification_templates SET subject = $2, body = $3, updated_at = now(), updated_by = $4
@@ -248,6 +265,7 @@ class PgNotifications:
 
     # -- a user's own ----------------------------------------------------------------------------
 
+    @translated
     async def inbox(self, recipient_id: str, after: str | None, limit: int) -> list[Row]:
         """The recipient's notifications, newest first (ids are time-ordered)."""
         rows = await self._pool.fetch(
@@ -282,6 +300,7 @@ class MongoMailbox:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._mailbox = db["mailbox"]
 
+    @translated
     async def page(self, to: str | None, after: str | None, limit: int) -> list[Row]:
         query: dict[str, Any] = {}
         if to is not None:
