@@ -23,7 +23,8 @@ from actors.log_shipper import LogShipper
 from actors.metric_sampler import Figure, MetricSampler
 from astro import logs
 from astro.store.mongo import MongoEntryLogs, MongoMetrics
-from web.keys import ACTORS, MONGO_DB, PG_POOL, REDIS, REGISTRY, SETTINGS
+from astro.store.spool import Spool
+from web.keys import ACTORS, CLOCK, MONGO_DB, PG_POOL, REDIS, REGISTRY, SETTINGS
 
 log = structlog.get_logger("astro.actors")
 
@@ -99,7 +100,7 @@ async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
     shipper = LogShipper(
         MongoEntryLogs(client[settings.log_mongo_db]),
         node=settings.node,
-        spool_path=settings.data_dir / "spool" / "entry_logs.ndjson",
+        spool=Spool(settings.data_dir / "spool" / "entry_logs.ndjson"),
         batch_size=settings.log_batch_size,
         flush_interval=settings.log_flush_interval,
         max_queue=settings.log_queue_size,
@@ -123,7 +124,11 @@ async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
     samples = MongoMetrics(app[MONGO_DB])
     registry = app[REGISTRY]
     sampler = MetricSampler(
-        lambda: read_figures(registry), samples, node=settings.node, interval=settings.metrics_interval
+        lambda: read_figures(registry),
+        samples,
+        node=settings.node,
+        interval=settings.metrics_interval,
+        clock=app[CLOCK],
     )
     app[METRIC_SAMPLES], app[SAMPLER] = samples, sampler
     sampler.start()
