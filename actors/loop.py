@@ -114,7 +114,10 @@ class BackgroundLoop:
         """Until woken or the interval has passed."""
         if self._wake.is_set():
             return
-        if self._interval is not None and self._interval <= 0:
+        if self._interval is None:
+            await self._wake.wait()
+            return
+        if self._interval <= 0:
             await asyncio.sleep(0)  # every event-loop turn, as often as asked
             return
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives as
