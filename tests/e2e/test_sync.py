@@ -200,7 +200,8 @@ async def test_a_change_in_mongo_reaches_postgres_once_and_stops(
     assert [c["origin"]["via"] for c in mongo] == ["api", "api"]  # the rename and the registration, no echo
 
 
-async def test_the_worker_catches_up_after_being_down(make_client: Any, make_employee: Any) -> None:
+async def test_the_worker_catches_up_after_being_down(make_client: Any) -> None:
+    # No other app runs meanwhile: its worker would carry the change over and count it as its own.
     first = await make_client(sync_interval=SYNC_INTERVAL)
     traveler = await register(first, traveler_body())
     await first.app[SYNC].stop()
@@ -304,10 +305,13 @@ async def test_an_interrupted_job_is_failed_with_its_reason_not_left_running(
     assert old["finished_at"] and mine["finished_at"]
 
 
-async def test_two_nodes_never_run_one_job_twice(make_client: Any, settings: Any, make_employee: Any) -> None:
+async def test_two_nodes_never_run_one_job_twice(
+    make_client: Any, settings: Any, client: Any, make_employee: Any
+) -> None:
     one, two = await make_client(node="node-a"), await make_client(node="node-b")
     it = await make_employee("it")
-    for runner in (one.app[JOB_RUNNER], two.app[JOB_RUNNER]):
+    # Only the two drains below run jobs: not the two nodes' runners, nor the employee's app's one.
+    for runner in (one.app[JOB_RUNNER], two.app[JOB_RUNNER], client.app[JOB_RUNNER]):
         await runner.stop()
     ids = [
         (await (await one.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "launch_cache"})).json())[
