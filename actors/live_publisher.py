@@ -59,26 +59,24 @@ class LivePublisher:
 
     async def _publish_emitted(self) -> None:
         """One round: everything emitted since the previous round, published together."""
-        emitted = []
+        emitted: list[tuple[list[LiveEvent], dict[str, Any] | None]] = []
         while not self._queue.empty():
             emitted.append(self._queue.get_nowait())
         if not emitted:
             return
+        # One coroutine for the whole round (no helper to await): this runs once per Redis round trip.
         try:
-            await self._publish(emitted)
+            newest = {launch["id"]: launch for _, launch in emitted if launch is not None}
+            if newest:
+                await self._cache.put([launch_card(launch) for launch in newest.values()])
+            publisher = self._publisher()
+            if publisher is None:
+                return
+            events = [(e.channel, e.event, e.data, e.coalesce) for batch, _ in emitted for e in batch]
+            for start in range(0, len(events), PUBLISH_CHUNK):
+                await publisher.publish_many(events[start : start + PUBLISH_CHUNK])
         except Exception:
             log.exception("live_publish_failed", events=sum(len(events) for events, _ in emitted))
         finally:
             for _ in emitted:
                 self._queue.task_done()
-
-    async def _publish(self, emitted: list[tuple[list[LiveEvent], dict[str, Any] | None]]) -> None:
-        newest = {launch["id"]: launch for _, launch in emitted if launch is not None}
-        if newest:
-            await self._cache.put([launch_card(launch) for launch in newest.values()])
-        publisher = self._publisher()
-        if publisher is None:
-            return
-        events = [(e.channel, e.event, e.data, e.coalesce) for batch, _ in emitted for e in batch]
-        for start in range(0, len(events), PUBLISH_CHUNK):
-            await publisher.publish_many(events[start : start + PUBLISH_CHUNK])

@@ -103,10 +103,16 @@ class BackgroundLoop:
                     log.exception(self._failed_event, loop=self.name)
                 # Not reached when the round is cancelled: its waiters learn that the loop stopped.
                 self.rounds += 1
-                self._release(None)
+                if self._waiters:
+                    self._release(None)
                 if last:
                     return
-                await self._pause()
+                if self._wake.is_set():
+                    continue  # woken during the round: the next one starts at once
+                if self._interval is None:
+                    await self._wake.wait()  # inline: the live publisher's hot path has no frame to spare
+                else:
+                    await self._pause()
         finally:
             self._release(LoopStopped(f"{self.name} stopped"))
 
