@@ -7,20 +7,33 @@ import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, Protocol
 
-import aiosmtplib
 import structlog
 
+from actors.loop import BackgroundLoop
 from actors.runtime import Actor, ActorRef, ActorStopped, ActorSystem, Envelope
 from astro.domain import notifications as rules
-from astro.services.notify import Mailer, NotifyMetrics, close, connection_lost, describe
-from astro.store.notifications import PgNotifications
+from astro.domain.clock import Clock, SystemClock
+from astro.domain.errors import Unavailable
+from astro.services.notify import MailConnection, Mailer, NotifyMetrics, describe
 
 log = structlog.get_logger("astro.notify")
 ACTOR_KEY: Final = "notify:dispatcher"
 Row = dict[str, Any]
+
+
+class DispatchQueue(Protocol):
+    """The notification rows as the dispatcher claims, sends and marks them (PostgreSQL in production)."""
+
+    async def claim(self, node: str, limit: int) -> list[Row]: ...
+    async def mark_sent_many(self, sent: list[tuple[Row, str]]) -> set[str]: ...
+    async def mark_failed(self, row: Row, error: str, *, final: bool, delay: float) -> bool: ...
+    async def unclaim(self, rows: list[Row]) -> int: ...
+    async def requeue_stuck(self, older_than: float, max_attempts: int) -> list[Row]: ...
+    async def live_counts(self) -> dict[str, int]: ...
+    async def templates(self) -> dict[str, Row]: ...
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -74,8 +87,8 @@ class DispatcherState:
     sent: int = 0
     failed_attempts: int = 0
 
-    def error(self, text: str) -> None:
-        self.last_error, self.last_error_at = text, datetime.now(UTC)
+    def error(self, text: str, at: datetime) -> None:
+        self.last_error, self.last_error_at = text, at
 
 
 # Deliveries are recorded in groups of this many: one UPDATE instead of one per e-mail. A node that dies
@@ -96,18 +109,17 @@ class _Connections:
     """The SMTP connections of one round, one per sending slot, opened on first use."""
 
     mailer: Mailer
-    clients: dict[int, aiosmtplib.SMTP] = field(default_factory=dict)
+    clients: dict[int, MailConnection] = field(default_factory=dict)
     down: str | None = None
 
-    async def get(self, slot: int) -> aiosmtplib.SMTP:
+    async def get(self, slot: int) -> MailConnection:
         client = self.clients.get(slot)
-        if client is None or not client.is_connected:
+        if client is None or not client.connected:
             try:
                 client = await self.mailer.open()
-            except Exception as exc:
-                if connection_lost(exc):
-                    # The server is not there: the rest of this round is not tried.
-                    self.down = describe(exc)
+            except Unavailable as exc:
+                # The server is not there: the rest of this round is not tried.
+                self.down = describe(exc)
                 raise
             self.clients[slot] = client
         return client
@@ -115,7 +127,7 @@ class _Connections:
     async def drop(self, slot: int) -> None:
         client = self.clients.pop(slot, None)
         if client is not None:
-            await close(client)
+            await client.close()
 
     async def close(self) -> None:
         await asyncio.gather(*(self.drop(slot) for slot in list(self.clients)))
@@ -128,14 +140,15 @@ class DispatcherActor(Actor):
 
     def __init__(
         self,
-        store: PgNotifications,
+        store: DispatchQueue,
         mailer: Mailer,
         metrics: NotifyMetrics,
         config: DispatcherConfig,
         state: DispatcherState,
+        clock: Clock,
     ) -> None:
         self.store, self.mailer, self.metrics = store, mailer, metrics
-        self.config, self.state = config, state
+        self.config, self.state, self.clock = config, state, clock
 
     def can_passivate(self) -> bool:
         return False
@@ -145,7 +158,7 @@ class DispatcherActor(Actor):
         try:
             result: RoundResult | BaseException = await self.round()
         except Exception as exc:
-            self.state.error(describe(exc))
+            self.state.error(describe(exc), self.clock.now())
             log.error("notification_round_failed", error=describe(exc), node=self.config.node)
             result = exc
         for env in batch:
@@ -158,7 +171,7 @@ class DispatcherActor(Actor):
     async def round(self) -> RoundResult:
         """Requeue rows whose node died mid-send, then claim and send batches until none is due."""
         cfg, total = self.config, RoundResult()
-        self.state.last_round_at = datetime.now(UTC)
+        self.state.last_round_at = self.clock.now()
         for row in await self.store.requeue_stuck(cfg.claim_timeout, cfg.max_attempts):
             total.requeued += 1
             self._log_failure(row, row["last_error"], final=row["status"] == "failed", delay=0.0)
@@ -233,7 +246,7 @@ class DispatcherActor(Actor):
                 node=self.config.node,
             )
         if marked:
-            self.state.last_success_at = datetime.now(UTC)
+            self.state.last_success_at = self.clock.now()
 
     async def _send(
         self, slot: int, row: Row, templates: dict[str, Row], connections: _Connections, result: RoundResult
@@ -254,7 +267,7 @@ class DispatcherActor(Actor):
         started = time.perf_counter()
         try:
             client = await connections.get(slot)
-            await client.send_message(message)
+            await client.send(message)
         except Exception as exc:
             await connections.drop(slot)
             await self._failed(row, describe(exc), result)
@@ -280,7 +293,7 @@ class DispatcherActor(Actor):
 
     def _log_failure(self, row: Row, error: str, *, final: bool, delay: float) -> None:
         self.state.failed_attempts += 1
-        self.state.error(error)
+        self.state.error(error, self.clock.now())
         self.metrics.failed.labels(row["event"], "failed" if final else "retry").inc()
         fields = {
             "notification_id": row["id"],
@@ -297,43 +310,42 @@ class DispatcherActor(Actor):
 
 
 class NotificationDispatcher:
-    """This node's dispatcher: its actor, and a ticker that asks for a round every poll interval or
-    at once when woken. Any number of nodes may run one on the same database."""
+    """This node's dispatcher: its actor, and a background loop that asks for a round every poll
+    interval or at once when woken. Any number of nodes may run one on the same database."""
 
     def __init__(
         self,
         system: ActorSystem,
-        store: PgNotifications,
+        store: DispatchQueue,
         mailer: Mailer,
         metrics: NotifyMetrics,
         config: DispatcherConfig,
+        clock: Clock | None = None,
     ) -> None:
         self._system = system
         self.config = config
         self.metrics = metrics
         self.state = DispatcherState()
-        self._factory = lambda: DispatcherActor(store, mailer, metrics, config, self.state)
-        self._wakeup = asyncio.Event()
-        self._ticker: asyncio.Task[None] | None = None
+        self._clock = clock or SystemClock()
+        self._factory = lambda: DispatcherActor(store, mailer, metrics, config, self.state, self._clock)
+        self._ask_timeout = max(config.claim_timeout, 60.0)
+        self.background = BackgroundLoop(
+            self._tick, interval=config.poll_interval, name="notify:ticker", first_round_at_start=False
+        )
         self._ref: ActorRef | None = None
 
     @property
     def running(self) -> bool:
-        return (
-            self._ticker is not None
-            and not self._ticker.done()
-            and not self.state.stopping
-            and self._system.get(ACTOR_KEY) is not None
-        )
+        return self.background.running and not self.state.stopping and self._system.get(ACTOR_KEY) is not None
 
     async def start(self) -> None:
         self._ref = self._system.ref(ACTOR_KEY, self._factory)
-        self.state.started_at = datetime.now(UTC)
-        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="notify:ticker")
+        self.state.started_at = self._clock.now()
+        self.background.start()
 
     def wake(self) -> None:
         """Look for due notifications now instead of at the next tick."""
-        self._wakeup.set()
+        self.background.wake()
 
     async def run_once(self, timeout: float = 60.0) -> RoundResult:  # noqa: ASYNC109
         """One round now (after the one in progress, if any); raises what made the round fail."""
@@ -345,9 +357,7 @@ class NotificationDispatcher:
     async def stop(self) -> None:
         """Finish the message being sent, give the rest of the claimed rows back, stop."""
         self.state.stopping = True
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.background.stop()
         await self._system.stop_actor(ACTOR_KEY)
 
     def status(self) -> dict[str, Any]:
@@ -366,17 +376,10 @@ class NotificationDispatcher:
         }
 
     async def _tick(self) -> None:
-        ask_timeout = max(self.config.claim_timeout, 60.0)
-        while not self.state.stopping:
-            with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel on 3.11
-                async with asyncio.timeout(self.config.poll_interval):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
-            try:
-                await self._system.ref(ACTOR_KEY, self._factory).ask(Dispatch(), timeout=ask_timeout)
-            except ActorStopped:
-                if self.state.stopping:
-                    return
-            except Exception:
-                # Already noted and logged by the actor (or it is still busy): the next tick retries.
-                pass
+        """Ask the actor for a round; a failed one is already noted and logged by the actor (or it is
+        still busy), and the next tick retries."""
+        if self.state.stopping:
+            return
+        # ActorStopped among them, while stopping: the loop is being stopped too.
+        with contextlib.suppress(Exception):
+            await self._system.ref(ACTOR_KEY, self._factory).ask(Dispatch(), timeout=self._ask_timeout)

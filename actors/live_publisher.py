@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 import structlog
 
+from actors.loop import BackgroundLoop
 from astro.services.catalog import CardCache
 from astro.services.live import LiveEvent
 
@@ -37,17 +37,17 @@ class LivePublisher:
         self._cache = cache
         self._publisher = publisher
         self._queue: asyncio.Queue[tuple[list[LiveEvent], dict[str, Any] | None]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        # Runs only when woken: emit() wakes it; one emitted during a round gets the next round.
+        self.background = BackgroundLoop(
+            self._publish_emitted, interval=None, name="live-publisher", first_round_at_start=False
+        )
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.background.start()
 
     async def stop(self) -> None:
         await self.drain()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.background.stop()
 
     async def drain(self) -> None:
         """Wait until everything emitted so far is published."""
@@ -55,27 +55,28 @@ class LivePublisher:
 
     def emit(self, events: list[LiveEvent], card: dict[str, Any] | None) -> None:
         self._queue.put_nowait((events, card))
+        self.background.wake()
 
-    async def _run(self) -> None:
-        while True:
-            emitted = [await self._queue.get()]
-            while not self._queue.empty():
-                emitted.append(self._queue.get_nowait())
-            try:
-                await self._publish(emitted)
-            except Exception:
-                log.exception("live_publish_failed", events=sum(len(events) for events, _ in emitted))
-            finally:
-                for _ in emitted:
-                    self._queue.task_done()
-
-    async def _publish(self, emitted: list[tuple[list[LiveEvent], dict[str, Any] | None]]) -> None:
-        newest = {card["id"]: card for _, card in emitted if card is not None}
-        if newest:
-            await self._cache.put(list(newest.values()))
-        publisher = self._publisher()
-        if publisher is None:
+    async def _publish_emitted(self) -> None:
+        """One round: everything emitted since the previous round, published together."""
+        emitted: list[tuple[list[LiveEvent], dict[str, Any] | None]] = []
+        while not self._queue.empty():
+            emitted.append(self._queue.get_nowait())
+        if not emitted:
             return
-        events = [(e.channel, e.event, e.data, e.coalesce) for batch, _ in emitted for e in batch]
-        for start in range(0, len(events), PUBLISH_CHUNK):
-            await publisher.publish_many(events[start : start + PUBLISH_CHUNK])
+        # One coroutine for the whole round (no helper to await): this runs once per Redis round trip.
+        try:
+            newest = {card["id"]: card for _, card in emitted if card is not None}
+            if newest:
+                await self._cache.put(list(newest.values()))
+            publisher = self._publisher()
+            if publisher is None:
+                return
+            events = [(e.channel, e.event, e.data, e.coalesce) for batch, _ in emitted for e in batch]
+            for start in range(0, len(events), PUBLISH_CHUNK):
+                await publisher.publish_many(events[start : start + PUBLISH_CHUNK])
+        except Exception:
+            log.exception("live_publish_failed", events=sum(len(events) for events, _ in emitted))
+        finally:
+            for _ in emitted:
+                self._queue.task_done()

@@ -18,8 +18,8 @@ from typing import Any, Final, Protocol
 
 import structlog
 
+from actors.loop import BackgroundLoop
 from astro.services.monitor import EntryIds, entry_document, plain
-from astro.store.spool import Spool
 
 log = structlog.get_logger("astro.monitor")
 
@@ -35,6 +35,27 @@ class EntryStore(Protocol):
         """Store the entries in order; entries stored before (same `_id`) are skipped."""
 
 
+class Spool(Protocol):
+    """Batches kept on disk while the store is down, read back in order (astro.store.spool.Spool).
+
+    Synchronous (file I/O): the shipper calls it from a worker thread, one call at a time."""
+
+    path: Path
+    pending: int  # documents written and not replayed yet
+
+    def load(self) -> int:
+        """Find what an earlier run left; how many documents wait."""
+
+    def append(self, docs: list[dict[str, Any]]) -> int:
+        """Write the documents after everything spooled; how many were written (0 when full)."""
+
+    def read(self, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+        """Up to `limit` documents from where the replay stands: (documents, next offset, lines used)."""
+
+    def commit(self, offset: int, used: int) -> None:
+        """Everything before `offset` is stored."""
+
+
 class LogShipper:
     """Batches entries into the store, spooling to disk while it is down; see the module docstring."""
 
@@ -43,7 +64,7 @@ class LogShipper:
         store: EntryStore,
         *,
         node: str,
-        spool_path: Path,
+        spool: Spool,
         batch_size: int = 500,
         flush_interval: float = 0.5,
         max_queue: int = 50_000,
@@ -51,18 +72,24 @@ class LogShipper:
     ) -> None:
         self._store = store
         self._node = node
-        self._spool = Spool(spool_path)
+        self._spool = spool
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_queue = max_queue
         self._retry_interval = retry_interval
         self._queue: deque[Mapping[str, Any]] = deque()
         self._ids = EntryIds()
-        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
-        self._task: asyncio.Task[None] | None = None
+        # Ships every flush interval, or at once when a batch is full; a last round when stopping.
+        self.background = BackgroundLoop(
+            self._ship,
+            interval=flush_interval,
+            name="log-shipper",
+            first_round_at_start=False,
+            failed_event="log_shipper_failed",
+        )
         self._closing = False
         self._prepared = False
         self._retry_at = 0.0
@@ -77,7 +104,7 @@ class LogShipper:
 
     def offer(self, entry: Mapping[str, Any]) -> None:
         """Queue one entry; drop it (counted) when the queue is full or the shipper has stopped."""
-        if self._closing and self._task is None:
+        if self._closing:
             self.dropped += 1
             return
         if len(self._queue) >= self._max_queue:
@@ -86,10 +113,10 @@ class LogShipper:
         self._queue.append(entry)
         if len(self._queue) == self._batch_size and self._loop is not None:
             if threading.get_ident() == self._thread:
-                self._wake.set()
+                self.background.wake()
             else:  # a log call from another thread; the timer ships it anyway if the loop is gone
                 with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(self._wake.set)
+                    self._loop.call_soon_threadsafe(self.background.wake)
 
     # -- figures ---------------------------------------------------------------------------------
 
@@ -115,20 +142,15 @@ class LogShipper:
         left = await asyncio.to_thread(self._spool.load)
         if left:
             log.warning("log_spool_found", entries=left, path=str(self._spool.path))
-        self._task = self._loop.create_task(self._run(), name="log-shipper")
+        self.background.start()
 
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109
         """Store (or spool) everything queued so far, then stop; a later start replays the spool."""
         self._closing = True
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is None:
+        if not self.background.running:
             return
-        done, _ = await asyncio.wait((task,), timeout=timeout)
-        if not done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # The last round ships what is queued (no replay); it gets `timeout` seconds, then is cancelled.
+        await self.background.stop(grace=timeout)
         if self._queue:
             # The store hung past the timeout: what is left goes to disk, not away.
             self.store_up = False
@@ -138,19 +160,8 @@ class LogShipper:
         """Ship everything queued now, and replay the spool if the store answers (tests, shutdown)."""
         await self._pump(replay=True, force=True)
 
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._flush_interval):
-                    await self._wake.wait()
-            self._wake.clear()
-            closing = self._closing
-            try:
-                await self._pump(replay=not closing)
-            except Exception as exc:  # a bug here must not stop shipping for good
-                log.error("log_shipper_failed", error=f"{type(exc).__name__}: {exc}")
-            if closing:
-                return
+    async def _ship(self) -> None:
+        await self._pump(replay=not self._closing)
 
     async def _pump(self, *, replay: bool, force: bool = False) -> None:
         async with self._lock:

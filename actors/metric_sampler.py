@@ -7,14 +7,15 @@ store does not answer, that round's samples are lost (logged once): they are a t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+
+from actors.loop import BackgroundLoop
+from astro.domain.clock import Clock, SystemClock
 
 log = structlog.get_logger("astro.monitor")
 
@@ -30,7 +31,7 @@ def rate_name(name: str) -> str:
 
 
 class MetricSampler:
-    """One task: sample, store, sleep; see the module docstring."""
+    """A background loop: sample, store, wait an interval; see the module docstring."""
 
     def __init__(
         self,
@@ -39,35 +40,36 @@ class MetricSampler:
         *,
         node: str,
         interval: float,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read = read
         self._store = store
         self._node = node
-        self._interval = interval
-        self._now = now
-        self._clock = clock
+        self._clock = clock or SystemClock()  # the samples' time
+        self._monotonic = monotonic  # the rates' time: never jumps
         self._previous: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, float]] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A figure that cannot be read must not end sampling: the loop logs it and goes on.
+        self.background = BackgroundLoop(
+            self.sample_and_store,
+            interval=interval,
+            name="metric-sampler",
+            failed_event="metric_sample_failed",
+        )
         self._store_up = True
         self.written = 0
         self.failed = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="metric-sampler")
+        self.background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.background.stop()
 
     def sample(self) -> list[dict[str, Any]]:
         """This moment's samples, with rates of the counters since the previous call."""
-        moment = self._now()
-        clock = self._clock()
+        moment = self._clock.now()
+        clock = self._monotonic()
         samples: list[dict[str, Any]] = []
         for name, value, labels in self._read():
             samples.append(self._doc(moment, name, value, labels))
@@ -100,11 +102,3 @@ class MetricSampler:
 
     def _doc(self, moment: datetime, name: str, value: float, labels: dict[str, str]) -> dict[str, Any]:
         return {"time": moment, "name": name, "value": float(value), "labels": labels, "node": self._node}
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample_and_store()
-            except Exception as exc:  # a figure that cannot be read must not end sampling
-                log.error("metric_sample_failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(self._interval)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import structlog
 
+from actors.loop import BackgroundLoop
 from astro.domain.errors import DomainError
 
 log = structlog.get_logger("astro.actors")
@@ -185,14 +186,15 @@ class ActorSystem:
         self._passivate_after = passivate_after
         # Monotonic seconds for idle times and the crash window: the loop's, unless a test passes its own.
         self._clock = clock
-        self._reap_interval = reap_interval
         self._max_restarts = max_restarts
         self._restart_window = restart_window
         self._on_event = on_event
         self._cells: dict[str, _Cell] = {}
         # Cells leaving the registry whose task has not ended; a successor waits for them.
         self._retiring: dict[str, _Cell] = {}
-        self._reaper: asyncio.Task[None] | None = None
+        self._reaper = BackgroundLoop(
+            self._reap, interval=reap_interval, name="actors:reaper", first_round_at_start=False
+        )
         self._closed = False
 
     @property
@@ -213,8 +215,7 @@ class ActorSystem:
         """Start the passivation reaper."""
         if self._closed:
             raise ActorStopped("actor system stopped")
-        if self._reaper is None:
-            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever(), name="actors:reaper")
+        self._reaper.start()
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Stop every actor after its current batch, failing queued asks; cancel stragglers after timeout."""
@@ -223,10 +224,7 @@ class ActorSystem:
         cells = [*self._cells.values(), *self._retiring.values()]
         for cell in cells:
             self._retire(cell, "system stopping")
-        if self._reaper is not None:
-            self._reaper.cancel()
-            await asyncio.wait((self._reaper,))
-            self._reaper = None
+        await self._reaper.stop()
         tasks = {cell.task for cell in cells if cell.task is not None}
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -400,11 +398,9 @@ class ActorSystem:
             # Metrics and logs must never take an actor down.
             log.error("actor_event_hook_failed", key=key, actor_event=event, exc_info=exc)
 
-    async def _reap_forever(self) -> None:
-        """Passivate idle actors every reap interval."""
-        while True:
-            await asyncio.sleep(self._reap_interval)
-            self.passivate_idle(self._passivate_after)
+    async def _reap(self) -> None:
+        """Passivate idle actors; the reaper runs this every reap interval."""
+        self.passivate_idle(self._passivate_after)
 
     def passivate_idle(self, idle_for: float) -> int:
         """Passivate now every actor idle for `idle_for` seconds or more that is willing; how many.

@@ -2,27 +2,78 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final, Protocol
 
-import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from pymongo.asynchronous.database import AsyncDatabase
 
+from actors.loop import BackgroundLoop
+from astro.domain.launch import Launch
+from astro.domain.launches import OPEN
+from astro.domain.users import User
 from astro.origin import Origin, acting_as
 from astro.services.catalog import CardCache, launch_card
-from astro.store.changes import MongoChanges, PgChanges, PgJobs
-from astro.store.launches import LAUNCH_COLUMNS, LAUNCH_FROM, launch_of
-from astro.store.mongo import MongoUsers
 
 log = structlog.get_logger("astro.sync")
 USER_FIELDS: Final = ("name", "email", "vip")
 PG_CURSOR: Final = "postgres_changes"
 BATCH: Final = 500
 STALE_JOB_SECONDS: Final = 60.0
+Row = dict[str, Any]
+
+
+# -- ports ---------------------------------------------------------------------------------------
+
+
+class PersonRows(Protocol):
+    """Traveler and agency rows in PostgreSQL, as the sync reads and writes them."""
+
+    async def people(self, user_ids: list[str]) -> dict[str, Row]: ...
+    async def apply_user_fields(self, user_id: str, role: str, fields: dict[str, Any]) -> bool: ...
+
+
+class ChangeLog(PersonRows, Protocol):
+    """PostgreSQL's change log and the sync's cursor in it (and the rows the changes are applied to)."""
+
+    async def cursor(self, name: str) -> str | None: ...
+    async def move_cursor(self, name: str, position: str) -> None: ...
+    async def latest_id(self) -> int: ...
+    async def after(self, cursor: int, entities: list[str], limit: int) -> list[Row]: ...
+
+
+class UserChangeLog(Protocol):
+    """MongoDB's change log of user documents; each change is marked once carried over."""
+
+    async def unsynced(self, limit: int) -> list[Row]: ...
+    async def mark_synced(self, ids: list[Any]) -> None: ...
+
+
+class Users(Protocol):
+    async def by_id(self, user_id: str) -> User | None: ...
+    async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None: ...
+
+
+class UserDirectory(Protocol):
+    """Every traveler and agency user in MongoDB, for a full comparison."""
+
+    async def count(self) -> int: ...
+    def batches(self, size: int) -> AsyncIterator[list[Row]]: ...
+
+
+class LaunchRows(Protocol):
+    """Launch rows (with rocket and agency) that launch cards are made from."""
+
+    async def by_ids(self, launch_ids: list[str]) -> list[Launch]: ...
+    async def count(self) -> int: ...
+    async def after(self, launch_id: str, limit: int) -> list[Launch]: ...
+
+
+class JobQueue(Protocol):
+    async def claim(self, node: str) -> Row | None: ...
+    async def progress(self, job_id: str, *, total: int, done: int, errors: list[str]) -> None: ...
+    async def finish(self, job_id: str, *, failure: str | None) -> None: ...
+    async def fail_abandoned(self, node: str | None, stale_seconds: float) -> int: ...
 
 
 class SyncMetrics:
@@ -42,48 +93,7 @@ class SyncMetrics:
         )
 
 
-class _Ticker:
-    """A background loop: one round every `interval` seconds, or at once when woken."""
-
-    _interval: float
-    _task: asyncio.Task[None] | None
-    _wake: asyncio.Event
-
-    async def round(self) -> None:
-        raise NotImplementedError
-
-    def _begin(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        task = self._task
-        if task is None:
-            return
-        # Cancel until it is done: a cancel that lands as a round ends must not leave it running.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.round()
-            except Exception:
-                log.exception("sync_round_failed", loop=type(self).__name__)
-            self._wake.clear()
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives
-            # as the event is set, and stop() then waited for ever (seen once in CI).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
-
-
-class SyncWorker(_Ticker):
+class SyncWorker:
     """Keeps user fields equal in MongoDB users and PostgreSQL travelers/agencies, and launch cards in Redis.
 
     It follows both change logs; a change whose origin is the sync itself is never sent back."""
@@ -92,20 +102,21 @@ class SyncWorker(_Ticker):
         self,
         *,
         node: str,
-        pg: PgChanges,
-        mongo: MongoChanges,
-        users: MongoUsers,
+        pg: ChangeLog,
+        mongo: UserChangeLog,
+        users: Users,
+        launches: LaunchRows,
         cache: CardCache,
-        pool: asyncpg.Pool,
         interval: float = 1.0,
         metrics: SyncMetrics | None = None,
     ) -> None:
         self.node = node
-        self._pg, self._mongo, self._users, self._cache, self._pool = pg, mongo, users, cache, pool
-        self._interval = interval
+        self._pg, self._mongo, self._users, self._launches = pg, mongo, users, launches
+        self._cache = cache
         self.metrics = metrics or SyncMetrics()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self.background = BackgroundLoop(
+            self.sync_once, interval=interval, name="sync-worker", failed_event="sync_round_failed"
+        )
         self.applied = 0
         self.rounds = 0
 
@@ -116,10 +127,13 @@ class SyncWorker(_Ticker):
     async def start(self) -> None:
         if await self._pg.cursor(PG_CURSOR) is None:  # a new installation starts from now
             await self._pg.move_cursor(PG_CURSOR, str(await self._pg.latest_id()))
-        self._begin()
+        self.background.start()
 
-    async def round(self) -> None:
-        await self.sync_once()
+    async def stop(self) -> None:
+        await self.background.stop()
+
+    def wake(self) -> None:
+        self.background.wake()
 
     async def sync_once(self) -> int:
         """One round over both change logs; how many changes were applied to the other side."""
@@ -177,45 +191,51 @@ class SyncWorker(_Ticker):
         return applied
 
     async def _refresh_launches(self, launch_ids: list[str]) -> None:
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id = ANY($1::text[])", launch_ids
-            )
-        await self._cache.put([launch_card(launch_of(r)) for r in rows])
+        rows = await self._launches.by_ids(launch_ids)
+        await self._cache.put([launch_card(launch) for launch in rows])
 
 
 Progress = Callable[[int, int, list[str]], Awaitable[None]]
 
 
-class JobRunner(_Ticker):
+class JobRunner:
     """Runs IT's full sync jobs one at a time per node, reporting progress; stale jobs are failed."""
 
     def __init__(
         self,
         *,
         node: str,
-        jobs: PgJobs,
-        pool: asyncpg.Pool,
-        db: AsyncDatabase[dict[str, Any]],
+        jobs: JobQueue,
+        launches: LaunchRows,
+        directory: UserDirectory,
+        people: PersonRows,
         cache: CardCache,
-        pg: PgChanges,
         interval: float = 1.0,
         metrics: SyncMetrics | None = None,
     ) -> None:
         self.node = node
-        self._jobs, self._pool, self._db, self._cache, self._pg = jobs, pool, db, cache, pg
-        self._interval = interval
+        self._jobs, self._launches, self._directory, self._people = jobs, launches, directory, people
+        self._cache = cache
         self.metrics = metrics or SyncMetrics()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self.background = BackgroundLoop(
+            self.run_pending, interval=interval, name="sync-jobs", failed_event="sync_round_failed"
+        )
 
     async def start(self) -> None:
         failed = await self._jobs.fail_abandoned(self.node, STALE_JOB_SECONDS)
         if failed:
             log.warning("sync_jobs_interrupted", jobs=failed)
-        self._begin()
+        self.background.start()
 
-    async def round(self) -> None:
+    async def stop(self) -> None:
+        await self.background.stop()
+
+    def wake(self) -> None:
+        """Look for pending jobs now (IT just created one)."""
+        self.background.wake()
+
+    async def run_pending(self) -> None:
+        """Fail abandoned jobs, then run every pending one."""
         await self._jobs.fail_abandoned(None, STALE_JOB_SECONDS)
         while await self.run_next():
             pass
@@ -259,41 +279,24 @@ class JobRunner(_Ticker):
         return True
 
     async def _count(self, kind: str) -> int:
-        if kind == "launch_cache":
-            async with self._pool.acquire() as conn:
-                return int(await conn.fetchval("SELECT count(*) FROM launches"))
-        return await self._db["users"].count_documents({"role": {"$in": ["traveler", "agency"]}})
+        return await (self._launches.count() if kind == "launch_cache" else self._directory.count())
 
     async def _launch_cache(self, report: Callable[[int], Awaitable[None]]) -> None:
         """Every launch card rebuilt from PostgreSQL, in batches, then the public list."""
         after = ""
         upcoming: list[dict[str, Any]] = []
-        while True:
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(
-                    f"SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM} WHERE l.id > $1 ORDER BY l.id LIMIT {BATCH}",
-                    after,
-                )
-            if not rows:
-                break
-            cards = [launch_card(launch_of(r)) for r in rows]
+        while rows := await self._launches.after(after, BATCH):
+            cards = [launch_card(launch) for launch in rows]
             await self._cache.put(cards)
-            upcoming += [c for c in cards if c["status"] in ("scheduled", "confirmed", "delayed")]
-            after = rows[-1]["id"]
+            upcoming += [c for c in cards if c["status"] in OPEN]
+            after = rows[-1].id
             await report(len(rows))
         await self._cache.fill(upcoming)
 
     async def _user_directory(self, report: Callable[[int], Awaitable[None]], errors: list[str]) -> None:
         """Every traveler and agency user compared with its PostgreSQL row; MongoDB's fields win."""
-        cursor = (
-            self._db["users"]
-            .find({"role": {"$in": ["traveler", "agency"]}}, {"name": 1, "email": 1, "vip": 1, "role": 1})
-            .sort("_id", 1)
-        )
-        batch: list[dict[str, Any]] = []
-
-        async def flush() -> None:
-            people = await self._pg.people([u["_id"] for u in batch])
+        async for batch in self._directory.batches(BATCH):
+            people = await self._people.people([u["_id"] for u in batch])
             for user in batch:
                 row = people.get(user["_id"])
                 if row is None:
@@ -306,13 +309,5 @@ class JobRunner(_Ticker):
                 }
                 differs: dict[str, Any] = {k: v for k, v in wanted.items() if row.get(k) != v}
                 if differs:
-                    await self._pg.apply_user_fields(user["_id"], row["role"], differs)
+                    await self._people.apply_user_fields(user["_id"], row["role"], differs)
             await report(len(batch))
-            batch.clear()
-
-        async for user in cursor:
-            batch.append(user)
-            if len(batch) >= BATCH:
-                await flush()
-        if batch:
-            await flush()

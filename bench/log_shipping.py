@@ -30,6 +30,7 @@ from astro.domain.users import Principal, Role
 from astro.embedded import EmbeddedServers, free_port
 from astro.services.monitor import EntryIds, LogQuery, entry_document
 from astro.store.mongo import MongoEntryLogs
+from astro.store.spool import Spool
 from bench.common import machine, now_iso, progress
 from web.http import Handler
 from web.keys import PRINCIPAL, REQUEST_ID
@@ -60,7 +61,7 @@ def rss_mib() -> float:
 
 
 async def shipping(store: MongoEntryLogs, entries: int, spool: Path) -> dict[str, Any]:
-    shipper = LogShipper(store, node="bench", spool_path=spool, max_queue=entries + 1)
+    shipper = LogShipper(store, node="bench", spool=Spool(spool), max_queue=entries + 1)
     await shipper.start()
     started = time.perf_counter()
     for i in range(entries):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import structlog
@@ -20,16 +20,15 @@ from prometheus_client.registry import Collector
 
 from actors.log_shipper import LogShipper
 from actors.metric_sampler import Figure, MetricSampler
-from astro import logs
-from astro.store.mongo import MongoEntryLogs, MongoMetrics
-from web.clients import MONGO_DB, PG_POOL, REDIS
-from web.keys import ACTORS, REGISTRY, SETTINGS
+from astro.services.monitor import EntryLogReader, MetricSampleReader
+from web.clients import PG_POOL, REDIS
+from web.keys import ACTORS, REGISTRY
 
 log = structlog.get_logger("astro.actors")
 
 LOG_SHIPPER = web.AppKey("log_shipper", LogShipper)
-ENTRY_LOGS = web.AppKey("entry_logs", MongoEntryLogs)
-METRIC_SAMPLES = web.AppKey("metric_samples", MongoMetrics)
+ENTRY_LOGS: Final[web.AppKey[EntryLogReader]] = web.AppKey("entry_logs")
+METRIC_SAMPLES: Final[web.AppKey[MetricSampleReader]] = web.AppKey("metric_samples")
 SAMPLER = web.AppKey("metric_sampler", MetricSampler)
 
 
@@ -87,48 +86,6 @@ def setup_monitoring(app: web.Application) -> None:
     registry = app[REGISTRY]
     app[ACTOR_METRICS] = ActorMetrics(registry)
     registry.register(PlatformCollector(app))
-
-
-async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The log shipper, on its own client: logging never waits for MongoDB, even at start-up."""
-    settings = app[SETTINGS]
-    url = settings.log_mongo_url or settings.mongo_url or ""
-    client, reader = MongoEntryLogs.connect(url), MongoEntryLogs.connect(url, reader=True)
-    shipper = LogShipper(
-        MongoEntryLogs(client[settings.log_mongo_db]),
-        node=settings.node,
-        spool_path=settings.data_dir / "spool" / "entry_logs.ndjson",
-        batch_size=settings.log_batch_size,
-        flush_interval=settings.log_flush_interval,
-        max_queue=settings.log_queue_size,
-    )
-    await shipper.start()
-    logs.add_sink(shipper)
-    app[LOG_SHIPPER], app[ENTRY_LOGS] = shipper, MongoEntryLogs(reader[settings.log_mongo_db])
-    try:
-        yield
-    finally:
-        try:
-            await shipper.stop()
-        finally:
-            logs.remove_sink(shipper)
-            await client.close()
-            await reader.close()
-
-
-async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    samples = MongoMetrics(app[MONGO_DB])
-    registry = app[REGISTRY]
-    sampler = MetricSampler(
-        lambda: read_figures(registry), samples, node=settings.node, interval=settings.metrics_interval
-    )
-    app[METRIC_SAMPLES], app[SAMPLER] = samples, sampler
-    sampler.start()
-    try:
-        yield
-    finally:
-        await sampler.stop()
 
 
 # -- figures -------------------------------------------------------------------------------------

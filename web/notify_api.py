@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
-from actors.dispatcher import DispatcherConfig, NotificationDispatcher
 from astro.domain.errors import InvalidInput, NotFound
 from astro.domain.notifications import EVENTS, PLACEHOLDERS, STATUSES
 from astro.domain.users import Role
@@ -28,43 +26,14 @@ from astro.schemas.notify import (
     TemplateIn,
     TemplateOut,
 )
-from astro.services.notify import Mailer, NotifyMetrics, NotifyService, SmtpTarget
-from astro.store.notifications import MongoMailbox, PgNotifications
-from web.clients import MONGO_DB, PG_POOL, SMTP_ADDRESS
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import ACTORS, DISPATCHER, NOTIFY, REGISTRY, SETTINGS
+from web.keys import DISPATCHER, NOTIFY
 from web.openapi import doc
 
 PREFIX: Final = "/api/notify"
 it_only = requires(Role.IT)
 PAGE_QUERY: Final = {"limit": "1..200", "cursor": "from next_cursor"}
 ADDRESS_LIMIT: Final = 254
-
-
-async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The notify service and this node's dispatcher, sending to the SMTP server in use."""
-    settings = app[SETTINGS]
-    store = PgNotifications(app[PG_POOL])
-    target = SmtpTarget.of(settings.smtp_url, app[SMTP_ADDRESS], settings.smtp_timeout)
-    mailer = Mailer(target, settings.mail_from)
-    app[NOTIFY] = NotifyService(store, MongoMailbox(app[MONGO_DB]), mailer, settings.base_url)
-    config = DispatcherConfig(
-        node=settings.node,
-        base_url=settings.base_url,
-        poll_interval=settings.notify_poll_interval,
-        batch_size=settings.notify_batch_size,
-        connections=settings.notify_connections,
-        retry_base=settings.notify_retry_base,
-        retry_cap=settings.notify_retry_cap,
-        claim_timeout=settings.notify_claim_timeout,
-    )
-    dispatcher = NotificationDispatcher(app[ACTORS], store, mailer, NotifyMetrics(app[REGISTRY]), config)
-    app[DISPATCHER] = dispatcher
-    await dispatcher.start()
-    try:
-        yield
-    finally:
-        await dispatcher.stop()
 
 
 def _text_query(request: web.Request, name: str) -> str | None:

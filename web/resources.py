@@ -4,7 +4,7 @@
 order. Each context connects or builds its part, stores it under a typed key, yields, and closes it.
 The order, and why:
 
-1. `monitoring.shipper_ctx`: the log shipper, on a MongoDB client of its own. First, so the start-up
+1. `shipper_ctx`: the log shipper, on a MongoDB client of its own. First, so the start-up
    and shutdown entries of everything after it are stored, and logging never waits for a store.
 2. `postgres_ctx`, 3. `mongo_ctx`, 4. `redis_ctx`: the three stores; every adapter below needs them.
 5. `broadcaster_ctx`: needs Redis (fan-out between nodes); before the launch actors and the live
@@ -14,9 +14,9 @@ The order, and why:
    and charges through the other.
 8. `launches_ctx`: the actor system, the booking desk, the catalogue, scheduling, finance.
 9. `sync_ctx`: the sync worker and job runner, which read users through services_ctx's adapter.
-10. `notify_api.notify_ctx`: the notify service and this node's dispatcher, an actor of the system
+10. `notify_ctx`: the notify service and this node's dispatcher, an actor of the system
     started by launches_ctx, sending to smtp_ctx's server.
-11. `monitoring.sampler_ctx`: last, so it samples the figures of everything above, and stops first.
+11. `sampler_ctx`: last, so it samples the figures of everything above, and stops first.
 
 Adapters (astro.store) and drivers' clients (web/clients.py) are known here and nowhere else in web/:
 handlers get services and actors through web/keys.py, each service the ports it declares.
@@ -34,14 +34,19 @@ from argon2 import PasswordHasher
 
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
+from actors.dispatcher import DispatcherConfig, NotificationDispatcher
 from actors.live_publisher import LivePublisher
+from actors.log_shipper import LogShipper
+from actors.metric_sampler import MetricSampler
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncMetrics, SyncWorker
+from astro import logs
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
+from astro.services.notify import Mailer, NotifyMetrics, NotifyService
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
 from astro.store.bookings import PgLedger
@@ -50,11 +55,14 @@ from astro.store.idempotency import PgIdempotency
 from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
 from astro.store.live import RedisLiveStore
-from astro.store.mail import start_sink
-from astro.store.mongo import MongoUsers
+from astro.store.mail import SmtpSender, SmtpTarget, start_sink
+from astro.store.mongo import MongoEntryLogs, MongoMetrics, MongoUsers
+from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
-from web import live, monitoring, notify_api
+from astro.store.spool import Spool
+from astro.store.sync_sources import MongoPeople, PgLaunchRows
+from web import live, monitoring
 from web.clients import MONGO_DB, PG_POOL, REDIS, SMTP_ADDRESS
 from web.keys import (
     ACTORS,
@@ -66,6 +74,7 @@ from web.keys import (
     CHANGES,
     CLOCK,
     DESK,
+    DISPATCHER,
     FINANCE,
     FLEET,
     IDEMPOTENCY,
@@ -80,6 +89,7 @@ from web.keys import (
     SYNC,
     SYNC_JOBS,
 )
+from web.monitoring import ENTRY_LOGS, LOG_SHIPPER, METRIC_SAMPLES, SAMPLER, read_figures
 
 # Adapters only the composition root and the tests look at.
 USERS = web.AppKey("users", MongoUsers)
@@ -228,23 +238,24 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
     pg, mongo_changes, jobs = PgChanges(pool), MongoChanges(db), PgJobs(pool)
     cards = cache.LaunchCache(app[REDIS])
     metrics = SyncMetrics(app[REGISTRY])
+    launch_rows = PgLaunchRows(pool)
     worker = SyncWorker(
         node=settings.node,
         pg=pg,
         mongo=mongo_changes,
         users=app[USERS],
+        launches=launch_rows,
         cache=cards,
-        pool=pool,
         interval=settings.sync_interval,
         metrics=metrics,
     )
     runner = JobRunner(
         node=settings.node,
         jobs=jobs,
-        pool=pool,
-        db=db,
+        launches=launch_rows,
+        directory=MongoPeople(db),
+        people=pg,
         cache=cards,
-        pg=pg,
         interval=settings.sync_interval,
         metrics=metrics,
     )
@@ -259,8 +270,81 @@ async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.stop()
 
 
+async def shipper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The log shipper, on its own client: logging never waits for MongoDB, even at start-up."""
+    settings = app[SETTINGS]
+    url = settings.log_mongo_url or settings.mongo_url or ""
+    client, reader = MongoEntryLogs.connect(url), MongoEntryLogs.connect(url, reader=True)
+    shipper = LogShipper(
+        MongoEntryLogs(client[settings.log_mongo_db]),
+        node=settings.node,
+        spool=Spool(settings.data_dir / "spool" / "entry_logs.ndjson"),
+        batch_size=settings.log_batch_size,
+        flush_interval=settings.log_flush_interval,
+        max_queue=settings.log_queue_size,
+    )
+    await shipper.start()
+    logs.add_sink(shipper)
+    app[LOG_SHIPPER], app[ENTRY_LOGS] = shipper, MongoEntryLogs(reader[settings.log_mongo_db])
+    try:
+        yield
+    finally:
+        try:
+            await shipper.stop()
+        finally:
+            logs.remove_sink(shipper)
+            await client.close()
+            await reader.close()
+
+
+async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The notify service and this node's dispatcher, sending to the SMTP server in use."""
+    settings = app[SETTINGS]
+    store = PgNotifications(app[PG_POOL])
+    target = SmtpTarget.of(settings.smtp_url, app[SMTP_ADDRESS], settings.smtp_timeout)
+    mailer = Mailer(SmtpSender(target), settings.mail_from)
+    app[NOTIFY] = NotifyService(store, MongoMailbox(app[MONGO_DB]), mailer, settings.base_url)
+    config = DispatcherConfig(
+        node=settings.node,
+        base_url=settings.base_url,
+        poll_interval=settings.notify_poll_interval,
+        batch_size=settings.notify_batch_size,
+        connections=settings.notify_connections,
+        retry_base=settings.notify_retry_base,
+        retry_cap=settings.notify_retry_cap,
+        claim_timeout=settings.notify_claim_timeout,
+    )
+    metrics = NotifyMetrics(app[REGISTRY])
+    dispatcher = NotificationDispatcher(app[ACTORS], store, mailer, metrics, config, app[CLOCK])
+    app[DISPATCHER] = dispatcher
+    await dispatcher.start()
+    try:
+        yield
+    finally:
+        await dispatcher.stop()
+
+
+async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    samples = MongoMetrics(app[MONGO_DB])
+    registry = app[REGISTRY]
+    sampler = MetricSampler(
+        lambda: read_figures(registry),
+        samples,
+        node=settings.node,
+        interval=settings.metrics_interval,
+        clock=app[CLOCK],
+    )
+    app[METRIC_SAMPLES], app[SAMPLER] = samples, sampler
+    sampler.start()
+    try:
+        yield
+    finally:
+        await sampler.stop()
+
+
 RESOURCES: Final[tuple[Resource, ...]] = (
-    monitoring.shipper_ctx,
+    shipper_ctx,
     postgres_ctx,
     mongo_ctx,
     redis_ctx,
@@ -269,6 +353,6 @@ RESOURCES: Final[tuple[Resource, ...]] = (
     services_ctx,
     launches_ctx,
     sync_ctx,
-    notify_api.notify_ctx,
-    monitoring.sampler_ctx,
+    notify_ctx,
+    sampler_ctx,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -159,3 +159,22 @@ def entry_document(event: Mapping[str, Any], *, node: str, entry_id: str | None 
         "node": node,
         "data": data,
     }
+
+
+class EntryLogReader(Protocol):
+    """The stored entry logs, as IT reads them (the SystemDB `entry_logs`)."""
+
+    async def page(
+        self, query: LogQuery, *, before: str | None, limit: int, now: datetime | None = None
+    ) -> list[dict[str, Any]]: ...
+    def stream(
+        self, query: LogQuery, *, batch_size: int = 1000, now: datetime | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class MetricSampleReader(Protocol):
+    """The stored metric samples (the SystemDB `system_metrics`)."""
+
+    async def between(
+        self, *, names: tuple[str, ...], since: datetime, until: datetime, limit: int
+    ) -> list[dict[str, Any]]: ...

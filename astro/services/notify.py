@@ -1,23 +1,20 @@
-"""Notify: rendering and sending emails over SMTP, the queue's IT controls, templates, inbox, mailbox."""
+"""Notify: rendering notification e-mails and handing them to the mail sender; the queue's IT controls,
+templates, inbox, mailbox."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
-from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from typing import Any, Final, Protocol
 
-import aiosmtplib
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from astro.domain import notifications as rules
-from astro.store.notifications import MongoMailbox, PgNotifications
+from astro.domain.errors import DomainError
 
 log = structlog.get_logger("astro.notify")
 Row = dict[str, Any]
@@ -26,59 +23,67 @@ _UTF8_QP.body_encoding = QP
 SEND_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpTarget:
-    """The SMTP server in use: ASTRO_SMTP_URL (with credentials; implicit TLS for smtps://) or the sink."""
+# -- ports ---------------------------------------------------------------------------------------
 
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
 
-    @classmethod
-    def of(cls, smtp_url: str | None, address: tuple[str, int], timeout: float) -> SmtpTarget:
-        host, port = address
-        if smtp_url is None:
-            return cls(host, port, timeout=timeout)
-        parts = urlsplit(smtp_url)
-        return cls(
-            host,
-            port,
-            tls=parts.scheme == "smtps",
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
-            timeout=timeout,
-        )
+class MailConnection(Protocol):
+    """One open connection to the mail server."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send(self, message: Message) -> None:
+        """Hand one message over; Unavailable when the server is gone, a DomainError when it refuses."""
+
+    async def close(self) -> None: ...
+
+
+class MailSender(Protocol):
+    """The mail server in use (SMTP in production)."""
+
+    async def connect(self) -> MailConnection:
+        """A connection ready to send; Unavailable when the server cannot be reached or refuses the login."""
+        ...
+
+    async def check(self) -> Row:
+        """Whether the server answers: {host, port, tls, reachable, error, latency_ms}; never raises."""
+        ...
+
+
+class NotificationQueue(Protocol):
+    """The notification rows as IT and their recipients see them, and the templates."""
+
+    async def page(
+        self, *, status: str | None, event: str | None, recipient: str | None, after: str | None, limit: int
+    ) -> list[Row]: ...
+    async def queue(self) -> Row: ...
+    async def move(self, notification_id: str, target: str) -> Row: ...
+    async def templates(self) -> dict[str, Row]: ...
+    async def template(self, event: str) -> Row: ...
+    async def save_template(self, event: str, subject: str, body: str, user_id: str) -> Row: ...
+    async def inbox(self, recipient_id: str, after: str | None, limit: int) -> list[Row]: ...
+    async def last_hour(self) -> Row: ...
+
+
+class Mailbox(Protocol):
+    """What the embedded SMTP sink received."""
+
+    async def page(self, to: str | None, after: str | None, limit: int) -> list[Row]: ...
 
 
 class Mailer:
-    """Builds the email of a notification and opens SMTP connections to the server in use."""
+    """Builds the e-mail of a notification, and connects to the mail server through its sender."""
 
-    def __init__(self, target: SmtpTarget, mail_from: str) -> None:
-        self.target = target
+    def __init__(self, sender: MailSender, mail_from: str) -> None:
+        self.sender = sender
         self.mail_from = mail_from
         domain = parseaddr(mail_from)[1].rpartition("@")[2]
         self._msgid_domain = domain or "astrobookings"
         self._from = formataddr(parseaddr(mail_from), charset="utf-8")
 
-    def client(self) -> aiosmtplib.SMTP:
-        t = self.target
-        return aiosmtplib.SMTP(
-            hostname=t.host,
-            port=t.port,
-            use_tls=t.tls,
-            username=t.username,
-            password=t.password,
-            timeout=t.timeout,
-        )
-
-    async def open(self) -> aiosmtplib.SMTP:
-        """A connected (and, with credentials, logged-in) client."""
-        client = self.client()
-        await client.connect()
-        return client
+    async def open(self) -> MailConnection:
+        """A connection ready to send (logged in, with credentials)."""
+        return await self.sender.connect()
 
     def message(self, row: Row, subject: str, body: str) -> Message:
         """The email of one notification; its Message-ID is the notification id, stable across retries.
@@ -98,49 +103,20 @@ class Mailer:
         return msg
 
     async def check(self) -> Row:
-        """Connect (TLS and login included), expect the greeting, say NOOP and QUIT."""
-        t = self.target
-        started = time.perf_counter()
-        shown: Row = {"host": t.host, "port": t.port, "tls": t.tls}
-        client = self.client()
-        try:
-            await client.connect(timeout=min(t.timeout, 5.0))
-            await client.noop()
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            return {**shown, "reachable": False, "error": describe(exc), "latency_ms": None}
-        finally:
-            await close(client)
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        return {**shown, "reachable": True, "error": None, "latency_ms": latency}
-
-
-async def close(client: aiosmtplib.SMTP) -> None:
-    """QUIT politely when connected, else just drop the transport."""
-    if client.is_connected:
-        try:
-            await client.quit(timeout=2.0)
-            return
-        except (aiosmtplib.SMTPException, OSError):
-            pass
-    client.close()
+        return await self.sender.check()
 
 
 def describe(exc: BaseException) -> str:
+    """An error as one line for the queue and the logs; a domain error's own text, with its cause when
+    the text does not say it already."""
+    if isinstance(exc, DomainError):
+        cause = exc.__cause__
+        text = exc.message
+        if cause is not None and describe(cause) not in text:
+            text = f"{text} ({describe(cause)})"
+        return text
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def connection_lost(exc: BaseException) -> bool:
-    """Whether the error means the server is unreachable (not that it refused this one message)."""
-    return isinstance(
-        exc,
-        aiosmtplib.SMTPConnectError
-        | aiosmtplib.SMTPServerDisconnected
-        | aiosmtplib.SMTPTimeoutError
-        | aiosmtplib.SMTPAuthenticationError
-        | OSError
-        | TimeoutError,
-    )
 
 
 class NotifyMetrics:
@@ -181,7 +157,7 @@ class NotifyMetrics:
 class NotifyService:
     """IT's control of the queue and templates, a user's inbox, the sink's mailbox, SMTP status."""
 
-    def __init__(self, store: PgNotifications, mailbox: MongoMailbox, mailer: Mailer, base_url: str) -> None:
+    def __init__(self, store: NotificationQueue, mailbox: Mailbox, mailer: Mailer, base_url: str) -> None:
         self.store = store
         self._mailbox = mailbox
         self.mailer = mailer

@@ -11,6 +11,7 @@ import asyncpg
 from astro.domain.bookings import BookingView, Passenger
 from astro.domain.errors import NotFound
 from astro.domain.launches import Status
+from astro.store.errors import unavailable_as
 
 Row = dict[str, Any]
 BOOKING_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.price_cents, b.total_cents, b.status,
@@ -44,6 +45,7 @@ def _view(row: asyncpg.Record, passengers: list[asyncpg.Record] | None = None) -
     )
 
 
+@unavailable_as("PostgreSQL")
 class PgBookingReads:
     """The read models of bookings."""
 

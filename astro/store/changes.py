@@ -1,4 +1,4 @@
-"""The change logs of both stores, the sync cursors and the sync jobs."""
+"""The change logs of both stores, the sync cursors and the sync jobs (driver errors: Unavailable)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from astro.domain.errors import NotFound
 from astro.domain.ids import new_id
+from astro.store.errors import unavailable_as
 from astro.store.postgres import write_tx
 
 Row = dict[str, Any]
@@ -21,7 +22,10 @@ JOB_COLUMNS: Final = """id, kind, status, total, done, errors, created_by, creat
     heartbeat_at, failure"""
 
 
+@unavailable_as("PostgreSQL")
 class PgChanges:
+    """PostgreSQL's change log (`changes`), the sync cursors, and the person rows the sync writes."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -104,6 +108,7 @@ class PgChanges:
         return {r["id"]: dict(r.items()) for r in rows}
 
 
+@unavailable_as("MongoDB")
 class MongoChanges:
     """SystemDB's change log (`changes`), written next to each user document write."""
 
@@ -138,7 +143,10 @@ class MongoChanges:
         return [{**doc, "id": str(doc.pop("_id"))} async for doc in cursor]
 
 
+@unavailable_as("PostgreSQL")
 class PgJobs:
+    """IT's sync jobs (`sync_jobs`): created, claimed by one node, reported on, finished."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 

@@ -1,4 +1,6 @@
-"""The notification queue in PostgreSQL (claim, mark, list, count, templates, inbox); the sink's mailbox."""
+"""The notification queue in PostgreSQL (claim, mark, list, count, templates, inbox); the sink's mailbox.
+
+A driver error that means a store is down comes out as the domain's Unavailable."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from astro.domain.errors import Conflict, InvalidInput, NotFound
 from astro.domain.notifications import LIVE_STATUSES, MOVES, STATUSES, check_move
+from astro.store.errors import unavailable_as
 
 Row = dict[str, Any]
 COLUMNS: Final = """id, event, recipient_id, recipient_role, recipient_email, data, status, attempts,
@@ -20,6 +23,7 @@ COLUMNS: Final = """id, event, recipient_id, recipient_role, recipient_email, da
 ERROR_LIMIT: Final = 1000
 
 
+@unavailable_as("PostgreSQL")
 class PgNotifications:
     """The queue: the dispatcher claims and marks rows; IT lists, counts and moves them."""
 
@@ -276,6 +280,7 @@ def _prefixed(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))
 
 
+@unavailable_as("MongoDB")
 class MongoMailbox:
     """What the embedded SMTP sink received (SystemDB `mailbox`), newest first."""
 

@@ -11,10 +11,19 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import agency_body, passengers, register, traveler_body
+from tests.conftest import MakeClient, agency_body, passengers, register, traveler_body
+from web.clients import MONGO_DB, PG_POOL
 from web.keys import JOB_RUNNER, SYNC
 
 S = "/api/system"
+# Rounds this often: waiting for the worker to catch up costs a tenth of a second at most, not a second.
+SYNC_INTERVAL = 0.1
+WAIT = 30.0  # seconds before a test gives up on an event; never reached when the code works
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Any:
+    return await make_client(sync_interval=SYNC_INTERVAL)
 
 
 async def changes(client: Any, it: Any, query: str = "") -> list[dict[str, Any]]:
@@ -23,12 +32,36 @@ async def changes(client: Any, it: Any, query: str = "") -> list[dict[str, Any]]
     return (await resp.json())["items"]  # type: ignore[no-any-return]
 
 
+async def caught_up(app: Any) -> bool:
+    """Whether the sync worker has passed every change recorded so far in both stores."""
+    behind = await app[PG_POOL].fetchval(
+        """SELECT count(*) FROM changes WHERE entity = ANY($1::text[]) AND id >
+               COALESCE((SELECT position::bigint FROM sync_cursors WHERE name = 'postgres_changes'), 0)""",
+        ["travelers", "agencies", "launches"],
+    )
+    return behind == 0 and await app[MONGO_DB]["changes"].count_documents({"synced": False}) == 0
+
+
 async def settle_and_sync(client: Any) -> int:
-    """Let the change log settle (the worker skips changes younger than 2 s), run one more round;
-    how many changes the worker has applied in all (its background rounds included)."""
-    await asyncio.sleep(2.1)
-    await client.app[SYNC].sync_once()
-    return client.app[SYNC].applied  # type: ignore[no-any-return]
+    """Await the worker's rounds until it has passed every change made so far (it takes a PostgreSQL
+    change once 2 s old), run one more round; how many changes it has applied in all."""
+    worker = client.app[SYNC]
+    async with asyncio.timeout(WAIT):
+        while not await caught_up(client.app):
+            await worker.background.round_end()
+    await worker.sync_once()
+    return worker.applied  # type: ignore[no-any-return]
+
+
+async def job_when_ended(client: Any, it: Any, job_id: str) -> dict[str, Any]:
+    """The sync job once it has completed or failed, awaiting the job runner's rounds (a round runs
+    every pending job)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            job = (await (await client.get(f"{S}/sync/jobs/{job_id}", headers=it.headers)).json())["job"]
+            if job["status"] not in ("pending", "running"):
+                return job  # type: ignore[no-any-return]
+            await client.app[JOB_RUNNER].background.round_end()
 
 
 async def test_every_change_records_its_origin(client: Any, make_employee: Any, make_launch: Any) -> None:
@@ -168,14 +201,15 @@ async def test_a_change_in_mongo_reaches_postgres_once_and_stops(
     assert [c["origin"]["via"] for c in mongo] == ["api", "api"]  # the rename and the registration, no echo
 
 
-async def test_the_worker_catches_up_after_being_down(make_client: Any, make_employee: Any) -> None:
-    first = await make_client()
+async def test_the_worker_catches_up_after_being_down(make_client: Any) -> None:
+    # No other app runs meanwhile: its worker would carry the change over and count it as its own.
+    first = await make_client(sync_interval=SYNC_INTERVAL)
     traveler = await register(first, traveler_body())
     await first.app[SYNC].stop()
     profile = await (await first.get("/api/booking/profile", headers=traveler.headers)).json()
     await first.put("/api/booking/profile", headers=traveler.headers, json={**profile, "name": "While Down"})
     await first.close()
-    second = await make_client()
+    second = await make_client(sync_interval=SYNC_INTERVAL)
     assert await settle_and_sync(second) >= 1
     me = await (await second.get(f"{S}/auth/me", headers=traveler.headers)).json()
     assert me["user"]["name"] == "While Down"
@@ -215,12 +249,13 @@ async def test_a_10000_launch_cache_rebuild_completes_with_monotonic_progress(
     job = (await resp.json())["job"]
     assert job["status"] == "pending" and job["percent"] == 0
     seen: list[int] = []
-    for _ in range(600):
-        job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
-        seen.append(job["done"])
-        if job["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.05)
+    ended = asyncio.ensure_future(job_when_ended(client, it, job["id"]))
+    while not ended.done():  # progress as IT sees it while the job runs, every 50 ms
+        sample = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
+        seen.append(sample["done"])
+        await asyncio.wait({ended}, timeout=0.05)
+    job = ended.result()
+    seen.append(job["done"])
     assert job["status"] == "completed", job
     assert (job["total"], job["done"], job["percent"]) == (10_000, 10_000, 100.0)
     assert seen == sorted(seen) and job["started_at"] and job["finished_at"] and job["errors"] == []
@@ -240,12 +275,7 @@ async def test_user_directory_job_repairs_postgres_from_mongo(
     try:
         await conn.execute("UPDATE travelers SET name = 'drifted' WHERE id = $1", travelers[0].id)
         resp = await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "all"})
-        job = (await resp.json())["job"]
-        for _ in range(200):
-            job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
-            if job["status"] != "pending" and job["status"] != "running":
-                break
-            await asyncio.sleep(0.05)
+        job = await job_when_ended(client, it, (await resp.json())["job"]["id"])
         assert job["status"] == "completed" and job["percent"] == 100.0
         name = await conn.fetchval("SELECT name FROM travelers WHERE id = $1", travelers[0].id)
     finally:
@@ -276,10 +306,13 @@ async def test_an_interrupted_job_is_failed_with_its_reason_not_left_running(
     assert old["finished_at"] and mine["finished_at"]
 
 
-async def test_two_nodes_never_run_one_job_twice(make_client: Any, settings: Any, make_employee: Any) -> None:
+async def test_two_nodes_never_run_one_job_twice(
+    make_client: Any, settings: Any, client: Any, make_employee: Any
+) -> None:
     one, two = await make_client(node="node-a"), await make_client(node="node-b")
     it = await make_employee("it")
-    for runner in (one.app[JOB_RUNNER], two.app[JOB_RUNNER]):
+    # Only the two drains below run jobs: not the two nodes' runners, nor the employee's app's one.
+    for runner in (one.app[JOB_RUNNER], two.app[JOB_RUNNER], client.app[JOB_RUNNER]):
         await runner.stop()
     ids = [
         (await (await one.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "launch_cache"})).json())[
@@ -337,11 +370,8 @@ async def test_sync_figures_are_on_the_prometheus_endpoint(client: Any, make_emp
     job = (await (await client.post(f"{S}/sync/jobs", headers=it.headers, json={"kind": "all"})).json())[
         "job"
     ]
-    for _ in range(200):
-        job = (await (await client.get(f"{S}/sync/jobs/{job['id']}", headers=it.headers)).json())["job"]
-        if job["status"] == "completed":
-            break
-        await asyncio.sleep(0.05)
+    job = await job_when_ended(client, it, job["id"])
+    assert job["status"] == "completed"
     families = {
         f.name: f for f in text_string_to_metric_families(await (await client.get("/metrics")).text())
     }

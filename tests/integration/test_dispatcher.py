@@ -16,8 +16,9 @@ from actors.dispatcher import DispatcherConfig, NotificationDispatcher, RoundRes
 from actors.runtime import ActorSystem
 from astro.config import Settings
 from astro.domain.notifications import MAX_ATTEMPTS
-from astro.services.notify import Mailer, NotifyMetrics, SmtpTarget
+from astro.services.notify import Mailer, NotifyMetrics
 from astro.store import postgres
+from astro.store.mail import SmtpSender, SmtpTarget
 from astro.store.notices import NoticeRows, Recipient
 from astro.store.notifications import PgNotifications
 from tests.smtpd import SmtpServer, seed_templates
@@ -69,7 +70,11 @@ async def make_dispatcher(pool: asyncpg.Pool, smtp: SmtpServer) -> AsyncIterator
         await system.start()
         metrics = NotifyMetrics(CollectorRegistry())
         dispatcher = NotificationDispatcher(
-            system, PgNotifications(pool), Mailer(target, "Astro <no-reply@astro.example>"), metrics, config
+            system,
+            PgNotifications(pool),
+            Mailer(SmtpSender(target), "Astro <no-reply@astro.example>"),
+            metrics,
+            config,
         )
         await dispatcher.start()
         started.append((dispatcher, system))
@@ -323,19 +328,23 @@ async def test_stop_gives_claimed_but_untried_rows_back(
 ) -> None:
     dispatcher = await make_dispatcher(batch_size=50, connections=1)
     await enqueue(pool, 50)
-    first_sent = asyncio.Event()
+    first_sent, stopping = asyncio.Event(), asyncio.Event()
     original = smtp.handle_DATA
 
-    async def slow(*args: Any) -> str:
+    async def held(*args: Any) -> str:
         reply = await original(*args)
         first_sent.set()
-        await asyncio.sleep(0.05)
+        await stopping.wait()  # the server answers once the dispatcher has been told to stop
         return reply
 
-    smtp.handle_DATA = slow  # type: ignore[method-assign]
+    smtp.handle_DATA = held  # type: ignore[method-assign]
     round_ = asyncio.ensure_future(dispatcher.run_once())
     await asyncio.wait_for(first_sent.wait(), 5)
-    await dispatcher.stop()
+    stop = asyncio.ensure_future(dispatcher.stop())
+    await asyncio.sleep(0)  # one event-loop turn: stop() has begun (it marks the dispatcher stopping first)
+    assert dispatcher.state.stopping
+    stopping.set()
+    await asyncio.wait_for(stop, 5)
     result = await round_
     assert result.released > 0 and result.sent + result.released == 50
     statuses = [r["status"] for r in await rows(pool)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from astro.config import Settings
 from astro.services.monitor import LogQuery
 from astro.store import mongo
 from astro.store.mongo import MongoEntryLogs
+from astro.store.spool import Spool
 from tests.stoppable_mongo import StoppableMongo
 
 Doc = dict[str, Any]
@@ -78,7 +80,7 @@ async def server_store(log_server: StoppableMongo) -> AsyncIterator[RecordingEnt
 
 def shipper(store: MongoEntryLogs, tmp_path: Path, **options: Any) -> LogShipper:
     options.setdefault("retry_interval", 0.05)
-    return LogShipper(store, node="n1", spool_path=tmp_path / "spool" / "entry_logs.ndjson", **options)
+    return LogShipper(store, node="n1", spool=Spool(tmp_path / "spool" / "entry_logs.ndjson"), **options)
 
 
 async def test_entries_are_stored_in_batches_in_the_order_they_were_made(
@@ -104,18 +106,11 @@ async def test_a_full_batch_is_shipped_without_waiting_for_the_interval(
     await s.start()
     for i in range(100):
         s.offer(entry(i))
-    for _ in range(200):  # the 100th entry wakes the shipper; it has a network round trip to make
-        if s.shipped == 100:
-            break
-        await _tick()
+    async with asyncio.timeout(5):  # the 100th entry wakes the shipper; it has a network round trip to make
+        while s.shipped < 100:
+            await s.background.round_end()
     assert s.shipped == 100
     await s.stop()
-
-
-async def _tick() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.01)
 
 
 async def test_stop_ships_what_is_queued(entry_store: RecordingEntryLogs, tmp_path: Path) -> None:

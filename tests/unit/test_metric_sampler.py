@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.metric_sampler import Figure, MetricSampler, rate_name
+from astro.domain.clock import FixedClock
 
 
 class NoStore:
@@ -29,8 +30,8 @@ def test_counters_get_a_rate_from_the_second_sample_on_and_a_reset_counts_from_z
         NoStore(),
         node="n1",
         interval=10,
-        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-        clock=lambda: next(clock),
+        clock=FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        monotonic=lambda: next(clock),
     )
     first = sampler.sample()
     assert [(s["name"], s["value"]) for s in first] == [("http_requests_total", 10.0), ("actors_active", 3.0)]
