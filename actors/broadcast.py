@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import structlog
 
+from actors.loop import TaskSet
 from astro.domain.errors import Unavailable
 from astro.domain.users import Principal
 from astro.services.live import LAUNCHES
@@ -117,7 +118,7 @@ class Broadcaster:
         self._providers: dict[str, Provider] = {}
         self.superseded = 0  # coalesced events never delivered here: a newer one arrived with them
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def start(self) -> None:
         """Listen for the events other nodes publish; returns once subscribed."""
@@ -131,8 +132,7 @@ class Broadcaster:
                 await self._task
             self._task = None
         await self._store.stop_listening()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel()
         for state in self._channels.values():
             if state.gap_task is not None:
                 state.gap_task.cancel()
@@ -321,7 +321,7 @@ class Broadcaster:
                 if not store.listening:
                     await store.listen()
                     log.info("live_fanout_reconnected")
-                    self._spawn(self._catch_up())
+                    self._tasks.spawn(self._catch_up())
                 arrival = await store.receive()
             except Unavailable as exc:
                 log.warning("live_fanout_disconnected", error=_why(exc))
@@ -332,11 +332,6 @@ class Broadcaster:
                 self._remote(arrival)
             except Exception:
                 log.exception("live_fanout_message_failed")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _remote(self, arrival: Arrival) -> None:
         channel, epoch, offset, event, data_json, coalesce = arrival

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -21,6 +19,7 @@ from actors.launch import (
     LaunchLedger,
     ReleaseHold,
 )
+from actors.loop import TaskSet
 from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
 from astro import origin
 from astro.domain.bookings import BookingView, NewBooking, Passenger, RefundOwed
@@ -73,13 +72,13 @@ class LaunchDesk:
         self._users = users
         self._observer = observer
         self._clock = clock
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self._deps = LaunchDeps(
             ledger=ledger,
             live=live,
             clock=clock,
             pay_refunds=self.pay_refunds,
-            launch_confirmed=lambda launch_id, among: self._spawn(self._launch_confirmed(launch_id, among)),
+            launch_confirmed=self._promote_later,
             hold_for=hold_for,
         )
 
@@ -203,7 +202,7 @@ class LaunchDesk:
     # -- refunds and VIP promotion, in the background --------------------------------------------
 
     def pay_refunds(self, refunds: list[RefundOwed]) -> None:
-        self._spawn(self._pay(refunds))
+        self._background.spawn(self._pay(refunds))
 
     async def _pay(self, refunds: list[RefundOwed]) -> None:
         for refund in refunds:
@@ -241,12 +240,9 @@ class LaunchDesk:
         if promoted:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _promote_later(self, launch_id: str, among: list[str] | None) -> None:
+        self._background.spawn(self._launch_confirmed(launch_id, among))
 
     async def wait_background(self) -> None:
         """Wait for refunds and promotions under way (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.wait()

@@ -8,13 +8,14 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import structlog
 
 from actors.broadcast import Broadcaster
+from actors.loop import TaskSet
 from astro.domain.errors import DomainError, Unavailable
 from astro.domain.users import Principal, Role
 from astro.services.live import LAUNCHES, agency_channel, launch_channel, traveler_channel
@@ -97,7 +98,7 @@ class Session:
         self._subs: dict[str, _Sub] = {}  # by client channel name
         self._keys: dict[str, _Sub] = {}  # by Broadcaster channel
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             TYPE_AUTH: self._on_auth,
             TYPE_SUBSCRIBE: self._on_subscribe,
@@ -116,9 +117,7 @@ class Session:
 
     async def close(self) -> None:
         """End the session's own tasks (resubscriptions under way)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     # Client frames
 
@@ -281,7 +280,7 @@ class Session:
         if sub is None or self._out.closing:
             return
         sub.floor, sub.held = None, []
-        self._spawn(self._resubscribe(sub))
+        self._tasks.spawn(self._resubscribe(sub))
 
     async def _resubscribe(self, sub: _Sub) -> None:
         async with self._lock:
@@ -305,11 +304,6 @@ class Session:
         if isinstance(channel, str):
             frame["channel"] = channel
         self._out.send(_frame(frame))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 def _why(exc: Unavailable) -> str:
