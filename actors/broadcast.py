@@ -149,9 +149,13 @@ class Broadcaster:
     async def publish_many(self, events: Sequence[tuple[str, str, dict[str, Any], str | None]]) -> list[int]:
         """publish() for many events, in order, in one round trip to the store."""
         prepared = []
+        encoded: dict[int, str] = {}  # one event for several channels (agency, traveler) is encoded once
         for channel, event, data, coalesce in events:
             channel_kind(channel)
-            prepared.append((channel, event, _dumps(data), coalesce))
+            data_json = encoded.get(id(data))
+            if data_json is None:
+                data_json = encoded[id(data)] = _dumps(data)
+            prepared.append((channel, event, data_json, coalesce))
         positions = await self._store.append(prepared)
         offsets, arrived = [], {}
         for (channel, event, data_json, coalesce), (epoch, offset) in zip(prepared, positions, strict=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 Via = Literal["api", "actor", "sync", "system"]
@@ -20,7 +20,14 @@ class Origin:
     request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand, not dataclasses.asdict (which deep-copies): it runs for every booking committed.
+        return {
+            "service": self.service,
+            "via": self.via,
+            "node": self.node,
+            "user_id": self.user_id,
+            "request_id": self.request_id,
+        }
 
     def through(self, via: Via) -> Origin:
         """The same request, carried on by an actor or a worker."""

@@ -85,15 +85,23 @@ def launch_values(launch: LaunchFacts) -> dict[str, Any]:
 def notices(events: Sequence[DomainEvent]) -> list[Notice]:
     """The notification rows of these events, in order."""
     out: list[Notice] = []
+    shared: dict[int, dict[str, Any]] = {}  # the events of one batch share their launch's facts
     for event in events:
-        out += _notices(event)
+        out += _notices(event, shared)
     return out
 
 
-def _notices(event: DomainEvent) -> list[Notice]:
+def _launch(launch: LaunchFacts, shared: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    values = shared.get(id(launch))
+    if values is None:
+        values = shared[id(launch)] = launch_values(launch)
+    return values
+
+
+def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Notice]:
     if isinstance(event, SeatsBooked):
         data = {
-            **launch_values(event.launch),
+            **_launch(event.launch, shared),
             "booking_id": event.booking_id,
             "seats": event.seats,
             "amount": money(event.total_cents),

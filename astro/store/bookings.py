@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
 from typing import Any, Final
 
 import asyncpg
@@ -65,14 +65,14 @@ l AS (
     RETURNING id),
 m AS (
     SELECT * FROM jsonb_to_recordset((SELECT d -> 'mails' FROM doc))
-        AS m(id text, event text, recipient_id text, role text, data jsonb)),
+        AS m(id text, event text, recipient_id text, role text, data text)),
 r AS (
     {TRAVELERS} WHERE id IN (SELECT recipient_id FROM m WHERE role = 'traveler')
     UNION ALL
     {AGENCIES} WHERE id IN (SELECT recipient_id FROM m WHERE role = 'agency')),
 n AS (
     INSERT INTO notifications (id, event, recipient_id, recipient_role, recipient_email, data)
-    SELECT m.id, m.event, m.recipient_id, m.role, r.email, m.data || jsonb_build_object('name', r.name)
+    SELECT m.id, m.event, m.recipient_id, m.role, r.email, m.data::jsonb || jsonb_build_object('name', r.name)
     FROM m JOIN r ON r.id = m.recipient_id
     ORDER BY m.id)
 SELECT count(*) FROM l
@@ -150,27 +150,32 @@ class PgLedger(PgBookingReads):
         request that made its booking, and the launch's row change by its trigger. Notices to one
         traveler or agency ride in the statement; any other (the launch confirmed) follow it."""
         fallback = origin.current()
-        mails, others = [], []
+        mails: list[dict[str, Any]] = []
+        others: list[Notice] = []
+        encoded: dict[int, str] = {}  # a booking's two e-mails share their data: encoded once
         for notice in notices(events):
             single = _single_recipient(notice)
             if single is None:
                 others.append(notice)
-            else:
-                recipient_id, role = single
-                mails.append(
-                    {
-                        "id": new_id("ntf"),
-                        "event": notice.event,
-                        "recipient_id": recipient_id,
-                        "role": role,
-                        "data": notice.data,
-                    }
-                )
+                continue
+            data = encoded.get(id(notice.data))
+            if data is None:
+                data = encoded[id(notice.data)] = json.dumps(notice.data, default=str)
+            recipient_id, role = single
+            mails.append(
+                {
+                    "id": new_id("ntf"),
+                    "event": notice.event,
+                    "recipient_id": recipient_id,
+                    "role": role,
+                    "data": data,
+                }
+            )
         doc = {
             "launch_id": launch.id,
             "seats_booked": launch.seats_booked,
             "status": launch.status.value,
-            "confirmed_at": launch.confirmed_at,
+            "confirmed_at": launch.confirmed_at.isoformat() if launch.confirmed_at else None,
             "bookings": [
                 {
                     "id": b.id,
@@ -178,11 +183,13 @@ class PgLedger(PgBookingReads):
                     "seats": b.seats,
                     "price_cents": b.price_cents,
                     "total_cents": b.total_cents,
-                    "created_at": b.created_at,
+                    "created_at": b.created_at.isoformat(),
                     "origin": (b.origin or fallback).as_dict(),
                     "payment_id": new_id("pay"),
                     "charge_ref": b.charge_ref,
-                    "passengers": [asdict(p) for p in b.passengers],
+                    "passengers": [
+                        {"name": p.name, "birth_date": p.birth_date.isoformat()} for p in b.passengers
+                    ],
                 }
                 for b in bookings
             ],
