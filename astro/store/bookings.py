@@ -202,26 +202,14 @@ class PgLedger(PgBookingReads):
     async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
         """The booking cancelled, the launch's seats, the e-mails and the refund owed, in one transaction."""
         async with write_tx(self._pool) as conn:
-            charge_ref = await conn.fetchval(
-                """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = $3,
-                       refund_cents = $4, seats_released = $5, cancelled_at = $6
-                   WHERE b.id = $1 AND b.status = 'confirmed'
-                   RETURNING COALESCE((SELECT gateway_ref FROM traveler_payments p
-                                       WHERE p.booking_id = b.id AND p.kind = 'charge'), '')""",
-                event.booking_id,
-                event.reason,
-                event.refund_pct,
-                event.refund_cents,
-                event.seats_released,
-                event.cancelled_at,
-            )
+            owed = await _cancel(conn, event)
             await conn.execute(
                 "UPDATE launches SET seats_booked = $2, updated_at = now() WHERE id = $1",
                 launch.id,
                 launch.seats_booked,
             )
             await write_notices(conn, notices([event]))
-            return await _owe_refund(conn, event, charge_ref or "")
+            return owed
 
     async def commit_status(self, launch: Launch, events: list[DomainEvent]) -> list[RefundOwed]:
         """The new status and its e-mails; the bookings an aborted or failed launch cancels with their refunds
@@ -241,19 +229,7 @@ class PgLedger(PgBookingReads):
             refunds: list[RefundOwed] = []
             for event in events:
                 if isinstance(event, BookingCancelled):
-                    charge_ref = await conn.fetchval(
-                        """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = $3,
-                               refund_cents = $4, cancelled_at = $5
-                           WHERE b.id = $1 AND b.status = 'confirmed'
-                           RETURNING COALESCE((SELECT gateway_ref FROM traveler_payments p
-                                               WHERE p.booking_id = b.id AND p.kind = 'charge'), '')""",
-                        event.booking_id,
-                        event.reason,
-                        event.refund_pct,
-                        event.refund_cents,
-                        event.cancelled_at,
-                    )
-                    owed = await _owe_refund(conn, event, charge_ref or "")
+                    owed = await _cancel(conn, event)
                     if owed is not None:
                         refunds.append(owed)
                 elif isinstance(event, InvoiceDue):
@@ -315,10 +291,21 @@ class PgLedger(PgBookingReads):
         return [r["traveler_id"] for r in rows]
 
 
-async def _owe_refund(
-    conn: asyncpg.Connection, event: BookingCancelled, charge_ref: str
-) -> RefundOwed | None:
-    """A pending refund row for a cancellation that refunds something."""
+async def _cancel(conn: asyncpg.Connection, event: BookingCancelled) -> RefundOwed | None:
+    """The booking cancelled as the event says, with a pending refund row when it refunds something."""
+    charge_ref = await conn.fetchval(
+        """UPDATE bookings b SET status = 'cancelled', cancel_reason = $2, refund_pct = $3,
+               refund_cents = $4, seats_released = $5, cancelled_at = $6
+           WHERE b.id = $1 AND b.status = 'confirmed'
+           RETURNING COALESCE((SELECT gateway_ref FROM traveler_payments p
+                               WHERE p.booking_id = b.id AND p.kind = 'charge'), '')""",
+        event.booking_id,
+        event.reason,
+        event.refund_pct,
+        event.refund_cents,
+        event.seats_released,
+        event.cancelled_at,
+    )
     if event.refund_cents <= 0:
         return None
     payment_id = new_id("pay")
@@ -329,4 +316,4 @@ async def _owe_refund(
         event.booking_id,
         event.refund_cents,
     )
-    return RefundOwed(payment_id, event.booking_id, event.traveler_id, event.refund_cents, charge_ref)
+    return RefundOwed(payment_id, event.booking_id, event.traveler_id, event.refund_cents, charge_ref or "")
