@@ -1,53 +1,133 @@
-"""The sandbox payment gateway (DESIGN 8.6): implements astro.services.payments.PaymentGateway."""
+"""The sandbox payment gateway (DESIGN 8.6), with a durable ledger in PostgreSQL so recovery can ask it.
+
+Card tokens: `tok_ok` is authorized, `tok_declined` is declined, `tok_slow` is authorized after 2 s,
+`tok_error` fails with a gateway error (nothing held). Every call is idempotent by its key, as a real
+gateway's is: the ledger's unique keys make a repeated call return what the first one did."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Final
 
+import asyncpg
+
 from astro.domain.errors import GatewayError, InvalidInput, PaymentDeclined
+from astro.domain.payments import GatewayPayment, GatewayState
+from astro.store.errors import unavailable_as
 
 SLOW_SECONDS: Final = 2.0
 SANDBOX_TOKENS: Final = ("tok_ok", "tok_declined", "tok_slow", "tok_error")
+COLUMNS: Final = "ref, key, state, amount_cents, refunded_cents, booking_id"
 
 
-@dataclass
+def _payment(row: asyncpg.Record) -> GatewayPayment:
+    return GatewayPayment(
+        row["ref"],
+        row["key"],
+        GatewayState(row["state"]),
+        row["amount_cents"],
+        row["refunded_cents"],
+        row["booking_id"],
+    )
+
+
+@unavailable_as("PostgreSQL")
 class SandboxGateway:
-    """Tokens: tok_ok succeeds, tok_declined is declined, tok_slow succeeds after 2 s, tok_error fails."""
+    """Implements astro.services.payments.PaymentGateway; its ledger is the tables sandbox_*."""
 
-    slow_seconds: float = SLOW_SECONDS
-    charges: dict[str, int] = field(default_factory=dict)
-    refunds: dict[str, tuple[str, int]] = field(default_factory=dict)
-    charging: set[str] = field(default_factory=set)  # references of charges under way
+    def __init__(self, pool: asyncpg.Pool, slow_seconds: float = SLOW_SECONDS) -> None:
+        self._pool = pool
+        self.slow_seconds = slow_seconds
+        self.charging: set[str] = set()  # keys of authorizations under way (tests wait on it)
 
-    async def charge(self, amount_cents: int, card_token: str, reference: str) -> str:
+    async def authorize(
+        self, *, key: str, amount_cents: int, card_token: str, metadata: Mapping[str, str]
+    ) -> str:
         if card_token not in SANDBOX_TOKENS:
             raise InvalidInput(
                 "unknown card token; the sandbox takes tok_ok, tok_declined, tok_slow or tok_error",
                 {"fields": {"card_token": "unknown"}},
             )
-        if card_token == "tok_declined":
-            raise PaymentDeclined("the card was declined; nothing was charged", {"reference": reference})
         if card_token == "tok_error":
             raise GatewayError("the payment gateway failed; nothing was charged; try again", retry_after=2)
         if card_token == "tok_slow":
-            self.charging.add(reference)
+            self.charging.add(key)
             try:
                 await asyncio.sleep(self.slow_seconds)
             finally:
-                self.charging.discard(reference)
-        ref = "ch_" + secrets.token_hex(8)
-        self.charges[ref] = amount_cents
-        return ref
+                self.charging.discard(key)
+        state = GatewayState.DECLINED if card_token == "tok_declined" else GatewayState.AUTHORIZED
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""INSERT INTO sandbox_payments (ref, key, amount_cents, state, booking_id)
+                    VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING {COLUMNS}""",
+                "pi_" + secrets.token_hex(12),
+                key,
+                amount_cents,
+                state.value,
+                metadata.get("booking_id"),
+            )
+        payment = _payment(row)
+        if payment.state is GatewayState.DECLINED:
+            raise PaymentDeclined("the card was declined; nothing was charged", {"reference": key})
+        return payment.ref
 
-    async def refund(self, charge_ref: str, amount_cents: int, reference: str) -> str:
-        # A sandbox restarted since the charge no longer knows it, and takes the refund on trust.
-        charged = self.charges.get(charge_ref)
-        refunded = sum(amount for ref, amount in self.refunds.values() if ref == charge_ref)
-        if not charge_ref.startswith("ch_") or (charged is not None and refunded + amount_cents > charged):
-            raise GatewayError(f"the gateway cannot refund {amount_cents} cents of {charge_ref}")
-        ref = "re_" + secrets.token_hex(8)
-        self.refunds[ref] = (charge_ref, amount_cents)
-        return ref
+    async def capture(self, ref: str, *, key: str) -> None:
+        await self._move(ref, GatewayState.CAPTURED, done=(GatewayState.CAPTURED,))
+
+    async def void(self, ref: str, *, key: str) -> None:
+        await self._move(ref, GatewayState.VOIDED, done=(GatewayState.VOIDED, GatewayState.DECLINED))
+
+    async def refund(self, ref: str, amount_cents: int, *, key: str) -> str:
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await conn.fetchval("SELECT ref FROM sandbox_refunds WHERE key = $1", key)
+            if done is not None:
+                return str(done)
+            moved = await conn.fetchval(
+                """UPDATE sandbox_payments SET refunded_cents = refunded_cents + $2, updated_at = now()
+                   WHERE ref = $1 AND state = 'captured' AND refunded_cents + $2 <= amount_cents
+                   RETURNING ref""",
+                ref,
+                amount_cents,
+            )
+            if moved is None:
+                raise GatewayError(f"the gateway cannot refund {amount_cents} cents of {ref}")
+            refund_ref = "re_" + secrets.token_hex(12)
+            await conn.execute(
+                "INSERT INTO sandbox_refunds (ref, key, payment_ref, amount_cents) VALUES ($1, $2, $3, $4)",
+                refund_ref,
+                key,
+                ref,
+                amount_cents,
+            )
+            return refund_ref
+
+    async def find(self, key: str) -> GatewayPayment | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {COLUMNS} FROM sandbox_payments WHERE key = $1", key)
+        return _payment(row) if row is not None else None
+
+    async def ledger(self) -> list[GatewayPayment]:
+        """Every payment the sandbox holds, oldest first (tests, reconciliation)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT {COLUMNS} FROM sandbox_payments ORDER BY created_at, ref")
+        return [_payment(r) for r in rows]
+
+    async def _move(self, ref: str, target: GatewayState, *, done: tuple[GatewayState, ...]) -> None:
+        """An authorized payment moved to `target`; one already in a `done` state stays as it is (the call
+        was repeated); anything else is a GatewayError."""
+        async with self._pool.acquire() as conn:
+            state = await conn.fetchval(
+                """WITH moved AS (
+                       UPDATE sandbox_payments SET state = $2, updated_at = now()
+                       WHERE ref = $1 AND state = 'authorized' RETURNING state)
+                   SELECT state FROM moved UNION ALL SELECT state FROM sandbox_payments WHERE ref = $1
+                   LIMIT 1""",
+                ref,
+                target.value,
+            )
+        if state is None or GatewayState(state) not in (target, *done):
+            raise GatewayError(f"the gateway cannot move {ref} ({state or 'unknown'}) to {target.value}")
