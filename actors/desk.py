@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -20,6 +21,7 @@ from actors.launch import (
     ReleaseHold,
 )
 from actors.loop import TaskSet
+from actors.payments import Payments
 from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
 from astro import origin
 from astro.domain.bookings import BookingView, NewBooking, Passenger, RefundOwed
@@ -29,9 +31,10 @@ from astro.domain.events import LaunchFacts
 from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, SeatsHeld
 from astro.domain.launches import Status
+from astro.domain.payments import AttemptState
 from astro.services.live import LiveFeed
 from astro.services.monitor import BookingObserver
-from astro.services.payments import GatewayError, PaymentGateway
+from astro.services.payments import GatewayError
 
 log = structlog.get_logger("astro.booking")
 ASK_TIMEOUT: Final = 10.0
@@ -47,8 +50,29 @@ class BookingLedger(LaunchLedger, Protocol):
     async def booking_exists(self, booking_id: str) -> bool: ...
     async def traveler_booking(self, traveler_id: str, booking_id: str) -> BookingView: ...
     async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None: ...
-    async def pending_refunds(self) -> list[RefundOwed]: ...
+    async def pending_refunds(self, older_than: timedelta) -> list[RefundOwed]: ...
     async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]: ...
+
+
+class BookingNotMade(Unavailable):
+    """A booking's attempt ended without it: whatever was held on the card was released."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the booking could not be completed; anything held on your card was released; try again",
+            retry_after=1,
+        )
+
+
+class StillDeciding(Unavailable):
+    """A booking's attempt is not final yet: its outcome is known within a minute."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the booking is still being completed; retry with the same Idempotency-Key to learn its outcome "
+            "(final within a minute)",
+            retry_after=5,
+        )
 
 
 class LaunchDesk:
@@ -60,15 +84,17 @@ class LaunchDesk:
         system: ActorSystem,
         ledger: BookingLedger,
         live: LiveFeed,
-        gateway: PaymentGateway,
+        payments: Payments,
         users: VipDirectory,
         observer: BookingObserver,
         clock: Clock,
         hold_for: timedelta = HOLD_FOR,
+        ask_timeout: float = ASK_TIMEOUT,
     ) -> None:
+        self._ask_timeout = ask_timeout
         self._system = system
         self._ledger = ledger
-        self._gateway = gateway
+        self._payments = payments
         self._users = users
         self._observer = observer
         self._clock = clock
@@ -89,7 +115,7 @@ class LaunchDesk:
         """The actor's answer; its refusal as it is; the runtime's failures (a crash, no answer in time,
         a restart) as 503 -- the outcome is then whatever the database says, never a guess."""
         try:
-            return await self.ref(launch_id).ask(message, timeout=ASK_TIMEOUT)
+            return await self.ref(launch_id).ask(message, timeout=self._ask_timeout)
         except ActorStopped as exc:
             if isinstance(
                 exc.__cause__, DomainError
@@ -113,10 +139,16 @@ class LaunchDesk:
         passengers: list[Passenger],
         card_token: str,
         vip: bool,
+        idempotency: tuple[str, str] | None = None,
     ) -> BookingView:
-        """Hold, charge, confirm: a declined charge leaves no booking and no held seat."""
+        """Hold, write the payment attempt, authorize, commit the booking with the attempt, capture.
+
+        A refusal at any step releases what was taken (the hold, the authorization); a step whose outcome
+        is unclear (a crash, no answer in time) is decided by the attempt's row, never by this call."""
         try:
-            booking = await self._book(traveler_id, launch_id, seats, passengers, card_token, vip)
+            booking = await self._book(
+                traveler_id, launch_id, seats, passengers, card_token, vip, idempotency
+            )
         except DomainError as exc:
             self._observer.booking_refused(exc.code)
             raise
@@ -131,44 +163,70 @@ class LaunchDesk:
         passengers: list[Passenger],
         card_token: str,
         vip: bool,
+        idempotency: tuple[str, str] | None,
     ) -> BookingView:
-        group = tuple(passengers)
-        held: SeatsHeld = await self._ask(
-            launch_id, HoldSeats(traveler_id, seats, group, vip, self._clock.now())
-        )
-        booking_id = new_id("bkg")
+        group, hold_id = tuple(passengers), new_id("hld")
         try:
-            charge_ref = await self._gateway.charge(held.total_cents, card_token, booking_id)
-        except BaseException:
-            self.ref(launch_id).tell(ReleaseHold(held.hold_id))
+            held: SeatsHeld = await self._ask(
+                launch_id, HoldSeats(hold_id, traveler_id, seats, group, vip, self._clock.now())
+            )
+        except Unavailable:  # the requester gives up: a hold granted late must not keep the seats
+            self.ref(launch_id).tell(ReleaseHold(hold_id))
             raise
+        attempt = self._payments.new_attempt(
+            traveler_id=traveler_id, launch_id=launch_id, seats=seats, amount_cents=held.total_cents
+        )
+        try:
+            ref = await self._payments.authorize(attempt, card_token, idempotency)
+        except BaseException:
+            self.ref(launch_id).tell(ReleaseHold(hold_id))
+            raise
+        attempt = replace(attempt, state=AttemptState.AUTHORIZED, gateway_ref=ref)
         now = self._clock.now()
         booking = NewBooking(
-            id=booking_id,
+            id=attempt.booking_id,
             launch_id=launch_id,
             traveler_id=traveler_id,
             seats=seats,
             price_cents=held.price_cents,
             passengers=group,
-            charge_ref=charge_ref,
+            charge_ref=ref,
             created_at=now,
             origin=origin.current().through("actor"),
+            attempt_id=attempt.id,
         )
         try:
             view: BookingView = await self.ref(launch_id).ask(
-                ConfirmHold(held.hold_id, booking, now, vip), timeout=ASK_TIMEOUT
+                ConfirmHold(hold_id, booking, now, vip), timeout=self._ask_timeout
             )
         except DomainError:
-            await self._refund_charge(charge_ref, held.total_cents, booking_id)
+            await self._payments.release(attempt)
             raise
-        except ActorError as exc:
-            # The actor crashed or did not answer: the booking exists only if its transaction committed.
-            if await self._ledger.booking_exists(booking_id):
-                return await self._ledger.traveler_booking(traveler_id, booking_id)
-            await self._refund_charge(charge_ref, held.total_cents, booking_id)
-            raise Unavailable("the booking could not be completed and was not charged; try again") from exc
-        log.info("booking_confirmed", booking_id=booking_id, launch_id=launch_id, seats=seats)
+        except ActorError:
+            # The actor crashed or did not answer in time; the confirmation may even commit later. Not this
+            # timeout but the attempt's row decides: releasing it is a conditional move, so either it
+            # wins (the booking can then never commit) or the group commit booked it first.
+            await self._payments.release(attempt, patient=False)
+            return await self.outcome(attempt.id, traveler_id)
+        await self._payments.capture(replace(attempt, state=AttemptState.BOOKED))
+        log.info("booking_confirmed", booking_id=booking.id, launch_id=launch_id, seats=seats)
         return view
+
+    async def outcome(self, attempt_id: str, traveler_id: str) -> BookingView:
+        """What came of a booking's payment attempt: the booking when it committed; else the refusal it
+        got, or 503 while it is still being decided (the answer is final within a minute)."""
+        attempt = await self._payments.attempts.get(attempt_id)
+        if attempt is None or attempt.traveler_id != traveler_id:
+            raise NotFound("no such payment attempt")
+        if attempt.state is AttemptState.BOOKED:
+            await self._payments.capture(attempt)
+        if attempt.state in (AttemptState.BOOKED, AttemptState.CAPTURED):
+            return await self._ledger.traveler_booking(traveler_id, attempt.booking_id)
+        if attempt.state is AttemptState.DECLINED:
+            raise PaymentDeclined("the card was declined; nothing was charged")
+        if attempt.state in (AttemptState.VOIDED, AttemptState.FAILED):
+            raise BookingNotMade()
+        raise StillDeciding()
 
     async def cancel(self, *, traveler_id: str, booking_id: str) -> Cancelled:
         booking = await self._ledger.booking(booking_id)
@@ -207,7 +265,9 @@ class LaunchDesk:
     async def _pay(self, refunds: list[RefundOwed]) -> None:
         for refund in refunds:
             try:
-                ref = await self._gateway.refund(refund.charge_ref, refund.amount_cents, refund.payment_id)
+                ref = await self._payments.refund(
+                    refund.charge_ref, refund.booking_id, refund.amount_cents, key=refund.payment_id
+                )
             except GatewayError as exc:
                 log.warning("refund_failed", payment_id=refund.payment_id, error=str(exc))
                 await self._ledger.finish_refund(refund.payment_id, None, str(exc))
@@ -215,17 +275,12 @@ class LaunchDesk:
             await self._ledger.finish_refund(refund.payment_id, ref, None)
             log.info("refund_paid", payment_id=refund.payment_id, amount_cents=refund.amount_cents)
 
-    async def retry_pending_refunds(self) -> int:
-        pending = await self._ledger.pending_refunds()
-        if pending:
-            self.pay_refunds(pending)
+    async def pay_pending_refunds(self, older_than: timedelta) -> int:
+        """Pay the refunds still owed that were committed more than `older_than` ago (a crash, the gateway
+        down): the recovery worker's part; each refund's id is its idempotency key at the gateway."""
+        pending = await self._ledger.pending_refunds(older_than)
+        await self._pay(pending)
         return len(pending)
-
-    async def _refund_charge(self, charge_ref: str, amount_cents: int, booking_id: str) -> None:
-        try:
-            await self._gateway.refund(charge_ref, amount_cents, booking_id)
-        except (GatewayError, PaymentDeclined):
-            log.error("charge_refund_failed", booking_id=booking_id, charge_ref=charge_ref)
 
     async def _launch_confirmed(self, launch_id: str, among: list[str] | None) -> None:
         """Promote to VIP the travelers now holding bookings on two confirmed launches."""

@@ -14,10 +14,11 @@ from typing import Any, Protocol
 from actors.runtime import Actor, Envelope
 from astro.domain.bookings import BookingRecord, NewBooking, Passenger, RefundOwed
 from astro.domain.clock import Clock
-from astro.domain.errors import DomainError
+from astro.domain.errors import DomainError, Unavailable
 from astro.domain.events import BookingCancelled, DomainEvent, LaunchFacts
 from astro.domain.launch import HOLD_FOR, Launch, SeatsHeld
 from astro.domain.launches import Status
+from astro.domain.payments import PaymentsReleased
 from astro.origin import SYSTEM, Origin, acting_as
 from astro.services.announcements import live_events
 from astro.services.live import LiveFeed
@@ -28,6 +29,7 @@ from astro.services.views import launch_card, view_of_booked
 
 @dataclass(frozen=True, slots=True)
 class HoldSeats:
+    hold_id: str  # chosen by the asker, so it can release the hold if it stops waiting for the answer
     traveler_id: str
     seats: int
     passengers: tuple[Passenger, ...]
@@ -76,6 +78,17 @@ class CommitFailed(Exception):
 
     Not a DomainError on purpose: whatever went wrong (a store down included), what the actor holds in
     memory may no longer be what is stored, so it must not go on with it."""
+
+
+class PaymentReleased(Unavailable):
+    """The booking's payment was released before it could commit (it outlived its deadline)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the booking took too long to complete and its payment was released: nothing was charged; "
+            "try again",
+            retry_after=1,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +207,34 @@ class LaunchActor(Actor):
             vip=message.vip,
             now=message.now,
             hold_for=self.deps.hold_for,
+            hold_id=message.hold_id,
         )
 
     async def _flush(self, batch: _Batch) -> None:
-        """Group commit: every booking accepted since the last flush, in one transaction, then the answers."""
-        if not batch.accepted:
-            return
+        """Group commit: every booking accepted since the last flush, in one transaction, then the answers.
+
+        A booking whose payment attempt the recovery worker released first (it outlived its deadline)
+        cannot commit: the transaction writes nothing, that booking is withdrawn and refused, and the
+        others are committed without it."""
+        while batch.accepted:
+            try:
+                await self._commit(batch)
+                return
+            except PaymentsReleased as released:
+                kept = []
+                for accepted in batch.accepted:
+                    if accepted.booking.attempt_id in released.attempt_ids:
+                        self.state.withdraw(accepted.booking)
+                        _refuse(accepted.envelope, PaymentReleased())
+                    else:
+                        kept.append(accepted)
+                batch.accepted = kept
+
+    async def _commit(self, batch: _Batch) -> None:
         launch = self.state
         bookings = [a.booking for a in batch.accepted]
         confirmed = launch.reached_minimum()
+        before = (launch.status, launch.confirmed_at, launch.updated_at)
         try:
             status: list[DomainEvent] = []
             if confirmed:  # rare: once in a launch's life
@@ -214,6 +246,9 @@ class LaunchActor(Actor):
             # Each booking's rows carry its own request's origin; the launch's row the first one's.
             with acting_as(bookings[0].origin or SYSTEM):
                 await self.deps.ledger.commit_bookings(launch, bookings, events)
+        except PaymentsReleased:
+            launch.status, launch.confirmed_at, launch.updated_at = before  # nothing was written
+            raise
         except Exception as exc:
             raise CommitFailed(f"the bookings of launch {launch.id} did not commit") from exc
         for accepted, event in zip(batch.accepted, sold, strict=True):

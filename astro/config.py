@@ -51,6 +51,8 @@ class Settings:
     hold_seconds: float = 30.0
     # A launch actor idle this long is passivated (its memory freed; it reloads on the next message).
     actor_idle_seconds: int = 300
+    recovery_interval: float = 2.0  # seconds between the payment recovery worker's rounds
+    ask_timeout: float = 10.0  # seconds the booking desk waits for a launch actor's answer
     # Argon2id cost; lowered only by tests, never from the environment.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536

@@ -54,3 +54,15 @@ CREATE TABLE stripe_events (
     object_id   text,
     received_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- A statement that must not go on unless a condition holds: raises SQLSTATE AB001 with `what`.
+-- Group commit uses it to stop when an attempt of its batch is no longer authorized (recovery released
+-- it first): nothing of the batch is written, and the actor commits the others without it.
+CREATE FUNCTION astro_require(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = 'AB001', MESSAGE = what;
+    END IF;
+    RETURN true;
+END;
+$$;

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from actors.desk import BookingNotMade, StillDeciding
 from astro.domain.bookings import BookingView, Passenger
 from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
@@ -21,12 +22,15 @@ from astro.schemas.launches import (
     LaunchPage,
 )
 from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
+from astro.services.idempotency import InProgress
 from astro.services.views import booking_json
 from web.agency_api import query_date
 from web.http import (
+    IDEMPOTENCY_CLAIM,
     authenticate,
     decode_cursor,
     idempotent,
+    idempotent_resuming,
     json_body,
     page_of,
     query_limit,
@@ -106,8 +110,21 @@ async def get_launch(request: web.Request) -> web.Response:
     response=BookingEnvelope,
     status=201,
 )
+async def booking_of_attempt(request: web.Request, attempt_id: str) -> web.Response | None:
+    """A retry of a booking whose first request did not answer: what came of its payment attempt (the
+    booking, 201), its refusal, 503 while it is being decided, or None to book afresh (it ended without
+    a booking)."""
+    try:
+        view = await request.app[DESK].outcome(attempt_id, (await authenticate(request)).user_id)
+    except BookingNotMade:
+        return None
+    except StillDeciding:  # the first request may still be running
+        raise InProgress() from None
+    return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())), status=201)
+
+
 @traveler_only
-@idempotent
+@idempotent_resuming(booking_of_attempt)
 async def book(request: web.Request) -> web.Response:
     data = await read_body(request, BookingIn)
     principal = await authenticate(request)
@@ -118,6 +135,7 @@ async def book(request: web.Request) -> web.Response:
         passengers=[Passenger(p.name, p.birth_date) for p in data.passengers],
         card_token=data.card_token,
         vip=principal.vip,
+        idempotency=request.get(IDEMPOTENCY_CLAIM),
     )
     return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())), status=201)
 

@@ -52,8 +52,9 @@ def error_response(
 
 def domain_error_response(error: e.DomainError) -> web.Response:
     headers = {}
-    if isinstance(error, e.TooManyAttempts | e.Unavailable):
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # 429, 503, and a 409 that passes by itself (idempotency_in_progress)
+        headers["Retry-After"] = str(retry_after)
     if isinstance(error, e.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="astrobookings"'
     return error_response(status_of(error), error.code, error.message, error.details, headers)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from astro import origin
 from astro.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from astro.domain.users import Principal, Role
+from astro.services.idempotency import InFlight, InProgress, StoredResponse
 from web.errors import domain_error_response, status_of
 from web.keys import AUTH, IDEMPOTENCY, PRINCIPAL
 
@@ -146,46 +147,80 @@ def role_list(roles: Iterable[Role]) -> list[str]:
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 
 
+Resume = Callable[[web.Request, str], Awaitable[web.StreamResponse | None]]
+IDEMPOTENCY_CLAIM: Final = web.RequestKey("idempotency_claim", tuple)  # (user id, key) this request holds
+
+
 def idempotent(handler: Handler) -> Handler:
     """Honour Idempotency-Key: a replay gets the first response; the same key with another body is 422."""
+    return idempotent_resuming(None)(handler)
 
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
-            return await handler(request)
-        if not 1 <= len(key) <= 255:
-            raise InvalidInput(
-                "Idempotency-Key must have 1 to 255 characters", {"fields": {IDEMPOTENCY_HEADER: key}}
-            )
-        principal = await authenticate(request)
-        body = await request.read()
-        digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
-        store = request.app[IDEMPOTENCY]
-        stored = await store.begin(principal.user_id, key, digest)
-        if stored is not None:
-            return web.Response(
-                body=stored.body,
-                status=stored.status,
-                content_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
-            )
-        try:
-            response = await handler(request)
-        except DomainError as exc:
-            if status_of(exc) >= 500:
-                await store.abandon(principal.user_id, key)
+
+def idempotent_resuming(resume: Resume | None) -> Callable[[Handler], Handler]:
+    """idempotent(), for a request that starts a payment attempt.
+
+    A key whose first request has not answered -- it may have died in a crash -- is decided by what that
+    request started: `resume(request, attempt_id)` answers from its payment attempt (or None: the attempt
+    ended without its booking, so the retry runs afresh); without an attempt the retry waits (409), and
+    takes the key over once the first request has shown no sign of life for a minute."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if key is None:
+                return await handler(request)
+            if not 1 <= len(key) <= 255:
+                raise InvalidInput(
+                    "Idempotency-Key must have 1 to 255 characters", {"fields": {IDEMPOTENCY_HEADER: key}}
+                )
+            principal = await authenticate(request)
+            body = await request.read()
+            digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
+            store = request.app[IDEMPOTENCY]
+            user_id = principal.user_id
+            found = await store.begin(user_id, key, digest)
+            if isinstance(found, StoredResponse):
+                return web.Response(
+                    body=found.body,
+                    status=found.status,
+                    content_type="application/json",
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            run = handler
+            if isinstance(found, InFlight):
+                attempt_id = found.attempt_id
+                if attempt_id is None or resume is None:
+                    raise InProgress()
+
+                async def resumed(request: web.Request) -> web.StreamResponse:
+                    answer = await resume(request, attempt_id)
+                    if answer is not None:
+                        return answer
+                    if not await store.restart(user_id, key, attempt_id):
+                        raise InProgress()
+                    return await handler(request)  # the attempt ended without its booking: afresh
+
+                run = resumed
+            request[IDEMPOTENCY_CLAIM] = (user_id, key)
+            try:
+                response = await run(request)
+            except DomainError as exc:
+                if status_of(exc) >= 500:
+                    await store.abandon(user_id, key)  # kept when a payment attempt is tied to it
+                    raise
+                response = domain_error_response(exc)
+            except BaseException:
+                await store.abandon(user_id, key)
                 raise
-            response = domain_error_response(exc)
-        except BaseException:
-            await store.abandon(principal.user_id, key)
-            raise
-        if isinstance(response, web.Response) and response.body is not None and response.status < 500:
-            await store.finish(principal.user_id, key, response.status, bytes(response.body))  # type: ignore[arg-type]
-        else:
-            await store.abandon(principal.user_id, key)
-        return response
+            if isinstance(response, web.Response) and response.body is not None and response.status < 500:
+                await store.finish(user_id, key, response.status, bytes(response.body))  # type: ignore[arg-type]
+            else:
+                await store.abandon(user_id, key)
+            return response
 
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
-    wrapped.__dict__.update(handler.__dict__)
-    return wrapped
+        wrapped.__name__ = handler.__name__
+        wrapped.__doc__ = handler.__doc__
+        wrapped.__dict__.update(handler.__dict__)
+        return wrapped
+
+    return wrap

@@ -14,6 +14,8 @@ from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
 from actors.dispatcher import NotificationDispatcher
 from actors.live_publisher import LivePublisher
+from actors.payments import Payments
+from actors.recovery import RecoveryWorker
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncWorker
 from astro.config import Settings
@@ -61,3 +63,5 @@ JOB_RUNNER = web.AppKey("job_runner", JobRunner)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
+PAYMENTS = web.AppKey("payments", Payments)
+RECOVERY = web.AppKey("recovery", RecoveryWorker)

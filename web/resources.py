@@ -38,6 +38,8 @@ from actors.dispatcher import DispatcherConfig, NotificationDispatcher
 from actors.live_publisher import LivePublisher
 from actors.log_shipper import LogShipper
 from actors.metric_sampler import MetricSampler
+from actors.payments import Payments
+from actors.recovery import RecoveryWorker
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncMetrics, SyncWorker
 from astro import logs
@@ -47,8 +49,10 @@ from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
+from astro.services.payments import PaymentGateway
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
+from astro.store.attempts import PgAttempts
 from astro.store.bookings import PgLedger
 from astro.store.changes import MongoChanges, PgChanges, PgJobs
 from astro.store.idempotency import PgIdempotency
@@ -82,7 +86,9 @@ from web.keys import (
     LEDGER,
     LIVE,
     NOTIFY,
+    PAYMENTS,
     PROBES,
+    RECOVERY,
     REGISTRY,
     SCHEDULER,
     SETTINGS,
@@ -93,7 +99,7 @@ from web.monitoring import ENTRY_LOGS, LOG_SHIPPER, METRIC_SAMPLES, SAMPLER, rea
 
 # Adapters only the composition root and the tests look at.
 USERS = web.AppKey("users", MongoUsers)
-GATEWAY = web.AppKey("gateway", SandboxGateway)
+GATEWAY: Final[web.AppKey[PaymentGateway]] = web.AppKey("gateway")
 
 Resource = Callable[[web.Application], AsyncIterator[None]]
 
@@ -178,7 +184,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
     users = MongoUsers(app[MONGO_DB])
-    app[GATEWAY] = SandboxGateway()
+    app[GATEWAY] = SandboxGateway(app[PG_POOL])
     auth = AuthService(
         users,
         PgProfiles(app[PG_POOL]),
@@ -204,29 +210,42 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         passivate_after=float(idle),
         reap_interval=min(10.0, max(0.5, idle / 10)),
     )
+    payments = Payments(PgAttempts(pool), app[GATEWAY], clock)
     desk = LaunchDesk(
         system=system,
         ledger=ledger,
         live=publisher,
-        gateway=app[GATEWAY],
+        payments=payments,
         users=app[AUTH],
         observer=app[BOOKING_OBSERVER],
         clock=clock,
         hold_for=timedelta(seconds=settings.hold_seconds),
+        ask_timeout=settings.ask_timeout,
     )
-    app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, PgIdempotency(pool)
-    app[LIVE], app[ACTORS], app[DESK] = publisher, system, desk
+    idempotency = PgIdempotency(pool)
+    app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, idempotency
+    app[LIVE], app[ACTORS], app[DESK], app[PAYMENTS] = publisher, system, desk, payments
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
     app[SCHEDULER] = LaunchScheduler(store, publisher, clock, settings.vip_window)
     app[FLEET] = Fleet(store, ledger)
-    app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
+    finance = app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
+    recovery = app[RECOVERY] = RecoveryWorker(
+        node=settings.node,
+        payments=payments,
+        clock=clock,
+        pay_refunds=desk.pay_pending_refunds,
+        settle_invoice_payments=finance.resolve_card_payments,
+        idempotency=idempotency,
+        interval=settings.recovery_interval,
+    )
     live.register_snapshots(app)
     publisher.start()
     await system.start()
-    await desk.retry_pending_refunds()
+    recovery.start()  # its first round at once: whatever a crash left is finished first
     try:
         yield
     finally:
+        await recovery.stop()
         await system.stop()
         await desk.wait_background()
         await publisher.stop()

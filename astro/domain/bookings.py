@@ -155,6 +155,7 @@ class NewBooking:
     charge_ref: str
     created_at: datetime
     origin: Origin | None = None
+    attempt_id: str = ""  # its payment attempt, moved authorized -> booked in the same transaction
 
     @property
     def total_cents(self) -> int:

@@ -161,6 +161,7 @@ class Launch:
         vip: bool,
         now: datetime,
         hold_for: timedelta = HOLD_FOR,
+        hold_id: str | None = None,
     ) -> SeatsHeld:
         """Set seats aside for a traveler who is about to pay, if every booking rule allows it."""
         check_seats(seats, len(passengers), vip)
@@ -173,7 +174,7 @@ class Launch:
             )
         check_ages(list(passengers), self.scheduled_at.date())
         self._check_free(seats, now)
-        hold_id = new_id("hld")
+        hold_id = hold_id or new_id("hld")
         self.holds[hold_id] = Hold(traveler_id, seats, now + hold_for)
         return SeatsHeld(hold_id, self.price_cents, self.price_cents * seats)
 
@@ -198,6 +199,11 @@ class Launch:
             self._check_bookable(now)
             self._check_free(booking.seats, now)
         self.seats_booked += booking.seats
+
+    def withdraw(self, booking: NewBooking) -> None:
+        """A booking confirmed in memory whose payment was released before it committed: its seats are
+        free again (nothing of it was stored)."""
+        self.seats_booked -= booking.seats
 
     def sold(self, bookings: list[NewBooking]) -> list[SeatsBooked]:
         """The events of bookings confirmed together, with the launch as it stands once they commit."""

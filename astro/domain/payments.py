@@ -42,7 +42,7 @@ MOVES: Final[dict[AttemptState, frozenset[AttemptState]]] = {
 }
 # How long an attempt may stay open before the recovery worker finishes it: longer than a hold (30 s),
 # an authorization (the sandbox's slow card takes 2 s) and a group commit under load take together.
-DEADLINE: Final = timedelta(seconds=30)
+DEADLINE: Final = timedelta(seconds=45)
 
 
 def may_move(current: AttemptState, target: AttemptState) -> bool:
@@ -101,3 +101,16 @@ def resolution(state: AttemptState, gateway: GatewayPayment | None) -> AttemptSt
     if gateway is None or gateway.state in (GatewayState.PENDING, GatewayState.DECLINED):
         return AttemptState.VOIDED if state is AttemptState.VOIDING else AttemptState.FAILED
     return AttemptState.VOIDED
+
+
+class PaymentsReleased(Exception):
+    """A group commit found some of its attempts no longer authorized (recovery released them first):
+    nothing was written; these bookings must be left out and the others committed without them."""
+
+    def __init__(self, attempt_ids: frozenset[str]) -> None:
+        super().__init__(f"{len(attempt_ids)} payment attempt(s) no longer authorized")
+        self.attempt_ids = attempt_ids
+
+
+class RowBusy(Exception):
+    """An attempt's row is held by another transaction (a group commit) longer than the caller waits."""

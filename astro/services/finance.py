@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import structlog
 
 from astro.domain.clock import Clock
-from astro.domain.errors import NotFound, PaymentDeclined
+from astro.domain.errors import GatewayError, InvalidInput, NotFound, PaymentDeclined, Unavailable
+from astro.domain.payments import GatewayState
 from astro.services.payments import PaymentGateway
 
 log = structlog.get_logger("astro.finance")
@@ -149,6 +150,9 @@ class InvoiceLedger(Protocol):
     async def settle(self, payment_id: str, gateway_ref: str | None, now: datetime) -> None:
         """A reserved payment went through (gateway_ref) or was declined (None)."""
 
+    async def pending_card_payments(self, older_than: timedelta) -> list[str]:
+        """Card payments still pending that were reserved more than `older_than` ago."""
+
     async def record_transfer(
         self, invoice_id: str, amount_cents: int, reference: str, user_id: str, now: datetime
     ) -> str:
@@ -191,18 +195,47 @@ class FinanceService:
     async def pay_by_card(
         self, *, agency_id: str, invoice_id: str, amount_cents: int, card_token: str, user_id: str
     ) -> InvoiceView:
-        """Set the amount aside, charge the card, then credit it; a declined card leaves nothing paid."""
+        """Set the amount aside, authorize and capture it (the payment's id is the gateway's idempotency
+        key), then credit it. A declined card leaves nothing paid; a gateway that did not answer clearly
+        leaves the payment pending, and recovery asks the gateway and finishes it."""
         payment_id = await self._invoices.reserve(invoice_id, agency_id, amount_cents, user_id)
+        metadata = {"invoice_id": invoice_id, "payment_id": payment_id}
         try:
-            ref = await self._gateway.charge(amount_cents, card_token, payment_id)
-        except BaseException as exc:
+            ref = await self._gateway.authorize(
+                key=payment_id, amount_cents=amount_cents, card_token=card_token, metadata=metadata
+            )
+        except (PaymentDeclined, InvalidInput) as exc:
             await self._invoices.settle(payment_id, None, self._clock.now())
             if isinstance(exc, PaymentDeclined):
                 log.info("invoice_payment_declined", invoice_id=invoice_id, amount_cents=amount_cents)
             raise
+        try:
+            await self._gateway.capture(ref, key=payment_id)
+        except GatewayError:
+            raise Unavailable(
+                "the payment is being completed; the invoice shows it within a minute", retry_after=5
+            ) from None
         await self._invoices.settle(payment_id, ref, self._clock.now())
         log.info("payment_received", invoice_id=invoice_id, amount_cents=amount_cents, method="card")
         return await self.invoice(invoice_id)
+
+    async def resolve_card_payments(self, older_than: timedelta) -> int:
+        """Finish card payments left pending (a crash, an unclear gateway) by what the gateway holds under
+        their id: captured is credited, authorized is captured and credited, nothing is released."""
+        done = 0
+        for payment_id in await self._invoices.pending_card_payments(older_than):
+            try:
+                found = await self._gateway.find(payment_id)
+                if found is not None and found.state is GatewayState.AUTHORIZED:
+                    await self._gateway.capture(found.ref, key=payment_id)
+                    found = await self._gateway.find(payment_id)
+            except (GatewayError, Unavailable) as exc:
+                log.warning("invoice_payment_recovery_deferred", payment_id=payment_id, error=str(exc))
+                continue
+            ref = found.ref if found is not None and found.state is GatewayState.CAPTURED else None
+            await self._invoices.settle(payment_id, ref, self._clock.now())
+            done += 1
+        return done
 
     async def record_transfer(
         self, *, invoice_id: str, amount_cents: int, reference: str, user_id: str

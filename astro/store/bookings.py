@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -13,6 +14,7 @@ from astro.domain.events import BookingCancelled, DomainEvent, InvoiceDue
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch
 from astro.domain.launches import REFUND_ALL
+from astro.domain.payments import PaymentsReleased
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.booking_reads import PgBookingReads
 from astro.store.errors import unavailable_as
@@ -24,6 +26,8 @@ from astro.store.postgres import write_tx
 Row = dict[str, Any]
 # The tables whose inserts commit_bookings writes to the change log itself (migration 006).
 RECORDED: Final = ("bookings", "passengers", "traveler_payments")
+# SQLSTATE of astro_require in COMMIT_BOOKINGS: an attempt of the batch is no longer authorized.
+RELEASED: Final = "AB001"
 # A group commit in one statement, its batch given as one JSON document ($1): bookings, passengers and
 # charges with a change row each (the booking's origin), the launch's seat count and status (its trigger
 # records that change), and the e-mails to each traveler and the agency, addressed from their rows.
@@ -32,7 +36,15 @@ WITH doc AS (SELECT $1::jsonb AS d),
 x AS (
     SELECT * FROM jsonb_to_recordset((SELECT d -> 'bookings' FROM doc)) AS x(
         id text, traveler_id text, seats integer, price_cents bigint, total_cents bigint,
-        created_at timestamptz, origin jsonb, payment_id text, charge_ref text, passengers jsonb)),
+        created_at timestamptz, origin jsonb, payment_id text, charge_ref text, passengers jsonb,
+        attempt_id text)),
+a AS (
+    UPDATE payment_attempts SET state = 'booked', updated_at = now()
+    WHERE id IN (SELECT attempt_id FROM x) AND state = 'authorized'
+    RETURNING id),
+guard AS (
+    SELECT astro_require((SELECT count(*) FROM a) = (SELECT count(*) FROM x), 'attempts_not_authorized')
+        AS ok),
 b AS (
     INSERT INTO bookings (id, launch_id, traveler_id, seats, price_cents, total_cents, created_at)
     SELECT x.id, (SELECT d ->> 'launch_id' FROM doc), x.traveler_id, x.seats, x.price_cents, x.total_cents,
@@ -58,7 +70,7 @@ tc AS (
     INSERT INTO changes (entity, entity_id, op, fields, origin)
     SELECT 'traveler_payments', t.id, 'insert', to_jsonb(t), x.origin FROM t JOIN x ON x.id = t.booking_id),
 l AS (
-    UPDATE launches SET seats_booked = (SELECT (d ->> 'seats_booked')::integer FROM doc),
+    UPDATE launches SET seats_booked = seats_booked + (SELECT sum(seats) FROM x),
         status = (SELECT d ->> 'status' FROM doc),
         confirmed_at = (SELECT (d ->> 'confirmed_at')::timestamptz FROM doc), updated_at = now()
     WHERE id = (SELECT d ->> 'launch_id' FROM doc)
@@ -75,7 +87,7 @@ n AS (
     SELECT m.id, m.event, m.recipient_id, m.role, r.email, m.data::jsonb || jsonb_build_object('name', r.name)
     FROM m JOIN r ON r.id = m.recipient_id
     ORDER BY m.id)
-SELECT count(*) FROM l
+SELECT (SELECT ok FROM guard), count(*) FROM l
 """
 RECORD_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.total_cents, b.status, b.created_at,
     COALESCE((SELECT p.gateway_ref FROM traveler_payments p WHERE p.booking_id = b.id AND p.kind = 'charge'),
@@ -187,6 +199,7 @@ class PgLedger(PgBookingReads):
                     "origin": (b.origin or fallback).as_dict(),
                     "payment_id": new_id("pay"),
                     "charge_ref": b.charge_ref,
+                    "attempt_id": b.attempt_id,
                     "passengers": [
                         {"name": p.name, "birth_date": p.birth_date.isoformat()} for p in b.passengers
                     ],
@@ -195,9 +208,23 @@ class PgLedger(PgBookingReads):
             ],
             "mails": mails,
         }
-        async with write_tx(self._pool, recorded=RECORDED) as conn:
-            await conn.execute(COMMIT_BOOKINGS, doc)
-            await write_notices(conn, others)
+        try:
+            async with write_tx(self._pool, recorded=RECORDED) as conn:
+                await conn.execute(COMMIT_BOOKINGS, doc)
+                await write_notices(conn, others)
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) != RELEASED:
+                raise
+            raise PaymentsReleased(await self._released([b.attempt_id for b in bookings])) from None
+
+    async def _released(self, attempt_ids: list[str]) -> frozenset[str]:
+        """Which of these attempts are no longer authorized."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM payment_attempts WHERE id = ANY($1::text[]) AND state <> 'authorized'",
+                attempt_ids,
+            )
+        return frozenset(r["id"] for r in rows)
 
     async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
         """The booking cancelled, the launch's seats, the e-mails and the refund owed, in one transaction."""
@@ -254,13 +281,16 @@ class PgLedger(PgBookingReads):
                 error,
             )
 
-    async def pending_refunds(self) -> list[RefundOwed]:
+    async def pending_refunds(self, older_than: timedelta) -> list[RefundOwed]:
+        """Refunds owed and not paid yet, committed more than `older_than` ago, oldest first (100 at most)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT r.id, r.booking_id, b.traveler_id, r.amount_cents, c.gateway_ref AS charge_ref
                    FROM traveler_payments r JOIN bookings b ON b.id = r.booking_id
                    JOIN traveler_payments c ON c.booking_id = r.booking_id AND c.kind = 'charge'
-                   WHERE r.kind = 'refund' AND r.status = 'pending' ORDER BY r.created_at"""
+                   WHERE r.kind = 'refund' AND r.status = 'pending' AND r.created_at < now() - $1::interval
+                   ORDER BY r.created_at LIMIT 100""",
+                older_than,
             )
         return [
             RefundOwed(r["id"], r["booking_id"], r["traveler_id"], r["amount_cents"], r["charge_ref"])

@@ -6,11 +6,14 @@ from typing import Final
 
 import asyncpg
 
-from astro.domain.errors import Conflict, RuleViolation
-from astro.services.idempotency import StoredResponse
+from astro.domain.errors import RuleViolation
+from astro.services.idempotency import InFlight, InProgress, StoredResponse
 from astro.store.errors import unavailable_as
 
 KEEP_HOURS: Final = 24
+# A key in progress with no payment attempt and no sign of life for this long belongs to a request that
+# died (a crash between claiming the key and starting the payment): a retry takes it over.
+STALE_SECONDS: Final = 60
 
 
 @unavailable_as("PostgreSQL")
@@ -20,46 +23,70 @@ class PgIdempotency:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def begin(self, user_id: str, key: str, request_hash: str) -> StoredResponse | None:
-        """Claim the key (None: go ahead) or return the first response; refuse another body or a race."""
+    async def begin(self, user_id: str, key: str, request_hash: str) -> StoredResponse | InFlight | None:
+        """Claim the key (None: go ahead), the first response, or InFlight; refuse another body."""
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                f"""DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
-                    AND created_at < now() - interval '{KEEP_HOURS} hours'""",
-                user_id,
-                key,
-            )
-            claimed = await conn.fetchval(
-                """INSERT INTO idempotency_keys (user_id, key, request_hash, status)
-                   VALUES ($1, $2, $3, 'in_progress')
-                   ON CONFLICT DO NOTHING RETURNING 1""",
+            row = await conn.fetchrow(
+                f"""WITH gone AS (
+                        DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2
+                        AND created_at < now() - interval '{KEEP_HOURS} hours'),
+                    claimed AS (
+                        INSERT INTO idempotency_keys (user_id, key, request_hash, status)
+                        VALUES ($1, $2, $3, 'in_progress')
+                        ON CONFLICT DO NOTHING RETURNING 1)
+                    SELECT (SELECT count(*) FROM claimed) AS claimed, k.request_hash, k.status,
+                           k.response_code, k.response_body, k.attempt_id,
+                           k.updated_at < now() - interval '{STALE_SECONDS} seconds' AS stale
+                    FROM (SELECT 1) one
+                    LEFT JOIN idempotency_keys k ON k.user_id = $1 AND k.key = $2""",
                 user_id,
                 key,
                 request_hash,
             )
-            if claimed:
+            if row["claimed"]:
                 return None
-            row = await conn.fetchrow(
-                """SELECT request_hash, status, response_code, response_body FROM idempotency_keys
-                   WHERE user_id = $1 AND key = $2""",
+            if row["status"] is None:  # expired and deleted just now by a concurrent request
+                raise InProgress()
+            if row["request_hash"] != request_hash:
+                raise RuleViolation(
+                    "this Idempotency-Key was used with a different request", code="idempotency_mismatch"
+                )
+            if row["status"] == "done":
+                return StoredResponse(row["response_code"], bytes(row["response_body"]))
+            if row["attempt_id"] is None and row["stale"]:
+                # Its request died before starting a payment: nothing to wait for, take it over.
+                taken = await conn.fetchval(
+                    f"""UPDATE idempotency_keys SET updated_at = now()
+                        WHERE user_id = $1 AND key = $2 AND status = 'in_progress' AND attempt_id IS NULL
+                          AND updated_at < now() - interval '{STALE_SECONDS} seconds'
+                        RETURNING 1""",
+                    user_id,
+                    key,
+                )
+                if taken:
+                    return None
+            return InFlight(row["attempt_id"])
+
+    async def restart(self, user_id: str, key: str, attempt_id: str) -> bool:
+        async with self._pool.acquire() as conn:
+            taken = await conn.fetchval(
+                """UPDATE idempotency_keys SET attempt_id = NULL, updated_at = now()
+                   WHERE user_id = $1 AND key = $2 AND status = 'in_progress' AND attempt_id = $3
+                   RETURNING 1""",
                 user_id,
                 key,
+                attempt_id,
             )
-        if row is None:  # expired and deleted by a concurrent request between our statements
-            raise Conflict(
-                "a request with this Idempotency-Key is in progress; retry shortly",
-                code="idempotency_in_progress",
+        return taken is not None
+
+    async def sweep(self) -> int:
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                f"""DELETE FROM idempotency_keys WHERE ctid IN (
+                        SELECT ctid FROM idempotency_keys
+                        WHERE created_at < now() - interval '{KEEP_HOURS} hours' LIMIT 1000)"""
             )
-        if row["request_hash"] != request_hash:
-            raise RuleViolation(
-                "this Idempotency-Key was used with a different request", code="idempotency_mismatch"
-            )
-        if row["status"] == "in_progress":
-            raise Conflict(
-                "a request with this Idempotency-Key is in progress; retry shortly",
-                code="idempotency_in_progress",
-            )
-        return StoredResponse(row["response_code"], bytes(row["response_body"]))
+        return int(status.split()[-1])
 
     async def finish(self, user_id: str, key: str, status: int, body: bytes) -> None:
         async with self._pool.acquire() as conn:
@@ -75,4 +102,8 @@ class PgIdempotency:
     async def abandon(self, user_id: str, key: str) -> None:
         """Forget the key so the client can retry (the first attempt failed on our side)."""
         async with self._pool.acquire() as conn:
-            await conn.execute("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2", user_id, key)
+            await conn.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND attempt_id IS NULL",
+                user_id,
+                key,
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Final
 
 import asyncpg
@@ -206,6 +206,17 @@ class PgInvoices:
                 amount_cents,
             )
         return payment_id
+
+    async def pending_card_payments(self, older_than: timedelta) -> list[str]:
+        """Card payments still pending that were reserved more than `older_than` ago, oldest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT id FROM invoice_payments
+                   WHERE method = 'card' AND status = 'pending' AND created_at < now() - $1::interval
+                   ORDER BY created_at LIMIT 100""",
+                older_than,
+            )
+        return [r["id"] for r in rows]
 
     async def settle(self, payment_id: str, gateway_ref: str | None, now: datetime) -> None:
         """A card payment went through (gateway_ref) or was declined (None)."""

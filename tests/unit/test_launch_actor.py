@@ -32,6 +32,7 @@ from astro.domain.bookings import BookingRecord, BookingView, NewBooking, Refund
 from astro.domain.clock import FixedClock
 from astro.domain.errors import Conflict, DomainError, NotFound
 from astro.domain.events import BookingCancelled, DomainEvent, LaunchFacts, LaunchStatusChanged
+from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, Launch, SeatsHeld
 from astro.domain.launches import Status
 from astro.services.live import LiveEvent
@@ -212,7 +213,9 @@ class Harness:
         raise AssertionError(f"{count} messages never reached the mailbox")
 
     async def hold(self, traveler: str, seats: int = 1, *, vip: bool = False) -> SeatsHeld:
-        held: SeatsHeld = await self.ask(HoldSeats(traveler, seats, adults(seats), vip, self.clock.now()))
+        held: SeatsHeld = await self.ask(
+            HoldSeats(new_id("hld"), traveler, seats, adults(seats), vip, self.clock.now())
+        )
         return held
 
     def confirm(self, held: SeatsHeld, traveler: str, seats: int = 1) -> ConfirmHold:

@@ -1,0 +1,96 @@
+"""The recovery worker: finishes whatever a crash, a timeout or an unclear gateway left of money moves.
+
+On start-up and every few seconds, on every node (claims keep them apart), it resolves each payment
+attempt left open past its deadline (booked → captured; never booked → released), pays the refunds still
+owed, finishes card payments of invoices left pending, and sweeps idempotency records past 24 hours. So
+within a minute of the platform running again after any crash, every attempt is final."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final, Protocol
+
+import structlog
+
+from actors.loop import BackgroundLoop
+from actors.payments import Payments
+from astro.domain.clock import Clock
+
+log = structlog.get_logger("astro.recovery")
+
+INTERVAL: Final = 2.0  # seconds between rounds
+BATCH: Final = 50  # attempts claimed per round
+# A node's claim on an attempt it is resolving: another node (or this one's next round) may take it
+# over after this long, should the node die or the gateway not answer.
+LEASE: Final = timedelta(seconds=10)
+# Refunds and invoice card payments are left to the request that made them this long before recovery
+# pays or finishes them (their gateway calls are idempotent, so overlapping would only cost a call).
+SETTLE_AFTER: Final = timedelta(seconds=30)
+
+
+class IdempotencySweep(Protocol):
+    async def sweep(self) -> int: ...
+
+
+@dataclass(slots=True)
+class RecoveryStats:
+    rounds: int = 0
+    resolved: int = 0
+    deferred: int = 0
+
+
+class RecoveryWorker:
+    """One per node; a round at start-up, then every INTERVAL seconds (or at once when woken)."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        payments: Payments,
+        clock: Clock,
+        pay_refunds: Callable[[timedelta], Awaitable[int]],
+        settle_invoice_payments: Callable[[timedelta], Awaitable[int]],
+        idempotency: IdempotencySweep,
+        interval: float = INTERVAL,
+    ) -> None:
+        self._node = node
+        self._payments = payments
+        self._clock = clock
+        self._pay_refunds = pay_refunds
+        self._settle_invoice_payments = settle_invoice_payments
+        self._idempotency = idempotency
+        self.stats = RecoveryStats()
+        self.background = BackgroundLoop(
+            self.round, interval=interval, name="payments:recovery", failed_event="payment_recovery_failed"
+        )
+
+    def start(self) -> None:
+        self.background.start()
+
+    async def stop(self) -> None:
+        await self.background.stop()
+
+    def wake(self) -> None:
+        self.background.wake()
+
+    async def round(self) -> None:
+        """Every attempt past its deadline that it can claim, resolved; then refunds, invoice payments,
+        old idempotency records."""
+        self.stats.rounds += 1
+        while due := await self._payments.attempts.claim_due(self._node, self._clock.now(), BATCH, LEASE):
+            deferred = 0
+            for attempt in due:
+                state = await self._payments.resolve(attempt)
+                deferred += state is attempt.state  # the gateway did not answer: claimed again after LEASE
+                log.info(
+                    "payment_attempt_resolved", attempt_id=attempt.id, before=attempt.state.value, after=state
+                )
+            self.stats.resolved += len(due) - deferred
+            self.stats.deferred += deferred
+            if deferred == len(due):  # the gateway is not answering: try again next round
+                break
+        await self._pay_refunds(SETTLE_AFTER)
+        await self._settle_invoice_payments(SETTLE_AFTER)
+        await self._idempotency.sweep()
