@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+from datetime import date
 
 from aiohttp import web
 
 from astro.domain.errors import InvalidInput
 from astro.domain.invoices import SHOWN_STATUSES
+from astro.domain.payments import GatewayPayment
+from astro.domain.reconciliation import GatewayUnanswered
 from astro.domain.users import Role
 from astro.schemas.finance import (
     AgencyReport,
@@ -18,13 +22,16 @@ from astro.schemas.finance import (
     InvoiceOut,
     InvoicePage,
     InvoiceRequest,
+    ReconciliationOut,
     TransferIn,
 )
 from astro.services.finance import AnnualFigures, InvoiceView, annual_csv, totals
+from astro.services.reconciliation import Mismatch, Report
 from web.agency_api import query_date
 from web.http import (
     authenticate,
     decode_cursor,
+    encode_cursor,
     idempotent,
     page_of,
     query_limit,
@@ -32,12 +39,13 @@ from web.http import (
     requires,
     respond,
 )
-from web.keys import CLOCK, FINANCE
+from web.keys import CLOCK, FINANCE, RECONCILIATION
 from web.openapi import doc
 
 PREFIX = "/api/finance"
 finance_only = requires(Role.FINANCE)
 PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def invoice_out(invoice: InvoiceView) -> InvoiceOut:
@@ -180,6 +188,97 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
     return respond(annual_out(report))
 
 
+def _day(request: web.Request, name: str) -> date | None:
+    """A YYYY-MM-DD query parameter (none when absent or empty)."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        if not DAY.fullmatch(raw):
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
+
+
+def _mismatch(m: Mismatch) -> dict[str, object]:
+    """One attempt that disagrees: our side, the gateway's, and the problems found."""
+    attempt, booking, gateway = m.side.attempt, m.side.booking, m.gateway
+    return {
+        "attempt_id": attempt.id,
+        "booking_id": attempt.booking_id,
+        "traveler_id": attempt.traveler_id,
+        "launch_id": attempt.launch_id,
+        "amount_cents": attempt.amount_cents,
+        "state": attempt.state.value,
+        "created_at": attempt.created_at,
+        "deadline": attempt.deadline,
+        "booking": None
+        if booking is None
+        else {
+            "id": booking.id,
+            "status": booking.status,
+            "total_cents": booking.total_cents,
+            "refund_due_cents": booking.refund_due_cents,
+            "refunded_cents": booking.refunds_paid_cents,
+            "refund_pending_cents": booking.refunds_pending_cents,
+        },
+        "gateway": (
+            {"answered": False, "error": gateway.error}
+            if isinstance(gateway, GatewayUnanswered)
+            else {"answered": True, **(_payment(gateway) if gateway is not None else {})}
+        ),
+        "problems": [{"code": p.code.value, "what": p.what, "action": p.action} for p in m.problems],
+    }
+
+
+def _payment(payment: GatewayPayment) -> dict[str, object]:
+    return {
+        "state": payment.state.value,
+        "ref": payment.ref,
+        "amount_cents": payment.amount_cents,
+        "refunded_cents": payment.refunded_cents,
+        "booking_id": payment.booking_id,
+    }
+
+
+def reconciliation_out(report: Report) -> ReconciliationOut:
+    return ReconciliationOut.model_validate(
+        {
+            "from": report.start,
+            "to": report.end,
+            "checked": report.checked,
+            "in_flight": report.in_flight,
+            "items": [_mismatch(m) for m in report.mismatches],
+            "next_cursor": encode_cursor(report.next_cursor) if report.next_cursor else None,
+            "totals": {**asdict(report.totals), "difference_cents": report.totals.difference_cents},
+            "states": {state.value: n for state, n in report.states.items()},
+        }
+    )
+
+
+@doc(
+    "Payment attempts created in [from, to) whose gateway payment and booking disagree (expected: none), "
+    "and the period's totals. `limit` bounds the attempts checked per page: the gateway is asked once "
+    "per attempt; follow next_cursor to check the whole period",
+    response=ReconciliationOut,
+    query={
+        "from": "YYYY-MM-DD (default: 30 days before `to`)",
+        "to": "YYYY-MM-DD, exclusive (default: tomorrow, or 30 days after `from`); at most 366 days on",
+        **PAGE_QUERY,
+    },
+)
+@finance_only
+async def reconciliation(request: web.Request) -> web.Response:
+    report = await request.app[RECONCILIATION].report(
+        start=_day(request, "from"),
+        end=_day(request, "to"),
+        cursor=decode_cursor(request),
+        limit=query_limit(request),
+    )
+    return respond(reconciliation_out(report))
+
+
 # -- the agency's side ---------------------------------------------------------------------------
 
 
@@ -223,5 +322,6 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/reports/agencies", agencies_report, allow_head=False)
     r.add_get(f"{PREFIX}/reports/agencies/{{id}}", agency_report, allow_head=False)
     r.add_get(f"{PREFIX}/reports/annual", annual_report, allow_head=False)
+    r.add_get(f"{PREFIX}/reconciliation", reconciliation, allow_head=False)
     r.add_get("/api/agency/invoices", agency_invoices, allow_head=False)
     r.add_post("/api/agency/invoices/{id}/payments", agency_pay)

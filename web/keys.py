@@ -29,6 +29,7 @@ from astro.services.fleet import BookingRecords, Fleet, FleetStore
 from astro.services.idempotency import IdempotencyStore
 from astro.services.monitor import BookingObserver
 from astro.services.notify import NotifyService
+from astro.services.reconciliation import Reconciliation
 
 # A readiness check: returns when its part answers, raises when it does not.
 Probe = Callable[[], Awaitable[object]]
@@ -44,6 +45,7 @@ CATALOG = web.AppKey("catalog", PublicCatalog)
 SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 FLEET = web.AppKey("fleet", Fleet)
 FINANCE = web.AppKey("finance", FinanceService)
+RECONCILIATION = web.AppKey("reconciliation", Reconciliation)
 NOTIFY = web.AppKey("notify", NotifyService)
 CHANGES = web.AppKey("changes", Changes)
 SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)

@@ -50,6 +50,7 @@ from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
 from astro.services.payments import PaymentGateway
+from astro.services.reconciliation import Reconciliation
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
 from astro.store.attempts import PgAttempts
@@ -64,6 +65,7 @@ from astro.store.mongo import MongoEntryLogs, MongoMetrics, MongoUsers
 from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
+from astro.store.reconciliation import PgReconciliation
 from astro.store.spool import Spool
 from astro.store.sync_sources import MongoPeople, PgLaunchRows
 from web import live, monitoring
@@ -88,6 +90,7 @@ from web.keys import (
     NOTIFY,
     PAYMENTS,
     PROBES,
+    RECONCILIATION,
     RECOVERY,
     REGISTRY,
     SCHEDULER,
@@ -229,6 +232,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULER] = LaunchScheduler(store, publisher, clock, settings.vip_window)
     app[FLEET] = Fleet(store, ledger)
     finance = app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
+    app[RECONCILIATION] = Reconciliation(PgReconciliation(pool), app[GATEWAY], clock)
     recovery = app[RECOVERY] = RecoveryWorker(
         node=settings.node,
         payments=payments,
