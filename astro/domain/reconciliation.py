@@ -105,7 +105,7 @@ def problems(side: AttemptSide, gateway: GatewaySide, now: datetime) -> tuple[Pr
             )
         )
         return tuple(found)
-    found += _states(attempt, booking, gateway, now)
+    found += _states(attempt, booking, gateway)
     amounts = _amounts(attempt, booking, gateway)
     if amounts:
         found.append(amounts)
@@ -140,9 +140,7 @@ def _open_past_deadline(attempt: Attempt, now: datetime) -> Problem:
     )
 
 
-def _states(
-    attempt: Attempt, booking: BookingSide | None, gateway: GatewayPayment | None, now: datetime
-) -> list[Problem]:
+def _states(attempt: Attempt, booking: BookingSide | None, gateway: GatewayPayment | None) -> list[Problem]:
     """Who holds the money against whether a booking stands."""
     state = gateway.state if gateway else None
     found: list[Problem] = []
@@ -167,7 +165,8 @@ def _states(
                 "traveler at the gateway.",
             )
         )
-    if booking is not None and now > attempt.deadline and state is not G.CAPTURED:
+    # Judged at all, the attempt is final or past its deadline: its booking should be captured by now.
+    if booking is not None and state is not G.CAPTURED:
         found.append(_booking_not_paid(attempt, booking, gateway))
     released = attempt.final and attempt.state is not S.CAPTURED and booking is None
     if released and gateway is not None and gateway.state is G.AUTHORIZED:

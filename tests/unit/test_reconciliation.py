@@ -141,9 +141,9 @@ def test_a_stored_booking_with_no_payment_at_the_gateway() -> None:
     assert codes(S.CAPTURED, booking(), None) == [Code.BOOKING_NOT_PAID]
 
 
-def test_our_captured_against_the_gateways_authorized_before_the_deadline_differs() -> None:
+def test_our_captured_against_the_gateways_authorized_is_not_paid_even_before_the_deadline() -> None:
     now = DEADLINE - timedelta(seconds=10)
-    assert codes(S.CAPTURED, booking(), paid(G.AUTHORIZED), now=now) == [Code.STATE_DIFFERS]
+    assert codes(S.CAPTURED, booking(), paid(G.AUTHORIZED), now=now) == [Code.BOOKING_NOT_PAID]
 
 
 @pytest.mark.parametrize("state", [S.VOIDED, S.DECLINED, S.FAILED])
