@@ -19,6 +19,7 @@ startApp({
     { id: 'invoices', title: 'Invoices', roles: FINANCE, load: () => import('./views/invoices.js') },
     { id: 'agencies', title: 'Agency report', roles: FINANCE, load: () => import('./views/agencies.js') },
     { id: 'annual', title: 'Annual report', roles: FINANCE, load: () => import('./views/annual.js') },
+    { id: 'reconciliation', title: 'Reconciliation', roles: FINANCE, load: () => import('./views/reconciliation.js') },
     { id: 'users', title: 'Users', roles: IT, load: () => import('./views/users.js') },
     { id: 'logs', title: 'Logs', roles: IT, load: () => import('./views/logs.js') },
     { id: 'queue', title: 'Notification queue', roles: IT, load: () => import('./views/queue.js') },
