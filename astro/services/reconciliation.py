@@ -70,11 +70,15 @@ def period(start: date | None, end: date | None, today: date) -> tuple[date, dat
     the one given otherwise; at most MAX_DAYS long."""
     if start is None and end is None:
         end = today + timedelta(days=1)
-    if start is None:
-        assert end is not None
-        start = end - timedelta(days=DEFAULT_DAYS)
-    if end is None:
-        end = start + timedelta(days=DEFAULT_DAYS)
+    try:
+        if start is None:
+            assert end is not None
+            start = end - timedelta(days=DEFAULT_DAYS)
+        if end is None:
+            end = start + timedelta(days=DEFAULT_DAYS)
+    except OverflowError:  # a day at the very edge of the calendar: 30 days on, there is none
+        name, day = ("from", start) if end is None else ("to", end)
+        raise InvalidInput(f"{name} is out of range", {"fields": {name: str(day)}}) from None
     if end <= start:
         raise InvalidInput("to must be after from", {"fields": {"to": end.isoformat()}})
     if end - start > timedelta(days=MAX_DAYS):
@@ -97,7 +101,8 @@ def _position(cursor: str | None) -> tuple[datetime, str] | None:
         when = datetime.fromisoformat(at)
         if when.tzinfo is None or not attempt_id:
             raise ValueError
-    except ValueError:
+        when = when.astimezone(UTC)  # a time PostgreSQL can hold, not one of year 0
+    except (ValueError, OverflowError):
         raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": cursor}}) from None
     return when, attempt_id
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from astro.domain.clock import FixedClock
 from tests.conftest import Account, agency_body, passengers, register, traveler_body
+from tests.e2e.test_api_bad_input import LIMIT_CURSOR_VALUES
 from web.clients import PG_POOL
 from web.http import encode_cursor
 from web.keys import DESK
@@ -268,6 +269,8 @@ async def test_the_period_is_on_the_attempts_creation_day(world: World) -> None:
     assert (await _report(w, f"?to={today}"))["checked"] == 0  # `to` is not included
     one_day = await _report(w, f"?from={today}&to={today + timedelta(days=1)}")
     assert one_day["checked"] == 7 and one_day["totals"] == TOTALS
+    edges = await _report(w, "?from=0001-01-01&to=0001-12-31")  # any calendar day will do
+    assert edges["checked"] == 0 and (await _report(w, "?from=9999-12-01&to=9999-12-31"))["checked"] == 0
 
 
 async def test_only_finance_reads_it(world: World, make_employee: Any) -> None:
@@ -289,10 +292,12 @@ async def test_only_finance_reads_it(world: World, make_employee: Any) -> None:
         ("from=2027-01-05&to=2027-01-05", "to"),
         ("from=2027-01-05&to=2027-01-01", "to"),
         ("from=2026-01-01&to=2027-01-03", "to"),  # 367 days
-        ("limit=0", "limit"),
-        ("limit=201", "limit"),
-        ("cursor=%%%", "cursor"),
+        ("from=9999-12-31", "from"),  # no 30 days after it
+        ("to=0001-01-01", "to"),
+        *[(query, field) for _, query, field in LIMIT_CURSOR_VALUES],
         (f"cursor={encode_cursor('not one of ours')}", "cursor"),
+        (f"cursor={encode_cursor('2027-01-01T00:00:00 att_1')}", "cursor"),  # no time zone
+        (f"cursor={encode_cursor('0001-01-01T00:00:00+05:00 att_1')}", "cursor"),  # before year 1 in UTC
     ],
 )
 async def test_bad_input_is_400_naming_the_field(

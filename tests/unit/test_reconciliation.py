@@ -248,3 +248,12 @@ def test_a_period_that_ends_before_it_starts_or_is_too_long_names_to() -> None:
     with pytest.raises(InvalidInput) as caught:
         period(start, start + timedelta(MAX_DAYS + 1), date(2027, 3, 10))
     assert "366 days" in caught.value.message and set(caught.value.details["fields"]) == {"to"}
+
+
+@pytest.mark.parametrize(("start", "end", "field"), [(date.max, None, "from"), (None, date.min, "to")])
+def test_a_day_at_the_edge_of_the_calendar_names_its_field(
+    start: date | None, end: date | None, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        period(start, end, date(2027, 3, 10))
+    assert set(caught.value.details["fields"]) == {field}
