@@ -291,8 +291,11 @@ def _loopback(host: str) -> bool:
 
 
 def _redacted(url: str) -> str:
-    """The value for an error message, unless it holds something like a secret key."""
-    return "(hidden: it holds a secret key)" if re.search(r"[sr]k_(test|live)_", url) else url
+    """The value for an error message without what may be a secret (a key, anything before an @)."""
+    if re.search(r"[sr]k_(test|live)_", url):
+        return "(hidden: it holds a secret key)"
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}" if sep and "@" in rest else url
 
 
 def _jwt_secret(raw: str | None, data_dir: Path) -> str:

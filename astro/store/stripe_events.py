@@ -61,8 +61,8 @@ def _event(body: Any) -> WebhookEvent:
         raise _refused("an event needs a type like payment_intent.succeeded", "type")
     if not isinstance(obj, dict):
         raise _refused("an event needs data.object", "data.object")
-    object_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-    if object_id is not None and not OBJECT_ID.fullmatch(object_id):
+    object_id = obj.get("id")
+    if object_id is not None and not (isinstance(object_id, str) and OBJECT_ID.fullmatch(object_id)):
         raise _refused("data.object.id is no Stripe id", "data.object.id")
     kind = obj.get("object")
     named = obj.get("payment_intent") if kind in NAME_THEIR_INTENT else None
