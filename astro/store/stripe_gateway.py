@@ -16,6 +16,7 @@ listing (astro/store/stripe_lookup.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -66,6 +67,7 @@ class StripeGateway:
         self.api_base = api_base
         # None: try the Search API on the first find; False once the server turned out to have none.
         self.search = search
+        self._probing = asyncio.Lock()
         self._every_intent = Coalesced(lambda: self._listing(None))
         self._recent_intents = Coalesced(lambda: self._listing(int(time.time()) - SEARCH_LAG))
 
@@ -192,7 +194,11 @@ class StripeGateway:
 
     async def find(self, key: str) -> GatewayPayment | None:
         with _translated("find", key):
-            found = await self._searched(key) if self.search is not False else None
+            if self.search is None:  # the first finds: one asks whether there is a Search API, others wait
+                async with self._probing:
+                    found = await self._searched(key) if self.search is not False else None
+            else:
+                found = await self._searched(key) if self.search else None
             if found is None:  # no Search API here: every intent, listed
                 found = (await self._every_intent()).get(key, [])
             elif not found:  # the search index may trail: the intents of the last hour, listed
@@ -228,6 +234,8 @@ class StripeGateway:
                 }
             )
         except stripe.InvalidRequestError as exc:
+            if self.search:  # it has answered searches: it refused this one (a bug of ours, not its lack)
+                raise
             log.warning(
                 "stripe_search_unavailable", api=self.api_base, error=str(exc), status=exc.http_status
             )

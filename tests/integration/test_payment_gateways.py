@@ -1,4 +1,5 @@
-"""One contract, two gateways: the sandbox (its ledger in PostgreSQL) and Stripe (on localstripe)."""
+"""One contract, two gateways: the sandbox (its ledger in PostgreSQL) and Stripe (on localstripe), the
+latter both with its Search API and without (find then lists the intents)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ class Gateway:
     unknown: str
 
 
-@pytest.fixture(params=["sandbox", "stripe"])
+@pytest.fixture(params=["sandbox", "stripe", "stripe-listing"])
 async def gateway(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Gateway]:
+    """The sandbox; Stripe (find by the Search API); Stripe where find lists intents (no Search API)."""
     if request.param == "sandbox":
         pool = await postgres.create_pool(settings.pg_dsn or "", min_size=1, max_size=4)
         try:
@@ -39,7 +41,9 @@ async def gateway(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
             await pool.close()
         return
     server = request.getfixturevalue("localstripe")
-    stripe = StripeGateway(server.api_base, server.secret_key)
+    stripe = StripeGateway(
+        server.api_base, server.secret_key, search=None if request.param == "stripe" else False
+    )
     try:
         yield Gateway(stripe, "pm_card_visa", "pm_card_visa_chargeDeclined", "pm_card_nope")
     finally:

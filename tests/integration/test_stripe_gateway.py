@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -137,12 +138,47 @@ async def test_find_tells_the_intent_holding_money_when_several_carry_the_key(
     assert found is not None and (found.ref, found.state) == (ref, GatewayState.AUTHORIZED)
 
 
-async def test_without_a_search_api_find_lists_the_intents(stripe_gateway: StripeGateway) -> None:
+async def test_find_asks_the_search_api_once_it_answers(stripe_gateway: StripeGateway) -> None:
     key, booking = ids()
     ref = await authorize(stripe_gateway, key, booking)
     assert stripe_gateway.search is None  # not known until the first find
     found = await stripe_gateway.find(key)
-    assert stripe_gateway.search is False and found is not None and found.ref == ref
+    assert stripe_gateway.search is True and found is not None and found.ref == ref
+
+
+async def test_a_server_without_search_is_noticed_once_and_find_lists_the_intents(
+    stripe_gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [ids() for _ in range(5)]
+    refs = [await authorize(stripe_gateway, key, booking) for key, booking in keys]
+    searches = 0
+
+    async def no_search(*args: Any, **kwargs: Any) -> None:  # as localstripe itself answers
+        nonlocal searches
+        searches += 1
+        raise stripe.InvalidRequestError("Not Found", None, http_status=404)
+
+    monkeypatch.setattr(stripe_gateway._intents, "search_async", no_search)
+    found = await asyncio.gather(*(stripe_gateway.find(key) for key, _ in keys))
+    assert [f.ref if f else None for f in found] == refs
+    assert stripe_gateway.search is False and searches == 1
+    assert await stripe_gateway.find(new_id("att")) is None and searches == 1
+
+
+async def test_a_search_miss_is_checked_by_listing_the_recent_intents(
+    stripe_gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, booking = ids()
+    ref = await authorize(stripe_gateway, key, booking)
+    await stripe_gateway.find(new_id("att"))  # the Search API is known to answer
+    search = stripe_gateway._intents.search_async
+
+    async def lagging(params: Any, *args: Any, **kwargs: Any) -> Any:  # Stripe's index trailing its writes
+        return await search({**params, "query": "metadata['key']:'not_indexed_yet'"}, *args, **kwargs)
+
+    monkeypatch.setattr(stripe_gateway._intents, "search_async", lagging)
+    found = await stripe_gateway.find(key)
+    assert found is not None and (found.ref, found.state) == (ref, GatewayState.AUTHORIZED)
 
 
 async def test_payment_reads_an_intent_and_knows_none_that_is_not_ours(
