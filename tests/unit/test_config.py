@@ -153,3 +153,15 @@ def test_the_secret_key_and_the_webhook_secret_stay_out_of_the_settings_repr(tmp
     )
     shown = repr(s) + repr(s.stripe)
     assert "topsecret" not in shown and "alsosecret" not in shown and "api.stripe.com" in repr(s.stripe)
+
+
+def test_run_py_exits_2_naming_a_bad_payment_url_without_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import run
+
+    monkeypatch.setenv("ASTRO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ASTRO_PAYMENT_URL", "stripe+http://sk_live_hunter2@127.0.0.1:8420")
+    assert run.main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: ASTRO_PAYMENT_URL: expected") and "hunter2" not in err
