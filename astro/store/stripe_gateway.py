@@ -219,6 +219,14 @@ class StripeGateway:
                 raise
             return _payment(intent)
 
+    async def ledger(self) -> list[GatewayPayment]:
+        """Every payment of ours Stripe holds, listed (tests, audits; the sandbox has the same)."""
+        with _translated("list", "the payments"):
+            listed = await self._every_intent()
+            intents = {intent.id: intent for found in listed.values() for intent in found}
+            payments = [p for p in map(_payment, intents.values()) if p is not None]
+        return sorted(payments, key=lambda p: p.ref)
+
     async def _retrieve(self, ref: str) -> stripe.PaymentIntent:
         return await self._intents.retrieve_async(ref, {"expand": ["latest_charge"]})
 

@@ -122,6 +122,19 @@ async def test_a_signed_event_is_acted_on_once_with_the_payment_read_again_from_
     assert await stored_events(settings, event_id) == 1
 
 
+async def test_one_event_delivered_many_times_at_once_is_acted_on_once(
+    make_stripe_client: MakeStripeClient, settings: Settings
+) -> None:
+    client, recorder = await stripe_app(make_stripe_client)
+    _, _, ref = await authorized(client)
+    payload = event_about(ref)
+    answers = await asyncio.gather(*(post(client, payload, signed(payload)) for _ in range(8)))
+    outcomes = sorted(body["outcome"] for status, body in answers if status == 200)
+    assert outcomes == ["acted"] + ["duplicate"] * 7
+    assert len([p for p in recorder.payments if p.ref == ref]) == 1
+    assert await stored_events(settings, json.loads(payload)["id"]) == 1
+
+
 async def test_localstripes_own_events_reach_the_saga(make_stripe_client: MakeStripeClient) -> None:
     client, recorder = await stripe_app(make_stripe_client)
     key, booking, ref = await authorized(client)

@@ -154,3 +154,12 @@ async def test_an_unknown_card_is_invalid_input_naming_card_token(gateway: Gatew
         await gateway.port.authorize(key=key, amount_cents=AMOUNT, card_token=gateway.unknown, metadata={})
     assert list(invalid.value.details["fields"]) == ["card_token"]
     assert await gateway.port.find(key) is None
+
+
+async def test_the_ledger_lists_every_payment_as_find_tells_it(gateway: Gateway) -> None:
+    held_key, held = await authorized(gateway)
+    taken_key, taken = await authorized(gateway)
+    await gateway.port.capture(taken, key=taken_key)
+    ledger = await gateway.port.ledger()  # type: ignore[attr-defined]
+    mine = {p.ref: p for p in ledger if p.ref in (held, taken)}
+    assert mine == {held: await gateway.port.find(held_key), taken: await gateway.port.find(taken_key)}
