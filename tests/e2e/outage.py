@@ -31,8 +31,9 @@ async def private_redis(directory: Path, *, persistent: bool = False) -> AsyncIt
         await server.stop()
 
 
-async def app_on(make_client: MakeClient, server: StoppableRedis) -> Client:
-    client: Client = await make_client(redis_url=server.url())
+async def app_on(make_client: MakeClient, server: StoppableRedis, **changes: Any) -> Client:
+    """The platform (create_app with the test settings) on the private Redis."""
+    client: Client = await make_client(redis_url=server.url(), **changes)
     return client
 
 
@@ -90,3 +91,46 @@ async def past_authentication(
 
     await until(authenticated, "every request authenticated")
     return tasks
+
+
+async def subscribe(
+    client: Client,
+    channel: str,
+    token: str | None = None,
+    *,
+    since: int | None = None,
+    epoch: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """A WebSocket subscribed to `channel` (resuming from `since` in `epoch` when given), and its
+    `subscribed` frame."""
+    ws = await client.ws_connect("/ws")
+    if token:
+        await ws.send_json({"type": "auth", "token": token})
+    message: dict[str, Any] = {"type": "subscribe", "channel": channel}
+    if since is not None:
+        message |= {"since": since, "epoch": epoch}
+    await ws.send_json(message)
+    first = await ws.receive_json(timeout=WAIT)
+    assert first["type"] == "subscribed", first
+    return ws, first
+
+
+async def frames_until(ws: Any, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The frames a WebSocket receives until one satisfies `done` (that one included)."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(WAIT):
+        while True:
+            frame = await ws.receive_json()
+            assert frame["type"] in ("event", "subscribed", "pong"), frame
+            seen.append(frame)
+            if done(frame):
+                return seen
+
+
+def seats(frame: dict[str, Any]) -> int | None:
+    """The seats booked a frame of a launch channel shows: an occupancy event's, or a snapshot's."""
+    if frame["type"] == "event" and frame["event"] == "occupancy":
+        return int(frame["data"]["seats_booked"])
+    if frame["type"] == "subscribed" and frame["snapshot"]:
+        return int(frame["snapshot"]["launch"]["seats_booked"])
+    return None
