@@ -47,11 +47,8 @@ class LiveStore(Protocol):
         numbers: Sequence[int] | None = None,
     ) -> list[Position]:
         """Record each (channel, event, data JSON, coalesce) with its channel's next offset (a new epoch
-        when the channel is unknown) and send it to the other nodes, in order; the position of each.
-
-        With a `sender` (unique to one publisher) and each event's `number` from it, increasing: an event
-        of that sender the channel recorded already (a retry after an unclear failure) is not recorded
-        again, and its offset is -1."""
+        when the channel is unknown) and send it to the other nodes, in order; the position of each. An
+        event numbered by `sender` (one publisher) that was recorded already is not again: offset -1."""
         ...
 
     async def restart(self, channels: Sequence[str]) -> list[Position]:
@@ -169,9 +166,8 @@ class Broadcaster:
         sender: str | None = None,
         numbers: Sequence[int] | None = None,
     ) -> list[int]:
-        """publish() for many events, in order, in one round trip to the store. With a `sender` and each
-        event's number from it, an event the store recorded already is not recorded again (offset -1):
-        what a failed round trip recorded before failing is read back for the listeners here."""
+        """publish() for many events, in order, in one round trip to the store. An event numbered by
+        `sender` that a failed try recorded already is not again (offset -1); it is read back for here."""
         prepared = []
         encoded: dict[int, str] = {}  # one event for several channels (agency, traveler) is encoded once
         for channel, event, data, coalesce in events:
@@ -351,8 +347,7 @@ class Broadcaster:
             return
         if entries is None:
             log.warning("live_events_lost", channel=channel, after=state.head)
-            # The epoch is unknown too (it may have changed): the listeners' resubscription reads it.
-            state.epoch, state.head = None, None
+            state.epoch, state.head = None, None  # (the epoch may have changed: resubscribing reads it)
             for listener in list(state.listeners):
                 listener.restart(channel)
             return

@@ -8,7 +8,7 @@ import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 import structlog
 
@@ -52,13 +52,9 @@ RETRY_MAX: Final = 2.0  # ... up to this: Redis back means events out within two
 STOP_GRACE: Final = 5.0  # how long stop() tries to publish what is waiting
 
 
-class _Waiting(NamedTuple):
-    number: int  # this publisher's count: Redis recognises a retry of an event it recorded already
-    emission: int  # the emit() it came with (drain)
-    channel: str
-    event: str
-    data: dict[str, Any]
-    coalesce: str | None
+# (number, emission, event): the publisher's count of the event (Redis recognises a retry of one it
+# recorded already by it) and the emit() it came with (drain). A plain tuple: made for every event.
+_Waiting = tuple[int, int, LiveEvent]
 
 
 class LivePublisher:
@@ -82,7 +78,6 @@ class LivePublisher:
         self.limit = limit  # events kept while Redis does not answer
         self._sender = secrets.token_hex(8)
         self._waiting: deque[_Waiting] = deque()
-        self._per_channel: Counter[str] = Counter()
         self._cards: dict[str, tuple[int, dict[str, Any]]] = {}  # launch id: (emission, newest card)
         # Channels that lost events: the number of the newest event lost; restarted before the next send.
         self._lost: dict[str, int] = {}
@@ -121,7 +116,6 @@ class LivePublisher:
                 channels=len(self._lost),
             )
         self._waiting.clear()
-        self._per_channel.clear()
         self._cards.clear()
         self._lost.clear()
         drains, self._drains = self._drains, []
@@ -138,13 +132,12 @@ class LivePublisher:
 
     def emit(self, events: list[LiveEvent], card: dict[str, Any] | None) -> None:
         self._emissions += 1
-        emission = self._emissions
+        emission, lost, waiting = self._emissions, self._lost, self._waiting
         for e in events:
-            if e.channel in self._lost and e.channel not in self._restarting:
+            if lost and e.channel in lost and e.channel not in self._restarting:
                 continue  # the channel restarts before anything else goes out on it: its snapshot has this
             self._numbers += 1
-            self._waiting.append(_Waiting(self._numbers, emission, e.channel, e.event, e.data, e.coalesce))
-            self._per_channel[e.channel] += 1
+            waiting.append((self._numbers, emission, e))
         if card is not None:
             self._cards[card["id"]] = (emission, card)
         if len(self._waiting) > self.limit:
@@ -193,18 +186,19 @@ class LivePublisher:
             chunk = list(islice(self._waiting, PUBLISH_CHUNK))
             try:
                 await publisher.publish_many(
-                    [(w.channel, w.event, w.data, w.coalesce) for w in chunk],
+                    [(e.channel, e.event, e.data, e.coalesce) for _, _, e in chunk],
                     sender=self._sender,
-                    numbers=[w.number for w in chunk],
+                    numbers=[number for number, _, _ in chunk],
                 )
             except Unavailable:
                 raise
             except Exception:  # not an outage: retrying would fail again; the channels restart instead
                 log.exception("live_publish_failed", events=len(chunk))
                 self.dropped += len(chunk)
-                self._mark_lost((w.channel, w.number) for w in chunk)
-            while self._waiting and self._waiting[0].number <= chunk[-1].number:
-                self._per_channel[self._waiting.popleft().channel] -= 1
+                self._mark_lost((e.channel, number) for number, _, e in chunk)
+            last, waiting = chunk[-1][0], self._waiting  # (the bound may have dropped some meanwhile)
+            while waiting and waiting[0][0] <= last:
+                waiting.popleft()
 
     async def _restart(self, publisher: Publisher) -> None:
         """The lost channels start over in a new epoch; what was waiting for them until now is in the
@@ -218,7 +212,7 @@ class LivePublisher:
         for channel in lost:
             if self._lost.get(channel, 0) <= start:  # nothing newer of it was dropped meanwhile
                 self._lost.pop(channel, None)
-        self._remove(lambda w: w.channel in lost and w.number <= start)
+        self._remove(lambda w: w[2].channel in lost and w[0] <= start)
         log.warning("live_channels_restarted", channels=sorted(lost))
 
     def _back_off(self, exc: Unavailable) -> None:
@@ -246,16 +240,17 @@ class LivePublisher:
         """Over the bound: drop every waiting event of the channels with the oldest ones until a tenth of
         the bound is free again; those channels restart before anything else goes out on them."""
         target = self.limit - self.limit // 10
+        per_channel = Counter(e.channel for _, _, e in self._waiting)
         victims: set[str] = set()
         left = len(self._waiting)
-        for waiting in self._waiting:
+        for _, _, e in self._waiting:
             if left <= target:
                 break
-            if waiting.channel not in victims:
-                victims.add(waiting.channel)
-                left -= self._per_channel[waiting.channel]
-        shed = [(w.channel, w.number) for w in self._waiting if w.channel in victims]
-        self._remove(lambda w: w.channel in victims)
+            if e.channel not in victims:
+                victims.add(e.channel)
+                left -= per_channel[e.channel]
+        shed = [(e.channel, number) for number, _, e in self._waiting if e.channel in victims]
+        self._remove(lambda w: w[2].channel in victims)
         self.dropped += len(shed)
         self._mark_lost(shed)
         log.warning("live_events_dropped", events=len(shed), channels=len(victims), limit=self.limit)
@@ -268,7 +263,6 @@ class LivePublisher:
         kept = deque(w for w in self._waiting if not which(w))
         if len(kept) != len(self._waiting):
             self._waiting = kept
-            self._per_channel = Counter(w.channel for w in kept)
 
     def _settle(self) -> None:
         """Release the drain() calls whose emissions are all out."""
@@ -276,7 +270,7 @@ class LivePublisher:
             return
         if self._lost:
             return  # a restart is still owed
-        pending = [self._waiting[0].emission] if self._waiting else []
+        pending = [self._waiting[0][1]] if self._waiting else []
         pending += [emission for emission, _ in self._cards.values()]
         done = min(pending) - 1 if pending else self._emissions
         still = []
