@@ -39,9 +39,21 @@ class LiveStore(Protocol):
     """The port to where channel epochs, offsets and recent history are shared by every node, and to the
     fan-out between nodes. Every method raises Unavailable when the store cannot be reached."""
 
-    async def append(self, events: Sequence[tuple[str, str, str, str | None]]) -> list[Position]:
+    async def append(
+        self,
+        events: Sequence[tuple[str, str, str, str | None]],
+        *,
+        sender: str | None = None,
+        numbers: Sequence[int] | None = None,
+    ) -> list[Position]:
         """Record each (channel, event, data JSON, coalesce) with its channel's next offset (a new epoch
-        when the channel is unknown) and send it to the other nodes, in order; the position of each."""
+        when the channel is unknown) and send it to the other nodes, in order; the position of each. An
+        event numbered by `sender` (one publisher) that was recorded already is not again: offset -1."""
+        ...
+
+    async def restart(self, channels: Sequence[str]) -> list[Position]:
+        """Start each channel over in a new epoch at offset 0 (its history gone) and tell the other nodes
+        (an arrival at offset 0); the new position of each."""
         ...
 
     async def position(self, channel: str) -> Position:
@@ -62,7 +74,8 @@ class LiveStore(Protocol):
         ...
 
     async def receive(self) -> Arrival:
-        """The next event another node published (never one of this node's own)."""
+        """The next event another node published (never one of this node's own); at offset 0, no event
+        but the news that the channel restarted in that epoch."""
         ...
 
     async def stop_listening(self) -> None:
@@ -146,8 +159,15 @@ class Broadcaster:
         """Record the event with the channel's next offset, fan it out to every node, return the offset."""
         return (await self.publish_many([(channel, event, data, coalesce)]))[0]
 
-    async def publish_many(self, events: Sequence[tuple[str, str, dict[str, Any], str | None]]) -> list[int]:
-        """publish() for many events, in order, in one round trip to the store."""
+    async def publish_many(
+        self,
+        events: Sequence[tuple[str, str, dict[str, Any], str | None]],
+        *,
+        sender: str | None = None,
+        numbers: Sequence[int] | None = None,
+    ) -> list[int]:
+        """publish() for many events, in order, in one round trip to the store. An event numbered by
+        `sender` that a failed try recorded already is not again (offset -1); it is read back for here."""
         prepared = []
         encoded: dict[int, str] = {}  # one event for several channels (agency, traveler) is encoded once
         for channel, event, data, coalesce in events:
@@ -156,16 +176,30 @@ class Broadcaster:
             if data_json is None:
                 data_json = encoded[id(data)] = _dumps(data)
             prepared.append((channel, event, data_json, coalesce))
-        positions = await self._store.append(prepared)
-        offsets, arrived = [], {}
+        positions = await self._store.append(prepared, sender=sender, numbers=numbers)
+        offsets, arrived, recorded_before = [], {}, set()
         for (channel, event, data_json, coalesce), (epoch, offset) in zip(prepared, positions, strict=True):
+            offsets.append(offset)
+            if offset < 0:  # recorded by an earlier try that failed before its events were delivered here
+                recorded_before.add(channel)
+                continue
             state = self._arrive(channel, epoch, offset, event, data_json, coalesce, flush=False)
             if state is not None:
                 arrived[channel] = state
-            offsets.append(offset)
         for channel, state in arrived.items():  # all of them first: a value already superseded is skipped
             self._flush(channel, state)
+        if recorded_before:
+            self._tasks.spawn(self._catch_up(recorded_before))
         return offsets
+
+    async def restart_channels(self, channels: Sequence[str]) -> None:
+        """Start these channels over in a new epoch on every node (events meant for them were lost): each
+        listener restarts with a fresh snapshot, and a client resuming the old epoch gets one too."""
+        if not channels:
+            return
+        positions = await self._store.restart(channels)
+        for channel, (epoch, _) in zip(channels, positions, strict=True):
+            self._restarted(channel, epoch)
 
     async def position(self, channel: str) -> tuple[str, int]:
         """(epoch, current offset) of a channel; a channel the store does not know starts a new epoch."""
@@ -233,11 +267,7 @@ class Broadcaster:
         if state is None:
             return None
         if state.epoch is not None and state.epoch != epoch:
-            log.warning("live_channel_epoch_changed", channel=channel)
-            state.head = None
-            state.held.clear()
-            for listener in list(state.listeners):
-                listener.restart(channel)
+            self._new_epoch(channel, state, epoch, None)
         state.epoch = epoch
         if state.head is not None and offset <= state.head:
             return None
@@ -245,6 +275,20 @@ class Broadcaster:
         if flush:
             self._flush(channel, state)
         return state
+
+    def _restarted(self, channel: str, epoch: str) -> None:
+        """The channel restarted in `epoch` at offset 0 (this node's doing or another's)."""
+        state = self._channels.get(channel)
+        if state is not None and state.epoch != epoch:
+            self._new_epoch(channel, state, epoch, 0)
+
+    def _new_epoch(self, channel: str, state: _Channel, epoch: str, head: int | None) -> None:
+        """Offsets start over: every listener restarts (a new snapshot); `head` when the start is known."""
+        log.warning("live_channel_epoch_changed", channel=channel)
+        state.epoch, state.head = epoch, head
+        state.held.clear()
+        for listener in list(state.listeners):
+            listener.restart(channel)
 
     def _flush(self, channel: str, state: _Channel) -> None:
         """Deliver the held events that continue the sequence; wait a moment for a missing one.
@@ -291,16 +335,19 @@ class Broadcaster:
 
     async def _read_back(self, channel: str, state: _Channel) -> None:
         """Hold the events after `head` from the history; when it no longer has them, start over."""
-        if state.head is None or state.epoch is None:
+        epoch = state.epoch
+        if state.head is None or epoch is None:
             return
         try:
-            entries = await self._store.history_after(channel, state.epoch, state.head)
+            entries = await self._store.history_after(channel, epoch, state.head)
         except Unavailable as exc:
             log.warning("live_history_unavailable", channel=channel, error=_why(exc))
             return
+        if state.epoch != epoch:  # the channel restarted meanwhile: the old epoch's answer is moot
+            return
         if entries is None:
             log.warning("live_events_lost", channel=channel, after=state.head)
-            state.head = None
+            state.epoch, state.head = None, None  # (the epoch may have changed: resubscribing reads it)
             for listener in list(state.listeners):
                 listener.restart(channel)
             return
@@ -308,9 +355,12 @@ class Broadcaster:
             if state.head is not None and offset > state.head:
                 state.held.setdefault(offset, (event, _dumps(data), coalesce))
 
-    async def _catch_up(self) -> None:
-        """After the fan-out connection was lost: what other nodes published meanwhile."""
+    async def _catch_up(self, channels: set[str] | None = None) -> None:
+        """After the fan-out connection was lost: what other nodes published meanwhile (on `channels`, or
+        on every channel with listeners here)."""
         for channel, state in list(self._channels.items()):
+            if channels is not None and channel not in channels:
+                continue
             await self._read_back(channel, state)
             if self._channels.get(channel) is state:
                 self._flush(channel, state)
@@ -339,6 +389,9 @@ class Broadcaster:
 
     def _remote(self, arrival: Arrival) -> None:
         channel, epoch, offset, event, data_json, coalesce = arrival
+        if offset == 0:  # another node restarted the channel: it lost events meant for it
+            self._restarted(channel, epoch)
+            return
         self._arrive(channel, epoch, offset, event, data_json, coalesce)
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAIL_FROM: Final = "AstroBookings <notifications@astrobookings.example>"
@@ -38,7 +39,10 @@ class Settings:
     mongo_url: str | None = None
     redis_url: str | None = None
     smtp_url: str | None = None
-    payment_url: str | None = None
+    # sandbox://..., stripe://KEY@api.stripe.com or stripe+http://KEY@127.0.0.1:PORT (see `stripe`); it may
+    # hold a secret key, so neither it nor the webhook secret is ever part of the settings' repr.
+    payment_url: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
     jwt_secret: str = ""
     token_ttl: int = 3600
     vip_window: int = 86400
@@ -93,6 +97,11 @@ class Settings:
         """Where the platform is reached from outside: ASTRO_PUBLIC_URL, else http://host:port."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    @property
+    def stripe(self) -> StripeTarget | None:
+        """The Stripe API in use when ASTRO_PAYMENT_URL selects Stripe, else None (the sandbox)."""
+        return _stripe_target(self.payment_url) if self.payment_url else None
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
@@ -114,7 +123,8 @@ class Settings:
             mongo_url=_url(get, "ASTRO_MONGO_URL", ("mongodb", "mongodb+srv")),
             redis_url=_url(get, "ASTRO_REDIS_URL", ("redis", "rediss", "unix")),
             smtp_url=_url(get, "ASTRO_SMTP_URL", ("smtp", "smtps")),
-            payment_url=_url(get, "ASTRO_PAYMENT_URL", ("sandbox",)),
+            payment_url=_payment_url(get("ASTRO_PAYMENT_URL")),
+            stripe_webhook_secret=get("ASTRO_STRIPE_WEBHOOK_SECRET"),
             jwt_secret=_jwt_secret(get("ASTRO_JWT_SECRET"), data_dir),
             token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),
@@ -130,6 +140,14 @@ class Settings:
             notify_retry_base=_float(get, "ASTRO_NOTIFY_RETRY_BASE", 60.0, 0.1, 3600),
             smtp_timeout=_float(get, "ASTRO_SMTP_TIMEOUT", 30.0, 1, 300),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StripeTarget:
+    """Where the Stripe API is and the secret key it takes; the key never shows in a repr or a log."""
+
+    api_base: str  # https://api.stripe.com, or http://127.0.0.1:PORT for a local Stripe-compatible server
+    secret_key: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +234,70 @@ def _url(get: _Getter, name: str, schemes: tuple[str, ...]) -> str | None:
         expected = " or ".join(f"{s}://..." for s in schemes)
         raise ConfigError(name, f"a URL of the form {expected}", raw)
     return raw
+
+
+PAYMENT_SCHEMES: Final = ("sandbox", "stripe", "stripe+http")
+PAYMENT_FORMS: Final = (
+    "sandbox://..., stripe://<secret key>@api.stripe.com or stripe+http://<secret key>@127.0.0.1:<port>"
+)
+
+
+def _payment_url(raw: str | None) -> str | None:
+    """ASTRO_PAYMENT_URL checked: the sandbox, or Stripe with a secret key (never shown in the error)."""
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in PAYMENT_SCHEMES or not (parts.netloc or parts.path):
+        raise ConfigError("ASTRO_PAYMENT_URL", f"a URL of the form {PAYMENT_FORMS}", _redacted(raw))
+    if parts.scheme != "sandbox":
+        _stripe_target(raw)
+    return raw
+
+
+def _stripe_target(url: str) -> StripeTarget | None:
+    """The Stripe API a checked stripe:// or stripe+http:// URL names; None for the sandbox."""
+    parts = urlsplit(url)
+    if parts.scheme == "sandbox":
+        return None
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError("ASTRO_PAYMENT_URL", f"{PAYMENT_FORMS}: {why}", _redacted(url))
+
+    key = unquote(parts.username or "")
+    if not re.fullmatch(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{1,250}", key):
+        raise bad("the secret key (sk_test_..., sk_live_..., rk_...) goes before the @")
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad("the port is a whole number from 1 to 65535") from None
+    host = parts.hostname or ""
+    if not host or parts.password is not None or parts.path.strip("/") or parts.query or parts.fragment:
+        raise bad("a host and nothing after it")
+    if parts.scheme == "stripe":
+        return StripeTarget(f"https://{host}" + (f":{port}" if port else ""), key)
+    if "_live_" in key:  # a live key never crosses a network in clear text
+        raise bad("stripe+http:// (plain HTTP) takes test keys only")
+    if not _loopback(host):
+        raise bad("stripe+http:// is for a Stripe-compatible server on this machine (127.0.0.1, ::1)")
+    shown = f"[{host}]" if ":" in host else host
+    return StripeTarget(f"http://{shown}:{port or 80}", key)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _redacted(url: str) -> str:
+    """The value for an error message without what may be a secret (a key, anything before an @)."""
+    if re.search(r"[sr]k_(test|live)_", url):
+        return "(hidden: it holds a secret key)"
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}" if sep and "@" in rest else url
 
 
 def _jwt_secret(raw: str | None, data_dir: Path) -> str:

@@ -155,3 +155,5 @@ def configure(level: str = "INFO") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # aiosmtpd narrates every connection at INFO; the mailbox itself is the record.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # stripe narrates every request and response at INFO (bodies at DEBUG); the gateway logs what matters.
+    logging.getLogger("stripe").setLevel(logging.WARNING)

@@ -105,7 +105,9 @@ async def book(request: web.Request) -> web.Response:
     booking_id = new_id("bkg")
     total = launch["price_cents"] * data.seats
     gateway = request.app[GATEWAY]
-    charge_ref = await gateway.charge(total, data.card_token, booking_id)
+    charge_ref = await gateway.authorize(
+        key=booking_id, amount_cents=total, card_token=data.card_token, metadata={"booking_id": booking_id}
+    )
     try:
         async with pool.acquire() as conn, conn.transaction():
             launch = await conn.fetchrow(
@@ -150,8 +152,9 @@ async def book(request: web.Request) -> web.Response:
             )
     except BaseException:
         with contextlib.suppress(DomainError):
-            await gateway.refund(charge_ref, total, booking_id)
+            await gateway.void(charge_ref, key=booking_id)
         raise
+    await gateway.capture(charge_ref, key=booking_id)
     body = {
         "booking": {
             "id": booking_id,
@@ -189,13 +192,13 @@ async def errors(
 def create_app(dsn: str, secret: str, pool_size: int) -> web.Application:
     app = web.Application(middlewares=[errors])
     app[SECRET] = secret
-    app[GATEWAY] = SandboxGateway()
 
     async def pool_ctx(app: web.Application) -> Any:
         pool = await asyncpg.create_pool(
             dsn, min_size=pool_size, max_size=pool_size, server_settings={"timezone": "UTC"}
         )
         app[POOL] = pool
+        app[GATEWAY] = SandboxGateway(pool)  # the same durable sandbox ledger as the platform's
         yield
         await pool.close()
 

@@ -22,6 +22,12 @@ from astro.config import Settings, TestServers
 from astro.embedded import EmbeddedServers
 from astro.store import postgres
 from tests.smtpd import seed_templates
+from tests.stripe_server import (  # noqa: F401 (fixtures: localstripe and an app in Stripe mode)
+    localstripe,
+    make_stripe_client,
+    stripe_gateway,
+    stripe_settings,
+)
 from web.app import create_app
 
 JWT_SECRET = "test-secret-" + "x" * 40

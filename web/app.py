@@ -13,7 +13,17 @@ from prometheus_client import CollectorRegistry
 
 from astro.config import Settings
 from astro.domain.clock import Clock, SystemClock
-from web import agency_api, booking_api, finance_api, notify_api, pages, sync_api, system_api, ws
+from web import (
+    agency_api,
+    booking_api,
+    finance_api,
+    notify_api,
+    pages,
+    payments_api,
+    sync_api,
+    system_api,
+    ws,
+)
 from web.keys import BOOKING_OBSERVER, CLOCK, PROBES, REGISTRY, SETTINGS, Probe
 from web.metrics import BookingMetrics, HttpMetrics, prometheus
 from web.middlewares import make_middleware
@@ -51,6 +61,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     finance_api.setup(app)
     sync_api.setup(app)
     notify_api.setup(app)
+    payments_api.setup(app)
     ws.setup(app)
     pages.setup(app)
     return app

@@ -29,6 +29,7 @@ from astro.services.fleet import BookingRecords, Fleet, FleetStore
 from astro.services.idempotency import IdempotencyStore
 from astro.services.monitor import BookingObserver
 from astro.services.notify import NotifyService
+from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
 
 # A readiness check: returns when its part answers, raises when it does not.
@@ -50,6 +51,7 @@ NOTIFY = web.AppKey("notify", NotifyService)
 CHANGES = web.AppKey("changes", Changes)
 SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)
 IDEMPOTENCY: web.AppKey[IdempotencyStore] = web.AppKey("idempotency")
+PAYMENT_WEBHOOKS = web.AppKey("payment_webhooks", PaymentWebhooks)
 BOOKING_OBSERVER: web.AppKey[BookingObserver] = web.AppKey("booking_observer")
 # Reads handlers still make of the stores themselves (web/live.py, web/booking_api.py).
 CATALOG_STORE: web.AppKey[FleetStore] = web.AppKey("catalog_store")

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+import structlog
 from aiohttp import web
 from argon2 import PasswordHasher
 
@@ -49,7 +50,8 @@ from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
-from astro.services.payments import PaymentGateway
+from astro.services.payment_webhooks import PaymentWebhooks
+from astro.services.payments import PaymentEvents, PaymentGateway
 from astro.services.reconciliation import Reconciliation
 from astro.services.tokens import TokenIssuer
 from astro.store import cache, mongo, postgres
@@ -67,6 +69,8 @@ from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
 from astro.store.reconciliation import PgReconciliation
 from astro.store.spool import Spool
+from astro.store.stripe_events import PgStripeEvents, StripeSignatures
+from astro.store.stripe_gateway import StripeGateway
 from astro.store.sync_sources import MongoPeople, PgLaunchRows
 from web import live, monitoring
 from web.clients import MONGO_DB, PG_POOL, REDIS, SMTP_ADDRESS
@@ -88,6 +92,7 @@ from web.keys import (
     LEDGER,
     LIVE,
     NOTIFY,
+    PAYMENT_WEBHOOKS,
     PAYMENTS,
     PROBES,
     RECONCILIATION,
@@ -105,6 +110,7 @@ USERS = web.AppKey("users", MongoUsers)
 GATEWAY: Final[web.AppKey[PaymentGateway]] = web.AppKey("gateway")
 
 Resource = Callable[[web.Application], AsyncIterator[None]]
+log = structlog.get_logger("astro.web")
 
 
 async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -187,7 +193,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
     users = MongoUsers(app[MONGO_DB])
-    app[GATEWAY] = SandboxGateway(app[PG_POOL])
+    gateway = payment_gateway(app)
+    app[GATEWAY] = gateway
     auth = AuthService(
         users,
         PgProfiles(app[PG_POOL]),
@@ -198,7 +205,30 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     await auth.warm_cache()
     app[AUTH] = auth
     app[USERS] = users
-    yield
+    try:
+        yield
+    finally:
+        if isinstance(gateway, StripeGateway):
+            await gateway.close()
+
+
+def payment_gateway(app: web.Application) -> SandboxGateway | StripeGateway:
+    """The gateway ASTRO_PAYMENT_URL selects: Stripe (its API; the key is never logged), else the sandbox."""
+    target = app[SETTINGS].stripe
+    if target is None:
+        return SandboxGateway(app[PG_POOL])
+    log.info("payment_gateway", gateway="stripe", api=target.api_base)
+    return StripeGateway(target.api_base, target.secret_key)
+
+
+def payment_webhooks(app: web.Application, gateway: PaymentGateway, events: PaymentEvents) -> PaymentWebhooks:
+    """Stripe's webhook (refused while ASTRO_STRIPE_WEBHOOK_SECRET is unset; absent with the sandbox)."""
+    stripe = gateway if isinstance(gateway, StripeGateway) else None
+    secret = app[SETTINGS].stripe_webhook_secret
+    if stripe is not None and secret is None:
+        log.warning("stripe_webhook_unconfigured", reason="ASTRO_STRIPE_WEBHOOK_SECRET is not set")
+    verifier = StripeSignatures(secret) if stripe is not None and secret is not None else None
+    return PaymentWebhooks(verifier, PgStripeEvents(app[PG_POOL]), stripe, events)
 
 
 async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -214,6 +244,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         reap_interval=min(10.0, max(0.5, idle / 10)),
     )
     payments = Payments(PgAttempts(pool), app[GATEWAY], clock)
+    app[PAYMENT_WEBHOOKS] = payment_webhooks(app, app[GATEWAY], payments)  # the webhook feeds the saga
     desk = LaunchDesk(
         system=system,
         ledger=ledger,

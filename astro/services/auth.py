@@ -13,7 +13,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from astro.domain.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated
+from astro.domain.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated, Unavailable
 from astro.domain.ids import new_id
 from astro.domain.users import EMPLOYEES, SELF_REGISTERED, Principal, Role, User
 from astro.services.tokens import TokenIssuer
@@ -22,6 +22,9 @@ log = structlog.get_logger("astro.auth")
 
 LOGIN_WINDOW: Final = 60
 LOGIN_MAX_FAILURES: Final = 5
+# Users whose cached flags could not be dropped (Redis down), dropped before the next authentication here;
+# past this many the cache's TTL alone bounds how long their copies stay wrong.
+UNFORGOTTEN_MAX: Final = 10_000
 
 
 class UserStore(Protocol):
@@ -31,8 +34,6 @@ class UserStore(Protocol):
     async def by_id(self, user_id: str) -> User | None: ...
     async def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]: ...
     async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None: ...
-    async def disabled_ids(self) -> list[str]: ...
-    async def vip_ids(self) -> list[str]: ...
     async def promote_vip(self, user_ids: list[str]) -> int: ...
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None: ...
     async def revoked(self) -> list[tuple[str, datetime]]: ...
@@ -49,11 +50,35 @@ class ProfileStore(Protocol):
     async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class UserFlags:
+    """What authentication needs of a user besides the token: kept in MongoDB, cached in Redis."""
+
+    vip: bool
+    disabled: bool
+
+
 class TokenCache(Protocol):
+    """The hot-path cache: revoked tokens (complete while warm) and each user's flags (a copy that expires;
+    a missing copy is unknown, never "not VIP")."""
+
     async def revoke(self, jti: str, ttl_seconds: int) -> None: ...
-    async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
-    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
-    async def state(self, jti: str, user_id: str) -> tuple[bool, bool, bool, bool]: ...
+    async def state(self, jti: str, user_id: str) -> tuple[bool, UserFlags | None, bool]:
+        """(token revoked, the user's cached flags or None when unknown, revocations warm), one round trip."""
+        ...
+
+    async def lease(self, user_id: str) -> str | None:
+        """Reserve the right to fill a user's flags; None when another reader holds it."""
+        ...
+
+    async def fill(self, user_id: str, lease: str, flags: UserFlags) -> None:
+        """Cache the flags read under `lease`, unless a write dropped the lease meanwhile."""
+        ...
+
+    async def forget(self, user_ids: list[str]) -> None:
+        """Drop the cached flags (and any lease) of these users: the next read goes to MongoDB."""
+        ...
+
     async def is_warm(self) -> bool: ...
     async def mark_warm(self) -> None: ...
     async def login_failures(self, email: str) -> tuple[int, int]: ...
@@ -86,20 +111,19 @@ class AuthService:
         self._tokens = tokens
         self._hasher = hasher
         self._warming = asyncio.Lock()
+        self._unforgotten: set[str] = set()
         # Verifying against this keeps an unknown email as slow as a wrong password.
         self._dummy_hash = hasher.hash("not-a-real-password")
 
     async def warm_cache(self) -> None:
-        """Rebuild revocations, disabled users and VIP flags in Redis from MongoDB when Redis lost them."""
+        """Rebuild the revocations in Redis from MongoDB when Redis lost them. (Users' flags need no
+        rebuilding: a flag missing from the cache is read from MongoDB when it is next needed.)"""
         async with self._warming:
             if await self._cache.is_warm():
                 return
             now = time.time()
             for jti, expires_at in await self._users.revoked():
                 await self._cache.revoke(jti, int(expires_at.timestamp() - now) + 1)
-            for user_id in await self._users.disabled_ids():
-                await self._cache.set_disabled(user_id, True)
-            await self._cache.set_vip(await self._users.vip_ids(), True)
             await self._cache.mark_warm()
             log.info("auth_cache_rebuilt")
 
@@ -149,24 +173,61 @@ class AuthService:
         return self._session(user, await self._profile(user))
 
     async def authenticate(self, token: str) -> Principal:
-        """The caller behind a token: signature, expiry, revocation and the user's state all checked."""
+        """The caller behind a token: signature, expiry, revocation and the user's state all checked.
+
+        One Redis round trip when the cache is warm: the token's revocation and the user's flags together.
+        Redis down is Unavailable (503), never a skipped check."""
         principal = self._tokens.verify(token)
-        revoked, disabled, vip, warm = await self._cache.state(principal.jti, principal.user_id)
-        if not warm:  # Redis lost its keys: rebuild them from MongoDB before trusting the answer
+        if self._unforgotten:  # a persistent Redis may have kept the copies a write could not drop
+            await self._forget(list(self._unforgotten))
+        revoked, flags, warm = await self._cache.state(principal.jti, principal.user_id)
+        if not warm:  # Redis lost its keys: rebuild the revocations before trusting the answer
             await self.warm_cache()
-            revoked, disabled, vip, warm = await self._cache.state(principal.jti, principal.user_id)
+            revoked, flags, warm = await self._cache.state(principal.jti, principal.user_id)
         if revoked:
             raise Unauthenticated("token revoked; log in again", code="token_revoked")
-        if disabled:
+        if flags is None:
+            flags = await self._read_flags(principal.user_id)
+        if flags.disabled:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
-        return replace(principal, vip=vip)
+        return replace(principal, vip=flags.vip)
+
+    async def _read_flags(self, user_id: str) -> UserFlags:
+        """A user's flags from MongoDB, cached for the next request unless a write raced this read."""
+        # The lease is taken before reading: a write that lands meanwhile drops it (forget), so the value
+        # read before that write is never cached after it.
+        lease = await self._cache.lease(user_id)
+        user = await self._users.by_id(user_id)
+        flags = UserFlags(vip=user.vip, disabled=user.disabled) if user else UserFlags(False, False)
+        if lease is not None:
+            try:
+                await self._cache.fill(user_id, lease, flags)
+            except Unavailable:  # the answer is right; the next request reads MongoDB again
+                log.warning("user_flags_not_cached", user_id=user_id)
+        return flags
 
     async def promote_vip(self, user_ids: list[str]) -> int:
-        """Make these travelers VIP everywhere the flag is read: SystemDB, the cache, OperationsDB."""
+        """Make these travelers VIP where the flag is kept (SystemDB, then OperationsDB's mirror), then drop
+        their cached flags. The flag is never written into Redis: a cache write that fails cannot leave
+        anyone half VIP; a copy that could not be dropped is dropped before this node next authenticates
+        anyone, and expires within the cache's TTL anyway."""
         promoted = await self._users.promote_vip(user_ids)
-        await self._cache.set_vip(user_ids, True)
         await self._profiles.set_vip(user_ids, True)
+        try:
+            await self._forget(user_ids)
+        except Unavailable:  # stored where it counts; the copies are dropped when Redis answers again
+            log.warning("user_flags_not_forgotten", users=len(user_ids))
         return promoted
+
+    async def _forget(self, user_ids: list[str]) -> None:
+        """Drop these users' cached flags; when Redis does not answer, remember to (and raise)."""
+        try:
+            await self._cache.forget(user_ids)
+        except Unavailable:
+            if len(self._unforgotten) + len(user_ids) <= UNFORGOTTEN_MAX:
+                self._unforgotten.update(user_ids)
+            raise
+        self._unforgotten.difference_update(user_ids)
 
     async def logout(self, principal: Principal) -> None:
         ttl = principal.expires_at - int(time.time()) + 1
@@ -223,12 +284,12 @@ class AuthService:
         user = await self._users.set_flags(user_id, flags)
         if user is None:
             raise NotFound("no such user")
-        if disabled is not None:
-            await self._cache.set_disabled(user_id, disabled)
-        if vip is not None:
-            await self._cache.set_vip([user_id], vip)
-            if user.role is Role.TRAVELER:
-                await self._profiles.set_vip([user_id], vip)
+        if vip is not None and user.role is Role.TRAVELER:
+            await self._profiles.set_vip([user_id], vip)
+        if vip is not None or disabled is not None:
+            # Stored first, then the cached copy dropped: Redis down answers 503 (a retry is harmless) and
+            # the copy is dropped before this node's next authentication, or expires within the TTL.
+            await self._forget([user_id])
         log.info("user_flags_changed", user_id=user_id, **flags)
         return user
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from astro.domain.errors import GatewayError
 from astro.domain.payments import GatewayPayment
 
-__all__ = ["GatewayError", "PaymentGateway"]
+__all__ = ["GatewayError", "PaymentEvents", "PaymentGateway"]
 
 
 class PaymentGateway(Protocol):
@@ -36,3 +36,10 @@ class PaymentGateway(Protocol):
 
     async def find(self, key: str) -> GatewayPayment | None:
         """The payment made under this idempotency key, or None when the gateway has none."""
+
+
+class PaymentEvents(Protocol):
+    """Where news of a payment from the gateway goes (a verified webhook, re-read from the gateway's API):
+    the saga moves the payment's attempt as the gateway now tells it."""
+
+    async def gateway_changed(self, payment: GatewayPayment) -> None: ...

@@ -1,4 +1,4 @@
-"""Redis (CacheDB): revoked tokens, disabled users and login rate limits."""
+"""Redis (CacheDB): revoked tokens, users' cached flags, login limits, launch cards and the public list."""
 
 from __future__ import annotations
 
@@ -8,19 +8,41 @@ from datetime import datetime
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as ConnectionLost
 
 from astro.domain.launches import OPEN
+from astro.services.auth import UserFlags
 from astro.store.errors import unavailable_as
 
 REVOKED: Final = "auth:revoked:"
-DISABLED: Final = "auth:disabled:"
-VIP: Final = "auth:vip:"
+USER: Final = "auth:user:"  # a user's flags ("10": VIP, not disabled) or a reader's lease ("?...")
 LOGIN_FAILS: Final = "auth:login_fail:"
-WARM_MARKER: Final = "auth:warm"
+WARM_MARKER: Final = "auth:warm"  # the revocations were rebuilt from MongoDB since Redis last lost them
+# How long a user's cached flags are trusted. Writes drop the copy at once; this bounds how long a copy
+# stays wrong when that drop could not reach Redis (or MongoDB was changed by the sync worker).
+USER_TTL: Final = 60
+LEASE: Final = "?"
+LEASE_MS: Final = 5000  # a reader that died between its lease and its fill blocks no one for longer
+
+# KEYS: the user's key. ARGV: the lease, the flags, their TTL. Fill only while the lease is still there.
+_FILL: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
-    """A client whose requests wait for a free connection under load instead of failing."""
+    """A client whose requests wait for a free connection under load instead of failing.
+
+    A command that finds its pooled connection closed is sent once more on a new one: after a Redis
+    restart every idle connection of the pool is dead, and the pool's check on lending one does not see
+    it, so each would otherwise fail one request with a 503 although Redis is back. (A timeout is not
+    retried: it would only double the wait for a Redis that does not answer.)"""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -28,40 +50,44 @@ def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
         decode_responses=True,
         socket_connect_timeout=3,
         socket_timeout=5,
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionLost,)),
     )
     return aioredis.Redis(connection_pool=pool)
 
 
 @unavailable_as("Redis")
 class AuthCache:
-    """The hot-path view of token revocation; MongoDB keeps the durable copy it is rebuilt from."""
+    """The hot-path view of token revocation and of users' flags; MongoDB keeps what both are rebuilt from.
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    A user's flags are a copy with a TTL, filled on a miss under a lease and dropped (never set) by writes:
+    a missing copy means "ask MongoDB", so losing or failing to write a key can never make anyone look
+    less (or more) than they are for longer than USER_TTL."""
+
+    def __init__(self, redis: aioredis.Redis, user_ttl: int = USER_TTL) -> None:
         self._redis = redis
+        self._user_ttl = max(1, user_ttl)
+        self._fill = redis.register_script(_FILL)
 
     async def revoke(self, jti: str, ttl_seconds: int) -> None:
         await self._redis.set(REVOKED + jti, "1", ex=max(1, ttl_seconds))
 
-    async def set_disabled(self, user_id: str, disabled: bool) -> None:
-        if disabled:
-            await self._redis.set(DISABLED + user_id, "1")
-        else:
-            await self._redis.delete(DISABLED + user_id)
+    async def state(self, jti: str, user_id: str) -> tuple[bool, UserFlags | None, bool]:
+        """(token revoked, the user's flags or None when not cached, revocations warm) in one round trip."""
+        revoked, flags, warm = await self._redis.mget(REVOKED + jti, USER + user_id, WARM_MARKER)
+        return revoked is not None, _flags(flags), warm is not None
 
-    async def set_vip(self, user_ids: list[str], vip: bool) -> None:
-        if not user_ids:
-            return
-        if vip:
-            await self._redis.mset({VIP + u: "1" for u in user_ids})
-        else:
-            await self._redis.delete(*(VIP + u for u in user_ids))
+    async def lease(self, user_id: str) -> str | None:
+        token = LEASE + secrets.token_hex(8)
+        taken = await self._redis.set(USER + user_id, token, nx=True, px=LEASE_MS)
+        return token if taken else None
 
-    async def state(self, jti: str, user_id: str) -> tuple[bool, bool, bool, bool]:
-        """(token revoked, user disabled, user VIP, cache warm) in one round trip."""
-        revoked, disabled, vip, warm = await self._redis.mget(
-            REVOKED + jti, DISABLED + user_id, VIP + user_id, WARM_MARKER
-        )
-        return revoked is not None, disabled is not None, vip is not None, warm is not None
+    async def fill(self, user_id: str, lease: str, flags: UserFlags) -> None:
+        value = f"{int(flags.vip)}{int(flags.disabled)}"
+        await self._fill(keys=[USER + user_id], args=[lease, value, self._user_ttl])
+
+    async def forget(self, user_ids: list[str]) -> None:
+        if user_ids:
+            await self._redis.delete(*(USER + u for u in user_ids))
 
     async def is_warm(self) -> bool:
         return bool(await self._redis.exists(WARM_MARKER))
@@ -154,6 +180,15 @@ class LaunchCache:
         raws = await self._redis.mget([CARD + i for i in ids])
         cards = [json.loads(r) for r in raws if r is not None]
         return cards if len(cards) == len(ids) else None
+
+
+def _flags(value: str | bytes | None) -> UserFlags | None:
+    """Cached flags; None for a miss, a reader's lease or anything unexpected (then MongoDB is asked)."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if value is None or len(value) != 2 or value.strip("01"):
+        return None
+    return UserFlags(vip=value[0] == "1", disabled=value[1] == "1")
 
 
 def _score(iso: str) -> float:

@@ -30,6 +30,7 @@ UNREACHABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.AdminShutdownError,  # ... or shutting down
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # the protocol broke mid-statement (seen when the server restarts)
     redis.exceptions.ConnectionError,  # also: no free connection in the pool in time
     redis.exceptions.TimeoutError,
     ConnectionFailure,  # pymongo: no server selected in time, network errors, not primary

@@ -11,6 +11,8 @@ from typing import Any, Final, cast
 import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from astro.domain.errors import Unavailable
@@ -24,15 +26,30 @@ UNAVAILABLE: Final = "live data is unavailable; retry shortly"
 DRIVER_ERRORS: Final = (RedisError, OSError)
 
 # KEYS: state hash, history list. ARGV: epoch if new, history length, state ttl, history ttl,
-# fan-out channel, node message head (JSON object without its end), event JSON, coalesce JSON, data JSON.
+# fan-out channel, node message head (JSON object without its end), event JSON, coalesce JSON, data JSON,
+# then the sender's field in the state hash ('' for none), the sender, the event's number from it.
+# The field holds "<sender>:<number>" of the newest event this node's sender recorded on the channel: a
+# retry of one already recorded (its reply lost with the connection) is answered with offset -1.
 _APPEND: Final = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+elseif ARGV[10] ~= '' then
+  local last = redis.call('HGET', KEYS[1], ARGV[10])
+  if last then
+    local at = string.find(last, ':', 1, true)
+    if at and string.sub(last, 1, at - 1) == ARGV[11]
+        and tonumber(string.sub(last, at + 1)) >= tonumber(ARGV[12]) then
+      return {epoch, -1}
+    end
+  end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[10], ARGV[11] .. ':' .. ARGV[12])
+end
 local entry = ',"event":' .. ARGV[7] .. ',"coalesce":' .. ARGV[8] .. ',"data":' .. ARGV[9] .. '}'
 redis.call('RPUSH', KEYS[2], '{"offset":' .. offset .. entry)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
@@ -53,6 +70,16 @@ if not epoch then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
 return {epoch, tonumber(redis.call('HGET', KEYS[1], 'offset'))}
+"""
+
+
+# KEYS: state hash, history list. ARGV: the new epoch, state ttl, fan-out channel, node message head.
+_RESTART: Final = """
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ',"epoch":"' .. ARGV[1] .. '","offset":0}\\n')
+return ARGV[1]
 """
 
 
@@ -77,14 +104,26 @@ class RedisLiveStore:
         self._history_ttl = max(1, history_ttl)
         self._append = redis.register_script(_APPEND)
         self._position = redis.register_script(_POSITION)
+        self._restart = redis.register_script(_RESTART)
         self._pubsub: PubSub | None = None
+        self._listener: aioredis.Redis | None = None
 
-    async def append(self, events: Sequence[tuple[str, str, str, str | None]]) -> list[tuple[str, int]]:
+    async def append(
+        self,
+        events: Sequence[tuple[str, str, str, str | None]],
+        *,
+        sender: str | None = None,
+        numbers: Sequence[int] | None = None,
+    ) -> list[tuple[str, int]]:
         """Record each (channel, event, data JSON, coalesce) with its channel's next offset and send it to
-        the other nodes, in order, in one round trip; (epoch, offset) of each."""
+        the other nodes, in order, in one round trip; (epoch, offset) of each. With a sender and each
+        event's number from it, an event of that sender recorded already gets offset -1 (not recorded)."""
+        if sender is not None and (numbers is None or len(numbers) != len(events) or ":" in sender):
+            raise ValueError("a sender needs one number per event (and no ':' in its name)")
+        field = f"sent:{self._node}" if sender is not None else ""
         with _translated():
             async with self._redis.pipeline(transaction=False) as pipe:
-                for channel, event, data_json, coalesce in events:
+                for i, (channel, event, data_json, coalesce) in enumerate(events):
                     meta = {"node": self._node, "channel": channel, "event": event, "coalesce": coalesce}
                     head = _dumps(meta)
                     args: list[str | int] = [
@@ -97,10 +136,25 @@ class RedisLiveStore:
                         _dumps(event),
                         _dumps(coalesce),
                         data_json,
+                        field,
+                        sender or "",
+                        numbers[i] if numbers is not None else 0,
                     ]
                     await self._append(keys=_keys(channel), args=args, client=pipe)
                 answers = await pipe.execute()
         return [(_text(epoch), int(offset)) for epoch, offset in answers]
+
+    async def restart(self, channels: Sequence[str]) -> list[tuple[str, int]]:
+        """Each channel starts over in a new epoch at offset 0, its history gone; the other nodes are told
+        (a fan-out message at offset 0). One round trip; (epoch, 0) of each."""
+        with _translated():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    head = _dumps({"node": self._node, "channel": channel, "event": None, "coalesce": None})
+                    args: list[str | int] = [secrets.token_hex(8), STATE_TTL, FANOUT, head[:-1]]
+                    await self._restart(keys=_keys(channel), args=args, client=pipe)
+                answers = await pipe.execute()
+        return [(_text(epoch), 0) for epoch in answers]
 
     async def position(self, channel: str) -> tuple[str, int]:
         """(epoch, current offset); a channel Redis does not know starts a new epoch at offset 0."""
@@ -135,11 +189,21 @@ class RedisLiveStore:
     # The fan-out: what the other nodes publish
 
     async def listen(self) -> None:
-        """Subscribe to the fan-out; returns once subscribed."""
-        with _translated():
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(FANOUT)
-        self._pubsub = pubsub
+        """Subscribe to the fan-out; returns once subscribed.
+
+        On a client of its own that never reconnects by itself (the app's client sends a command once more
+        on a new connection when its connection was closed): a lost subscription must be noticed, so that
+        the Broadcaster catches up from the history, not silently resumed with what was published meanwhile
+        missing."""
+        client = _without_retries(self._redis)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with _translated():
+                await pubsub.subscribe(FANOUT)
+        except BaseException:
+            await _close(pubsub, client)
+            raise
+        self._pubsub, self._listener = pubsub, client
 
     @property
     def listening(self) -> bool:
@@ -162,16 +226,33 @@ class RedisLiveStore:
                 if meta["node"] == self._node:
                     continue
                 offset = int(meta["offset"])
+                if offset == 0:  # the channel restarted: no event
+                    return meta["channel"], meta["epoch"], 0, "", "", None
                 return meta["channel"], meta["epoch"], offset, meta["event"], data_json, meta["coalesce"]
             except (ValueError, KeyError, TypeError):
                 log.exception("live_fanout_message_failed")
 
     async def stop_listening(self) -> None:
         """Leave the fan-out; errors on the way out do not matter."""
-        if self._pubsub is not None:
-            with contextlib.suppress(*DRIVER_ERRORS):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = None
+        if self._pubsub is not None and self._listener is not None:
+            await _close(self._pubsub, self._listener)
+        self._pubsub = self._listener = None
+
+
+def _without_retries(redis: aioredis.Redis) -> aioredis.Redis:
+    """A client for the same server whose single connection fails, rather than reconnects, when lost."""
+    pool = redis.connection_pool
+    kwargs = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    return aioredis.Redis.from_pool(
+        aioredis.ConnectionPool(connection_class=pool.connection_class, max_connections=1, **kwargs)
+    )
+
+
+async def _close(pubsub: PubSub, client: aioredis.Redis) -> None:
+    with contextlib.suppress(*DRIVER_ERRORS):
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    with contextlib.suppress(*DRIVER_ERRORS):
+        await client.aclose()
 
 
 def _keys(channel: str) -> list[str]:

@@ -138,7 +138,7 @@ class MongoUsers:
         return _user({**before, **flags})
 
     async def promote_vip(self, user_ids: list[str]) -> int:
-        """Set the VIP flag on these users; how many were not VIP before."""
+        """Set the VIP flag on these users (the flag's source of truth); how many were not VIP before."""
         promoted = 0
         for user_id in user_ids:
             doc = await self._users.find_one({"_id": user_id, "vip": {"$ne": True}}, {"_id": 1})
@@ -146,12 +146,6 @@ class MongoUsers:
                 await self.set_flags(user_id, {"vip": True})
                 promoted += 1
         return promoted
-
-    async def vip_ids(self) -> list[str]:
-        return [d["_id"] async for d in self._users.find({"vip": True}, {"_id": 1})]
-
-    async def disabled_ids(self) -> list[str]:
-        return [d["_id"] async for d in self._users.find({"disabled": True}, {"_id": 1})]
 
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None:
         """Remember a revoked token until it would have expired anyway (a TTL index drops it)."""

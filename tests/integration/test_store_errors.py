@@ -29,6 +29,8 @@ NOT_YET: set[str] = set()
 # Classes of astro/store with async methods that are no adapter of a store of ours.
 NOT_ADAPTERS: set[str] = {
     "SandboxGateway",  # no store behind it; a real gateway's errors are its own (GatewayError)
+    "StripeGateway",  # touches no database of ours: it turns Stripe's errors into GatewayError itself
+    "Coalesced",  # the Stripe gateway's shared listing: its errors are the gateway's
     "MailboxHandler",  # called by aiosmtpd, which answers the SMTP client itself
     "SmtpSender",  # SMTP is no store of ours: it states the server's errors itself (mail.smtp_error)
     "SmtpConnection",

@@ -94,3 +94,74 @@ def test_generated_jwt_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
 
 def test_mongo_database_defaults_to_astro(tmp_path: Path) -> None:
     assert Settings.from_env(env(tmp_path, ASTRO_MONGO_URL="mongodb://m:27017")).mongo_db == "astro"
+
+
+@pytest.mark.parametrize(
+    ("url", "api_base"),
+    [
+        ("sandbox://local", None),
+        ("stripe://sk_test_abc123@api.stripe.com", "https://api.stripe.com"),
+        ("stripe://sk_live_abc123@api.stripe.com", "https://api.stripe.com"),
+        ("stripe://rk_test_abc123@stripe.internal:8443", "https://stripe.internal:8443"),
+        ("stripe+http://sk_test_abc123@127.0.0.1:8420", "http://127.0.0.1:8420"),
+        ("stripe+http://sk_test_abc123@[::1]:8420", "http://[::1]:8420"),
+        ("stripe+http://sk_test_abc123@localhost:8420", "http://localhost:8420"),
+    ],
+)
+def test_the_payment_url_selects_the_sandbox_or_a_stripe_api(
+    tmp_path: Path, url: str, api_base: str | None
+) -> None:
+    s = Settings.from_env(env(tmp_path, ASTRO_PAYMENT_URL=url, ASTRO_STRIPE_WEBHOOK_SECRET="whsec_x"))
+    assert s.payment_url == url and s.stripe_webhook_secret == "whsec_x"
+    if api_base is None:
+        assert s.stripe is None
+    else:
+        assert s.stripe is not None and s.stripe.api_base == api_base
+        assert s.stripe.secret_key == url.split("://")[1].split("@")[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("stripe://api.stripe.com", "secret key"),
+        ("stripe://pk_test_abc@api.stripe.com", "secret key"),
+        ("stripe://sk_test_abc@api.stripe.com/v1", "a host and nothing after it"),
+        ("stripe://sk_test_abc:pw@api.stripe.com", "a host and nothing after it"),
+        ("stripe+http://sk_live_abc@127.0.0.1:8420", "test keys only"),
+        ("stripe+http://sk_test_abc@203.0.113.7:8420", "on this machine"),
+        ("stripe+http://sk_test_abc@127.0.0.1:99999", "port"),
+        ("stripes://sk_test_abc@api.stripe.com", "stripe+http://"),
+        ("sk_test_abc", "stripe://"),
+    ],
+)
+def test_a_wrong_payment_url_names_the_variable_and_never_shows_the_key(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env(tmp_path, ASTRO_PAYMENT_URL=url))
+    assert caught.value.variable == "ASTRO_PAYMENT_URL" and expected in str(caught.value)
+    assert "abc" not in str(caught.value)
+
+
+def test_the_secret_key_and_the_webhook_secret_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        env(
+            tmp_path,
+            ASTRO_PAYMENT_URL="stripe://sk_live_topsecret@api.stripe.com",
+            ASTRO_STRIPE_WEBHOOK_SECRET="whsec_alsosecret",
+        )
+    )
+    shown = repr(s) + repr(s.stripe)
+    assert "topsecret" not in shown and "alsosecret" not in shown and "api.stripe.com" in repr(s.stripe)
+
+
+def test_run_py_exits_2_naming_a_bad_payment_url_without_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import run
+
+    monkeypatch.setenv("ASTRO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ASTRO_PAYMENT_URL", "stripe+http://sk_live_hunter2@127.0.0.1:8420")
+    assert run.main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: ASTRO_PAYMENT_URL: expected") and "hunter2" not in err

@@ -40,11 +40,14 @@ class HeldPublisher:
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.trips: list[list[str]] = []
+        self.restarts: list[list[str]] = []
         self.first_started = asyncio.Event()
         self.release = asyncio.Event()
         self.fail_at = fail_at
 
-    async def publish_many(self, events: Sequence[Outgoing]) -> list[int]:
+    async def publish_many(
+        self, events: Sequence[Outgoing], *, sender: str | None = None, numbers: Sequence[int] | None = None
+    ) -> list[int]:
         self.trips.append([data["n"] for _, _, data, _ in events])
         if len(self.trips) == 1:
             self.first_started.set()
@@ -52,6 +55,9 @@ class HeldPublisher:
         if len(self.trips) == self.fail_at:
             raise ConnectionError("redis went away")
         return [1] * len(events)
+
+    async def restart_channels(self, channels: Sequence[str]) -> None:
+        self.restarts.append(list(channels))
 
 
 def event(n: int) -> LiveEvent:
@@ -87,6 +93,8 @@ async def test_a_failed_round_trip_is_logged_and_later_events_still_go_out() -> 
     async with asyncio.timeout(WAIT):
         await publisher.drain()
     assert redis.trips == [[0], [1]]
+    # Not an outage (that is retried): the event is dropped, and its channel restarted before event 1.
+    assert redis.restarts == [["launch:l1"]] and publisher.dropped == 1
     await publisher.stop()
     assert not publisher.background.running
 
