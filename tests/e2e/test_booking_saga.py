@@ -4,6 +4,7 @@ learns the real outcome, refunds reach the gateway and the money reconciles to t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from astro.domain.errors import PaymentDeclined
 from astro.domain.payments import DEADLINE, Attempt, AttemptState, GatewayState
 from astro.store.payments import SandboxGateway
 from tests.conftest import Account, agency_body, create_launch, fail_next, passengers, register, traveler_body
-from web.keys import DESK, IDEMPOTENCY, PAYMENTS, RECOVERY
+from web.keys import ACTORS, DESK, IDEMPOTENCY, PAYMENTS, RECOVERY
 from web.resources import GATEWAY
 
 S, G = AttemptState, GatewayState
@@ -316,6 +317,111 @@ async def test_a_hold_whose_ask_timed_out_is_503_and_released_at_once(make_world
     assert resp.status == 201, await resp.text()
     [(seats_booked,)] = await w.sql("SELECT seats_booked FROM launches WHERE id = $1", launch)
     assert seats_booked == 4
+    await audit(w)
+
+
+async def test_keyed_bookings_caught_by_a_held_commit_each_book_exactly_once_on_retry(
+    make_world: MakeWorld,
+) -> None:
+    """The issue's run, in one process: bookings arrive while a lock holds the launch's commit past the
+    ask timeout; whatever each one was told, its retry with the same key ends in exactly one booking."""
+    w = await make_world(ask_timeout=1.5)
+    launch = await w.launch(capacity=40)
+    travelers = [await w.traveler() for _ in range(12)]
+    lock = await asyncpg.connect(w.dsn)
+    try:
+        await lock.execute("BEGIN; LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE")
+        first = await asyncio.gather(*(book(w, t, launch, 2, key=f"storm-{t.id}") for t in travelers))
+    finally:
+        await lock.close()
+    for resp in first:
+        body = await resp.json()
+        assert resp.status in (201, 503), body
+        if resp.status == 503:
+            assert "Retry-After" in resp.headers and body["error"]["code"] == "unavailable", body
+    await w.app[DESK].launch(launch)
+    for traveler in travelers:
+        await retry_until_definitive(w, traveler, launch, 2, f"storm-{traveler.id}")
+    [(seats_booked,)] = await w.sql("SELECT seats_booked FROM launches WHERE id = $1", launch)
+    assert seats_booked == 24
+    await audit(w)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll, bounded, for what nothing signals (a backend waiting for a lock, a mailbox filling)."""
+    try:
+        async with asyncio.timeout(10):
+            while not await check():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"not within 10 s: {what}") from None
+
+
+async def test_a_booking_whose_payment_recovery_released_first_is_left_out_of_its_group_commit(
+    make_world: MakeWorld,
+) -> None:
+    """Two confirms wait in the actor's mailbox behind a commit held by a lock; recovery releases one of
+    their attempts (past its deadline). That booking is withdrawn (503, its seats free again), the other
+    commits in the same batch: a booking and a void never both win."""
+    w = await make_world()
+    launch = await w.launch(capacity=6)
+    first, late, other = await w.traveler(), await w.traveler(), await w.traveler()
+    gate, entered = asyncio.Event(), asyncio.Event()
+    authorize, gated = w.gateway.authorize, [0]
+
+    async def authorize_at_the_gate(**kw: Any) -> str:
+        if gated[0] < 2:  # the first two authorizations (late's and other's) wait for the test
+            gated[0] += 1
+            if gated[0] == 2:
+                entered.set()
+            await gate.wait()
+        return await authorize(**kw)
+
+    w.gateway.authorize = authorize_at_the_gate  # type: ignore[method-assign]
+    waiting = [asyncio.ensure_future(book(w, t, launch, 2)) for t in (late, other)]
+    await entered.wait()  # both hold their seats and are being authorized
+    lock = await asyncpg.connect(w.dsn)
+    try:
+        await lock.execute("BEGIN; LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE")
+        held_commit = asyncio.ensure_future(book(w, first, launch, 2))
+
+        async def commit_waits() -> bool:
+            [(n,)] = await w.sql(
+                """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                   AND wait_event_type = 'Lock' AND query LIKE '%jsonb_to_recordset%'"""
+            )
+            return bool(n)
+
+        await until(commit_waits, "the first booking's group commit waits for the lock")
+        gate.set()
+        key = f"launch:{launch}"
+
+        async def both_queued() -> bool:
+            return w.app[ACTORS].mailbox_depths().get(key, 0) >= 2
+
+        await until(both_queued, "both confirms wait in the mailbox")
+        [released] = await w.attempts_of(late)
+        await w.sql("UPDATE payment_attempts SET deadline = $2 WHERE id = $1", released.id, w.clock.now())
+        recovery = asyncio.ensure_future(w.app[RECOVERY].round())
+
+        async def voided() -> bool:
+            return await state_of(w, released.id) is S.VOIDED
+
+        await until(voided, "recovery released the late attempt")
+    finally:
+        await lock.close()
+    await recovery
+    assert (await held_commit).status == 201
+    refused, kept = await asyncio.gather(*waiting)
+    body = await refused.json()
+    assert refused.status == 503 and "Retry-After" in refused.headers, body
+    assert body["error"]["code"] == "unavailable"  # "nothing was charged": true, its attempt is voided
+    assert kept.status == 201, await kept.text()
+    assert await w.bookings_of(late) == []
+    assert (await w.gateway.find(released.id)).state is G.VOIDED  # type: ignore[union-attr]
+    [(seats_booked,)] = await w.sql("SELECT seats_booked FROM launches WHERE id = $1", launch)
+    assert seats_booked == 4
+    assert (await book(w, late, launch, 2)).status == 201  # the withdrawn seats are free again
     await audit(w)
 
 

@@ -5,6 +5,7 @@ left pending are finished; idempotency records past 24 hours are swept."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -306,6 +307,33 @@ async def test_the_worker_runs_its_rounds_when_woken(world: World) -> None:
     await w.recovery.background.round_end()
     assert w.recovery.background.rounds == rounds + 1
     assert await w.state(attempt.id) is S.VOIDED
+
+
+async def test_an_authorization_that_outlives_the_deadline_is_released_when_it_lands(world: World) -> None:
+    """Recovery found nothing at the gateway and failed the attempt; the authorization lands afterwards:
+    the request releases it at once and says so, and nothing stays held."""
+    w = world
+    entered, gate = asyncio.Event(), asyncio.Event()
+    authorize = w.gateway.authorize
+
+    async def late(**kw: Any) -> str:
+        entered.set()
+        await gate.wait()
+        return await authorize(**kw)
+
+    w.gateway.authorize = late  # type: ignore[method-assign]
+    pending = asyncio.ensure_future(book(w, seats=2))
+    await entered.wait()
+    [(attempt_id,)] = await w.sql("SELECT id FROM payment_attempts")
+    w.clock.advance(PAST_DEADLINE)
+    await w.recovery.round()
+    assert await w.state(attempt_id) is S.FAILED  # nothing held at the gateway when it looked
+    gate.set()
+    resp = await pending
+    body = await resp.json()
+    assert resp.status == 503 and "Retry-After" in resp.headers, body
+    assert [(p.key, p.state) for p in await w.gateway.ledger()] == [(attempt_id, G.VOIDED)]
+    assert await w.state(attempt_id) is S.FAILED and await seats_booked(w) == (0, 0)
 
 
 # -- a gateway that fails ----------------------------------------------------------------------------
