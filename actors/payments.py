@@ -26,6 +26,7 @@ from astro.domain.payments import (
     GatewayPayment,
     GatewayState,
     RowBusy,
+    resolution,
 )
 from astro.services.payments import PaymentGateway
 
@@ -206,9 +207,10 @@ class Payments:
         if attempt is None:
             return
         if payment.state is GatewayState.VOIDED:
-            for source in (S.AUTHORIZED, S.VOIDING, S.CREATED):
-                if await self.attempts.move(attempt.id, source, S.VOIDED, error="released by the gateway"):
+            for source in (S.AUTHORIZED, S.CREATED):  # released there: no booking can take it now
+                if await self.attempts.move(attempt.id, source, S.VOIDING, error="released by the gateway"):
                     break
+            await self.attempts.move(attempt.id, S.VOIDING, S.VOIDED)
         elif payment.state is GatewayState.CAPTURED:
             await self.attempts.move(attempt.id, S.BOOKED, S.CAPTURED)
         if attempt.state is S.BOOKED and payment.state is GatewayState.VOIDED:
@@ -217,19 +219,22 @@ class Payments:
             )
 
     async def _resolve_created(self, attempt: Attempt) -> AttemptState:
-        """Nobody recorded what the gateway answered: ask it."""
+        """Nobody recorded what the gateway answered: ask it, and go where the domain says."""
         found = await self._call(self._gateway.find(attempt.id))
-        if found is None or found.state in (GatewayState.PENDING, GatewayState.DECLINED):
+        if (
+            found is not None and found.state is GatewayState.CAPTURED
+        ):  # cannot happen: capture follows booking
+            log.error("captured_without_booking", attempt_id=attempt.id, ref=found.ref)
+            return attempt.state
+        if resolution(attempt.state, found) is S.FAILED:
             if found is not None and found.state is GatewayState.PENDING:
                 await self._call(self._gateway.void(found.ref, key=attempt.id))  # leave no payment open
             await self.attempts.move(attempt.id, S.CREATED, S.FAILED, error="never authorized")
             return S.FAILED
-        if found.state is GatewayState.CAPTURED:  # cannot happen: capture follows a booking
-            log.error("captured_without_booking", attempt_id=attempt.id, ref=found.ref)
-            return attempt.state
-        if not await self.attempts.move(attempt.id, S.CREATED, S.VOIDING, gateway_ref=found.ref):
+        ref = found.ref if found is not None else None
+        if not await self.attempts.move(attempt.id, S.CREATED, S.VOIDING, gateway_ref=ref):
             return await self._current(attempt)
-        return await self._settle_void(replace(attempt, gateway_ref=found.ref))
+        return await self._settle_void(replace(attempt, gateway_ref=ref))
 
     async def _settle_void(self, attempt: Attempt) -> AttemptState:
         """Release the hold of a voiding attempt at the gateway, then record it voided."""

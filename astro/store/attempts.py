@@ -7,7 +7,7 @@ from typing import Final
 
 import asyncpg
 
-from astro.domain.payments import OPEN, Attempt, AttemptState, RowBusy
+from astro.domain.payments import OPEN, Attempt, AttemptState, RowBusy, may_move
 from astro.store.errors import unavailable_as
 
 COLUMNS: Final = """id, booking_id, traveler_id, launch_id, seats, amount_cents, state, gateway_ref, deadline,
@@ -77,6 +77,10 @@ class PgAttempts:
             )
         return [None] * len(opened)
 
+    async def open(self, attempt: Attempt, idempotency: tuple[str, str] | None) -> None:
+        """open_many of one attempt."""
+        await self.open_many([(attempt, idempotency)])
+
     async def authorized_many(self, refs: list[tuple[str, str]]) -> list[bool]:
         """created -> authorized for each (attempt id, gateway ref), in one statement; whether each moved
         (False: recovery decided about it first)."""
@@ -115,6 +119,8 @@ class PgAttempts:
     ) -> bool:
         """The conditional transition source -> target; False when the attempt is no longer in `source`
         (someone else decided first). With `wait`, RowBusy when another transaction holds the row longer."""
+        if not may_move(source, target):
+            raise ValueError(f"a payment attempt cannot move from {source.value} to {target.value}")
         async with self._pool.acquire() as conn, conn.transaction():
             if wait is not None:
                 await conn.execute(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")

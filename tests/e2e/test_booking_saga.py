@@ -557,11 +557,6 @@ async def test_once_recovery_finished_the_attempt_a_retry_gets_a_definitive_answ
     await audit(w)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/http.py idempotent_resuming stores the 409 idempotency_in_progress that `resumed` raises "
-    "as the key's final answer (store.finish): every later retry replays 409 for 24 h",
-)
 async def test_a_409_while_the_attempt_was_open_does_not_become_the_keys_answer(
     make_world: MakeWorld,
 ) -> None:

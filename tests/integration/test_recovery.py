@@ -511,11 +511,6 @@ async def test_the_sweep_forgets_idempotency_records_older_than_24_hours_only(wo
 # -- the webhook's path into the same state machine ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Payments.gateway_changed moves authorized -> voided directly (and created -> voided), moves "
-    "MOVES does not allow (authorized -> voiding -> voided)",
-)
 async def test_a_release_reported_by_the_gateway_moves_as_the_state_machine_allows(world: World) -> None:
     w = world
     attempt = await authorized(w)
