@@ -208,7 +208,7 @@ class LaunchDesk:
             # wins (the booking can then never commit) or the group commit booked it first.
             await self._payments.release(attempt, patient=False)
             return await self.outcome(attempt.id, traveler_id)
-        await self._payments.capture(replace(attempt, state=AttemptState.BOOKED))
+        self._payments.capture_soon(replace(attempt, state=AttemptState.BOOKED))
         log.info("booking_confirmed", booking_id=booking.id, launch_id=launch_id, seats=seats)
         return view
 
@@ -299,5 +299,6 @@ class LaunchDesk:
         self._background.spawn(self._launch_confirmed(launch_id, among))
 
     async def wait_background(self) -> None:
-        """Wait for refunds and promotions under way (shutdown, tests)."""
+        """Wait for captures, refunds and promotions under way (shutdown, tests)."""
+        await self._payments.settled()
         await self._background.wait()

@@ -85,7 +85,7 @@ class PaymentReleased(Unavailable):
 
     def __init__(self) -> None:
         super().__init__(
-            "the booking took too long to complete and its payment was released: nothing was charged; "
+            "the booking took too long to complete and its payment is released: nothing will be charged; "
             "try again",
             retry_after=1,
         )

@@ -15,6 +15,7 @@ from typing import Final, Protocol, TypeVar
 
 import structlog
 
+from actors.loop import GroupWriter, TaskSet
 from astro.domain.clock import Clock
 from astro.domain.errors import DomainError, GatewayError, InvalidInput, PaymentDeclined, Unavailable
 from astro.domain.ids import new_id
@@ -25,6 +26,7 @@ from astro.domain.payments import (
     GatewayPayment,
     GatewayState,
     RowBusy,
+    resolution,
 )
 from astro.services.payments import PaymentGateway
 
@@ -40,7 +42,9 @@ ROW_WAIT: Final = 2.0  # seconds a release waits for an attempt's row that a gro
 class PaymentAttempts(Protocol):
     """Payment attempts as stored (PostgreSQL)."""
 
-    async def open(self, attempt: Attempt, idempotency: tuple[str, str] | None) -> None: ...
+    async def open_many(self, opened: list[tuple[Attempt, tuple[str, str] | None]]) -> list[None]: ...
+    async def authorized_many(self, refs: list[tuple[str, str]]) -> list[bool]: ...
+    async def captured_many(self, attempt_ids: list[str]) -> list[bool]: ...
     async def move(
         self,
         attempt_id: str,
@@ -73,6 +77,11 @@ class Payments:
         self._clock = clock
         self._deadline = deadline
         self._timeout = gateway_timeout
+        # The per-booking writes of concurrent requests, each done in one statement for all of them.
+        self._opening = GroupWriter(attempts.open_many)
+        self._authorizing = GroupWriter(attempts.authorized_many)
+        self._capturing = GroupWriter(attempts.captured_many)
+        self._later = TaskSet()
 
     def new_attempt(self, *, traveler_id: str, launch_id: str, seats: int, amount_cents: int) -> Attempt:
         """An attempt to pay for a booking whose id is chosen now, before any money moves."""
@@ -94,7 +103,7 @@ class Payments:
         """Write the attempt, then hold its amount on the card: the gateway's reference. A decline is
         recorded and raised; a gateway that failed leaves the attempt for recovery, which asks the gateway
         what it holds, and the client is told to retry."""
-        await self.attempts.open(attempt, idempotency)
+        await self._opening.submit((attempt, idempotency))
         metadata = {"booking_id": attempt.booking_id, "attempt_id": attempt.id}
         try:
             ref = await self._call(
@@ -123,7 +132,7 @@ class Payments:
                 "a minute; try again",
                 retry_after=2,
             ) from None
-        if not await self.attempts.move(attempt.id, S.CREATED, S.AUTHORIZED, gateway_ref=ref):
+        if not await self._authorizing.submit((attempt.id, ref)):
             # Recovery decided about it first (the authorization outlived the deadline): release it.
             await self._settle_void(replace(attempt, gateway_ref=ref))
             raise Unavailable("the payment took too long and was released; nothing was charged; try again")
@@ -137,8 +146,17 @@ class Payments:
         except (GatewayError, DomainError) as exc:
             log.warning("payment_capture_deferred", attempt_id=attempt.id, error=str(exc))
             return False
-        await self.attempts.move(attempt.id, S.BOOKED, S.CAPTURED)
+        await self._capturing.submit(attempt.id)
         return True
+
+    def capture_soon(self, attempt: Attempt) -> None:
+        """capture(), off the caller's path: a booked attempt's booking stands whatever the capture does
+        (recovery captures what this does not), so its request need not wait for the gateway."""
+        self._later.spawn(self.capture(attempt))
+
+    async def settled(self) -> None:
+        """Wait for the captures started by capture_soon (shutdown, tests)."""
+        await self._later.wait()
 
     async def release(self, attempt: Attempt, *, patient: bool = True) -> None:
         """No booking for this authorized attempt: release the hold on the card. Only if the attempt is
@@ -189,9 +207,10 @@ class Payments:
         if attempt is None:
             return
         if payment.state is GatewayState.VOIDED:
-            for source in (S.AUTHORIZED, S.VOIDING, S.CREATED):
-                if await self.attempts.move(attempt.id, source, S.VOIDED, error="released by the gateway"):
+            for source in (S.AUTHORIZED, S.CREATED):  # released there: no booking can take it now
+                if await self.attempts.move(attempt.id, source, S.VOIDING, error="released by the gateway"):
                     break
+            await self.attempts.move(attempt.id, S.VOIDING, S.VOIDED)
         elif payment.state is GatewayState.CAPTURED:
             await self.attempts.move(attempt.id, S.BOOKED, S.CAPTURED)
         if attempt.state is S.BOOKED and payment.state is GatewayState.VOIDED:
@@ -200,19 +219,22 @@ class Payments:
             )
 
     async def _resolve_created(self, attempt: Attempt) -> AttemptState:
-        """Nobody recorded what the gateway answered: ask it."""
+        """Nobody recorded what the gateway answered: ask it, and go where the domain says."""
         found = await self._call(self._gateway.find(attempt.id))
-        if found is None or found.state in (GatewayState.PENDING, GatewayState.DECLINED):
+        if (
+            found is not None and found.state is GatewayState.CAPTURED
+        ):  # cannot happen: capture follows booking
+            log.error("captured_without_booking", attempt_id=attempt.id, ref=found.ref)
+            return attempt.state
+        if resolution(attempt.state, found) is S.FAILED:
             if found is not None and found.state is GatewayState.PENDING:
                 await self._call(self._gateway.void(found.ref, key=attempt.id))  # leave no payment open
             await self.attempts.move(attempt.id, S.CREATED, S.FAILED, error="never authorized")
             return S.FAILED
-        if found.state is GatewayState.CAPTURED:  # cannot happen: capture follows a booking
-            log.error("captured_without_booking", attempt_id=attempt.id, ref=found.ref)
-            return attempt.state
-        if not await self.attempts.move(attempt.id, S.CREATED, S.VOIDING, gateway_ref=found.ref):
+        ref = found.ref if found is not None else None
+        if not await self.attempts.move(attempt.id, S.CREATED, S.VOIDING, gateway_ref=ref):
             return await self._current(attempt)
-        return await self._settle_void(replace(attempt, gateway_ref=found.ref))
+        return await self._settle_void(replace(attempt, gateway_ref=ref))
 
     async def _settle_void(self, attempt: Attempt) -> AttemptState:
         """Release the hold of a voiding attempt at the gateway, then record it voided."""

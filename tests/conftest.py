@@ -287,3 +287,63 @@ def make_launch(client: TestClient[web.Request, web.Application]) -> Callable[..
         return (await resp.json())["launch"]  # type: ignore[no-any-return]
 
     return make
+
+
+async def create_launch(
+    client: TestClient[web.Request, web.Application],
+    agency: Account,
+    *,
+    capacity: int = 100,
+    min_passengers: int = 10,
+    price_cents: int = 100_000,
+    days: float = 30,
+) -> dict[str, Any]:
+    """A launch of an agency's new rocket, through this client's app (make_launch uses the `client`
+    fixture's app; a test running its own app, on a test clock say, uses this)."""
+    resp = await client.post(
+        "/api/agency/rockets",
+        headers=agency.headers,
+        json={"name": "Ares", "capacity": capacity, "range": "mars"},
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        "/api/agency/launches",
+        headers=agency.headers,
+        json={
+            "rocket_id": (await resp.json())["rocket"]["id"],
+            "mission": "Saga run",
+            "destination": "moon",
+            "scheduled_at": future(days),
+            "price_cents": price_cents,
+            "min_passengers": min_passengers,
+        },
+    )
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["launch"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Flaky:
+    """The calls a `fail_next` wrapper saw, and how many of them it failed."""
+
+    calls: int = 0
+    failed: int = 0
+
+
+def fail_next(obj: Any, method: str, times: int = 1, error: Exception | None = None) -> Flaky:
+    """Make `obj.method` (an async method, e.g. of the app's payment gateway) raise `error` (a
+    GatewayError unless told) on its next `times` calls, then behave as before; the calls are counted."""
+    from astro.domain.errors import GatewayError
+
+    real = getattr(obj, method)
+    seen = Flaky()
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        seen.calls += 1
+        if seen.failed < times:
+            seen.failed += 1
+            raise error or GatewayError("the payment gateway failed (test)", retry_after=2)
+        return await real(*args, **kwargs)
+
+    setattr(obj, method, flaky)
+    return seen

@@ -204,6 +204,8 @@ def idempotent_resuming(resume: Resume | None) -> Callable[[Handler], Handler]:
             request[IDEMPOTENCY_CLAIM] = (user_id, key)
             try:
                 response = await run(request)
+            except InProgress:
+                raise  # not this key's answer: the first request's is still to come
             except DomainError as exc:
                 if status_of(exc) >= 500:
                     await store.abandon(user_id, key)  # kept when a payment attempt is tied to it

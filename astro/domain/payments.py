@@ -98,9 +98,11 @@ def resolution(state: AttemptState, gateway: GatewayPayment | None) -> AttemptSt
     held, failed when nothing ever was. It never guesses: `gateway` is the gateway's own answer."""
     if state is AttemptState.BOOKED:
         return AttemptState.CAPTURED
-    if gateway is None or gateway.state in (GatewayState.PENDING, GatewayState.DECLINED):
-        return AttemptState.VOIDED if state is AttemptState.VOIDING else AttemptState.FAILED
-    return AttemptState.VOIDED
+    if state is AttemptState.CREATED and (
+        gateway is None or gateway.state in (GatewayState.PENDING, GatewayState.DECLINED)
+    ):
+        return AttemptState.FAILED  # nothing was ever held (a pending payment is released all the same)
+    return AttemptState.VOIDED  # authorized, being voided, or held at the gateway: released
 
 
 class PaymentsReleased(Exception):

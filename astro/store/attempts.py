@@ -7,9 +7,8 @@ from typing import Final
 
 import asyncpg
 
-from astro.domain.payments import OPEN, Attempt, AttemptState, RowBusy
+from astro.domain.payments import OPEN, Attempt, AttemptState, RowBusy, may_move
 from astro.store.errors import unavailable_as
-from astro.store.postgres import write_tx
 
 COLUMNS: Final = """id, booking_id, traveler_id, launch_id, seats, amount_cents, state, gateway_ref, deadline,
     created_at, error"""
@@ -38,32 +37,75 @@ class PgAttempts:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def open(self, attempt: Attempt, idempotency: tuple[str, str] | None) -> None:
-        """The attempt, written before the card is touched; tied to the request's Idempotency-Key (user,
-        key) when it has one, so a retry after a crash learns this attempt's outcome."""
-        async with write_tx(self._pool) as conn:
+    async def open_many(self, opened: list[tuple[Attempt, tuple[str, str] | None]]) -> list[None]:
+        """Attempts written before their cards are touched, in one statement (one commit for all); each
+        tied to its request's Idempotency-Key (user, key) when it has one, so a retry after a crash
+        learns its outcome. No change-log trigger runs on payment attempts: no origin to state."""
+        rows = [
+            {
+                "id": a.id,
+                "booking_id": a.booking_id,
+                "traveler_id": a.traveler_id,
+                "launch_id": a.launch_id,
+                "seats": a.seats,
+                "amount_cents": a.amount_cents,
+                "state": a.state.value,
+                "deadline": a.deadline.isoformat(),
+                "created_at": a.created_at.isoformat(),
+                "user_id": key[0] if key else None,
+                "key": key[1] if key else None,
+            }
+            for a, key in opened
+        ]
+        async with self._pool.acquire() as conn:
             await conn.execute(
-                """INSERT INTO payment_attempts
-                       (id, booking_id, traveler_id, launch_id, seats, amount_cents, state, deadline,
-                        created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-                attempt.id,
-                attempt.booking_id,
-                attempt.traveler_id,
-                attempt.launch_id,
-                attempt.seats,
-                attempt.amount_cents,
-                attempt.state.value,
-                attempt.deadline,
-                attempt.created_at,
+                """WITH x AS (
+                       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+                           id text, booking_id text, traveler_id text, launch_id text, seats integer,
+                           amount_cents bigint, state text, deadline timestamptz, created_at timestamptz,
+                           user_id text, key text)),
+                   a AS (
+                       INSERT INTO payment_attempts (id, booking_id, traveler_id, launch_id, seats,
+                           amount_cents, state, deadline, created_at)
+                       SELECT id, booking_id, traveler_id, launch_id, seats, amount_cents, state, deadline,
+                              created_at FROM x
+                       RETURNING id)
+                   UPDATE idempotency_keys k SET attempt_id = x.id, updated_at = now()
+                   FROM x JOIN a ON a.id = x.id
+                   WHERE k.user_id = x.user_id AND k.key = x.key AND k.status = 'in_progress'""",
+                rows,
             )
-            if idempotency is not None:
-                await conn.execute(
-                    """UPDATE idempotency_keys SET attempt_id = $3, updated_at = now()
-                       WHERE user_id = $1 AND key = $2 AND status = 'in_progress'""",
-                    *idempotency,
-                    attempt.id,
-                )
+        return [None] * len(opened)
+
+    async def open(self, attempt: Attempt, idempotency: tuple[str, str] | None) -> None:
+        """open_many of one attempt."""
+        await self.open_many([(attempt, idempotency)])
+
+    async def authorized_many(self, refs: list[tuple[str, str]]) -> list[bool]:
+        """created -> authorized for each (attempt id, gateway ref), in one statement; whether each moved
+        (False: recovery decided about it first)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """UPDATE payment_attempts a SET state = 'authorized', gateway_ref = x.ref, updated_at = now()
+                   FROM unnest($1::text[], $2::text[]) AS x(id, ref)
+                   WHERE a.id = x.id AND a.state = 'created' RETURNING a.id""",
+                [r[0] for r in refs],
+                [r[1] for r in refs],
+            )
+        moved = {r["id"] for r in rows}
+        return [attempt_id in moved for attempt_id, _ in refs]
+
+    async def captured_many(self, attempt_ids: list[str]) -> list[bool]:
+        """booked -> captured for each attempt, in one statement; whether each moved."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """UPDATE payment_attempts SET state = 'captured', claimed_by = NULL, claimed_at = NULL,
+                       updated_at = now()
+                   WHERE id = ANY($1::text[]) AND state = 'booked' RETURNING id""",
+                attempt_ids,
+            )
+        moved = {r["id"] for r in rows}
+        return [attempt_id in moved for attempt_id in attempt_ids]
 
     async def move(
         self,
@@ -77,6 +119,8 @@ class PgAttempts:
     ) -> bool:
         """The conditional transition source -> target; False when the attempt is no longer in `source`
         (someone else decided first). With `wait`, RowBusy when another transaction holds the row longer."""
+        if not may_move(source, target):
+            raise ValueError(f"a payment attempt cannot move from {source.value} to {target.value}")
         async with self._pool.acquire() as conn, conn.transaction():
             if wait is not None:
                 await conn.execute(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")

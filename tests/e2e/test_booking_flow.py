@@ -103,6 +103,7 @@ async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_a
 
     from astro.domain.clock import FixedClock
     from tests.conftest import register, traveler_body
+    from web.keys import DESK
     from web.resources import GATEWAY
 
     clock = FixedClock(datetime.now(UTC))
@@ -138,6 +139,7 @@ async def test_a_hold_expires_while_a_slow_payment_runs(make_client: Any, make_a
     resp = await slow_booking
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "sold_out"
     # Two authorizations: the quick one captured, the late one released (nothing taken).
+    await client.app[DESK].wait_background()
     assert sorted(p.state.value for p in await gateway.ledger()) == ["captured", "voided"]
 
 

@@ -227,3 +227,37 @@ async def test_the_task_set_cancels_every_task_and_waits_for_them() -> None:
     async with asyncio.timeout(WAIT):
         await tasks.cancel()
     assert sorted(cleaned) == [0, 1, 2] and all(t.cancelled() for t in spawned) and len(tasks) == 0
+
+
+async def test_group_writer_writes_what_arrives_together_in_one_write_and_answers_each() -> None:
+    from actors.loop import GroupWriter
+
+    writes: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def write(items: list[int]) -> list[int]:
+        writes.append(items)
+        if len(writes) == 1:
+            await release.wait()  # the first write is slow: everything submitted meanwhile waits for it
+        return [i * 10 for i in items]
+
+    writer: GroupWriter[int, int] = GroupWriter(write)
+    first = asyncio.ensure_future(writer.submit(1))
+    await asyncio.sleep(0)  # one turn: the first write starts
+    rest = [asyncio.ensure_future(writer.submit(i)) for i in (2, 3, 4)]
+    await asyncio.sleep(0)
+    assert writes == [[1]]
+    release.set()
+    assert [await first, *[await r for r in rest]] == [10, 20, 30, 40]
+    assert writes == [[1], [2, 3, 4]]
+
+
+async def test_group_writer_gives_each_submitter_of_a_failed_write_its_error() -> None:
+    from actors.loop import GroupWriter
+
+    async def write(items: list[int]) -> list[int]:
+        raise OSError("disk gone")
+
+    writer: GroupWriter[int, int] = GroupWriter(write)
+    results = await asyncio.gather(*(writer.submit(i) for i in range(3)), return_exceptions=True)
+    assert [type(r) for r in results] == [OSError, OSError, OSError]
