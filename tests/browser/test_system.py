@@ -72,6 +72,9 @@ async def test_logs_filter_by_request_id_and_text_and_export_what_they_show(
     await page.get_by_label("Request id", exact=True).fill("trace-booking-1")
     await page.get_by_test_id("logs-apply").click()
     await expect(page.get_by_test_id("logs-count")).not_to_have_attribute("data-value", "0")
+    # The filtered list has replaced the first one: no row of another request is left.
+    other = page.locator('[data-testid="log-row"]:not([data-request-id="trace-booking-1"])')
+    await expect(other).to_have_count(0)
     await expect(page.locator('[data-testid="log-row"][data-message="booking_confirmed"]')).to_have_count(1)
     assert set(await shown(page, "log-row", "requestId")) == {"trace-booking-1"}
     assert {"request", "booking_confirmed"} <= set(await shown(page, "log-row", "message"))
