@@ -64,6 +64,12 @@ class StripeApi:
         payment_intent.succeeded to the webhook)."""
         return await self._call("POST", f"/v1/payment_intents/{ref}/capture")  # type: ignore[no-any-return]
 
+    async def card(self, number: str) -> str:
+        """A PaymentMethod of this test card number."""
+        params = {"type": "card", "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2034"}
+        made = await self._call("POST", "/v1/payment_methods", {**params, "card[cvc]": "123"})
+        return str(made["id"])
+
     async def create_unconfirmed(self, attempt: Attempt, card: str = "pm_card_visa") -> dict[str, Any]:
         """The intent the adapter creates for an attempt, before it confirms it (a crash in between)."""
         params = {
