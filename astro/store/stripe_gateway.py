@@ -5,8 +5,9 @@ capture, cancel: `key:confirm`, `key:capture`, `key:void` (Stripe refuses one ke
 requests); a refund: its own key — so a call repeated after a crash or a timeout is done once (Stripe keeps
 keys 24 hours). Every intent's metadata holds `key` (and the caller's `attempt_id`, `booking_id`), so
 `find` can tell what Stripe holds under a key. Nothing here touches our database. Stripe's errors leave as
-the domain's: a declined card as PaymentDeclined, an unknown PaymentMethod as InvalidInput naming
-card_token, anything else as GatewayError (ambiguous: the caller asks `find`).
+the domain's: a declined card as PaymentDeclined (so is an amount Stripe never takes: over $999,999.99 or
+under $0.50), an unknown PaymentMethod as InvalidInput naming card_token, anything else as GatewayError
+(ambiguous: the caller asks `find`).
 
 `find` on api.stripe.com asks the Search API; its index may trail writes (Stripe: under a minute, up to an
 hour in an outage), so a miss is checked by listing the intents created in the last hour. A server
@@ -38,6 +39,10 @@ SEARCH_LAG: Final = 3600  # seconds the Search API may trail Stripe's writes; mi
 PAGE: Final = 100
 MAX_PAGES: Final = 1000  # a listing longer than this is a bug (or an account far too big to list)
 TIMEOUT: Final = 20.0  # seconds per HTTP request to Stripe; stripe's own default is 80
+# The least and the most Stripe takes in one USD payment ($0.50 and $999,999.99: eight digits); an amount
+# outside is refused whatever the card, so it is a definite refusal, never an error worth retrying.
+MIN_AMOUNT: Final = 50
+MAX_AMOUNT: Final = 99_999_999
 # Statuses of an intent that holds nothing and never will unless confirmed again (which we never do).
 NOTHING_HELD: Final = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 
@@ -84,6 +89,9 @@ class StripeGateway:
                 "card_token must be a Stripe PaymentMethod id such as pm_card_visa",
                 {"fields": {"card_token": "not a PaymentMethod id (pm_...)"}},
             )
+        if not MIN_AMOUNT <= amount_cents <= MAX_AMOUNT:
+            too = "amount_too_small" if amount_cents < MIN_AMOUNT else "amount_too_large"
+            raise _amount_refused(key, amount_cents, too)
         with _translated("authorize", key):
             try:
                 intent = await self._intents.create_async(
@@ -268,6 +276,15 @@ class StripeGateway:
                 return by_key
             params["starting_after"] = page.data[-1].id
         raise GatewayError("too many PaymentIntents to list; the gateway's search is needed")
+
+
+def _amount_refused(key: str, amount_cents: int, code: str) -> PaymentDeclined:
+    """Stripe takes no payment of this amount, whatever the card (the booking's total, say, is too big)."""
+    return PaymentDeclined(
+        f"the payment gateway takes $0.50 to $999,999.99 in one payment, not ${amount_cents / 100:,.2f}; "
+        "nothing was charged",
+        {"reference": key, "decline_code": code},
+    )
 
 
 def _state(intent: stripe.PaymentIntent) -> GatewayState:
