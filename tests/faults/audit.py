@@ -189,10 +189,17 @@ def _client_record(books: Books, storm: Storm, recovered_at: float) -> list[str]
                 bad(f"key {order.key}: {answer.label()} in the {answer.phase} ({answer.detail})")
             if answer.status == 503 and not answer.retry_after:
                 bad(f"key {order.key}: 503 without Retry-After in the {answer.phase} ({answer.detail})")
-            # judged by when it was asked: a request sent inside the window may be answered just after it
-            if answer.code == "idempotency_in_progress" and answer.sent > recovered_at + RECOVERY_WINDOW:
-                late = answer.sent - recovered_at
-                bad(f"key {order.key}: 409 in progress asked {late:.1f} s after the platform ran again")
+        # judged by when it was asked: a request sent inside the window may be answered just after it
+        late = [
+            a.sent - recovered_at
+            for a in order.answers
+            if a.code == "idempotency_in_progress" and a.sent > recovered_at + RECOVERY_WINDOW
+        ]
+        if late:
+            bad(
+                f"key {order.key}: {len(late)} x 409 in progress, asked {late[0]:.1f} s and later after the "
+                "platform ran again"
+            )
         _check_key_record(books, order.key, last, bad)
     for booking_id in books.bookings.keys() - key_of_booking.keys():
         bad(f"booking {booking_id} was never answered to any client (committed, not learnable)")
@@ -209,12 +216,14 @@ def _check_key_record(books: Books, key: str, last: Any, bad: Any) -> None:
     if record["status"] != "done":
         bad(f"key {key}: idempotency record {record['status']} (attempt {record['attempt_id']})")
         return
+    body = json.loads(bytes(record["response_body"])) if record["response_body"] else {}
+    if body.get("error", {}).get("code") == "idempotency_in_progress":
+        bad(f"key {key}: stored '409 in progress' as its answer for good (replayed to every retry for 24 h)")
     if last is not None and last.status is not None and record["response_code"] != last.status:
         bad(f"key {key}: stored answer {record['response_code']}, the client's last {last.status}")
     if last is not None and last.booking_id is not None:
-        stored = json.loads(bytes(record["response_body"]))
-        if stored.get("booking", {}).get("id") != last.booking_id:
-            bad(f"key {key}: stored booking {stored} differs from the answered {last.booking_id}")
+        if body.get("booking", {}).get("id") != last.booking_id:
+            bad(f"key {key}: stored answer {body} differs from the answered booking {last.booking_id}")
         attempt = books.attempts.get(record["attempt_id"] or "")
         if attempt is None or attempt["booking_id"] != last.booking_id:
             bad(f"key {key}: tied to attempt {record['attempt_id']}, not to the one of {last.booking_id}")

@@ -228,6 +228,18 @@ class Storm:
         return [o for o in self.orders if any(a.phase == "retry" for a in o.answers)]
 
 
+async def until_set(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Wait for `event`; should `task` end first (it failed, or ended without setting it), its outcome."""
+    waiter = asyncio.create_task(event.wait())
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not event.is_set():
+        await task  # its exception, if any
+        raise AssertionError("the storm ended before the fault happened")
+
+
 def _answer(phase: str, sent: float, status: int, raw: bytes, retry_after: str | None) -> Answer:
     """An HTTP answer as the record keeps it: the booking's id and total, or the error's code."""
     seen = functools.partial(Answer, phase, sent, time.monotonic(), status, retry_after=retry_after)

@@ -62,8 +62,13 @@ async def test_kill_9_in_a_storm_then_restart(
         settling = asyncio.create_task(
             storm.settle(session, until=ready + RECOVERY_WINDOW + SLACK, pause=RETRY_PAUSE)
         )
-        final = await wait_final(shared_stores.pg_dsn, set(orphans), until=ready + RECOVERY_WINDOW + SLACK)
-        await settling
+        try:
+            final = await wait_final(
+                shared_stores.pg_dsn, set(orphans), until=ready + RECOVERY_WINDOW + SLACK
+            )
+            await settling
+        finally:
+            settling.cancel()
         books = await Books.read(shared_stores.pg_dsn, launch_id)
 
     report: dict[str, object] = {

@@ -31,6 +31,7 @@ from tests.faults.storm import (
     TRAVELERS,
     Storm,
     open_launch,
+    until_set,
 )
 
 pytestmark = pytest.mark.faults
@@ -72,20 +73,26 @@ async def test_postgres_stopped_and_started_mid_storm(
         storming = asyncio.create_task(
             storm.run(session, fault_after=STOP_AFTER, fault=stop_postgres, stop_at_fault=False)
         )
-        await stopped.wait()
-        stopped_at = time.monotonic()
-        await storm.answered(down_from + OUTAGE_ANSWERS)
-        down_answers = storm.answered_in_storm - down_from
-        await private_pg.start()
-        back = time.monotonic()
-        orphans = await open_attempts(private_pg.dsn)  # what the outage left half done
-        await storming
-        stormed = time.monotonic()
-        settling = asyncio.create_task(
-            storm.settle(session, until=back + RECOVERY_WINDOW + SLACK, pause=RETRY_PAUSE)
-        )
-        final = await wait_final(private_pg.dsn, set(orphans), until=back + RECOVERY_WINDOW + SLACK)
-        await settling
+        settling: asyncio.Task[None] | None = None
+        try:
+            await until_set(stopped, storming)
+            stopped_at = time.monotonic()
+            await storm.answered(down_from + OUTAGE_ANSWERS)
+            down_answers = storm.answered_in_storm - down_from
+            await private_pg.start()
+            back = time.monotonic()
+            orphans = await open_attempts(private_pg.dsn)  # what the outage left half done
+            await storming
+            stormed = time.monotonic()
+            settling = asyncio.create_task(
+                storm.settle(session, until=back + RECOVERY_WINDOW + SLACK, pause=RETRY_PAUSE)
+            )
+            final = await wait_final(private_pg.dsn, set(orphans), until=back + RECOVERY_WINDOW + SLACK)
+            await settling
+        finally:
+            for task in (storming, settling):
+                if task is not None:
+                    task.cancel()
         books = await Books.read(private_pg.dsn, launch_id)
 
     report: dict[str, object] = {
