@@ -162,7 +162,7 @@ def idempotent_resuming(resume: Resume | None) -> Callable[[Handler], Handler]:
     A key whose first request has not answered -- it may have died in a crash -- is decided by what that
     request started: `resume(request, attempt_id)` answers from its payment attempt (or None: the attempt
     ended without its booking, so the retry runs afresh); without an attempt the retry waits (409), and
-    takes the key over once the first request has shown no sign of life for a minute."""
+    takes the key over once the first request has shown no sign of life for 30 seconds."""
 
     def wrap(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:

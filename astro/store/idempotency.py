@@ -13,7 +13,7 @@ from astro.store.errors import unavailable_as
 KEEP_HOURS: Final = 24
 # A key in progress with no payment attempt and no sign of life for this long belongs to a request that
 # died (a crash between claiming the key and starting the payment): a retry takes it over.
-STALE_SECONDS: Final = 60
+STALE_SECONDS: Final = 30
 
 
 @unavailable_as("PostgreSQL")
