@@ -163,6 +163,7 @@ class World:
     async def booked(self, traveler: Account, launch_id: str, seats: int) -> dict[str, Any]:
         resp = await self.book(traveler, launch_id, seats)
         assert resp.status == 201, await resp.text()
+        await self.app[DESK].wait_background()  # its capture runs after the answer
         return (await resp.json())["booking"]  # type: ignore[no-any-return]
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
