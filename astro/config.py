@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import os
 import re
@@ -49,6 +50,13 @@ class Settings:
     log_level: str = "INFO"
     metrics_token: str | None = None
     node: str = "node-1"
+    # Several nodes (DESIGN 8.5): node processes `run.py` starts on this port (SO_REUSEPORT); how long a
+    # launch's lease lasts unless renewed; the secret nodes sign forwarded requests with (None: derived
+    # from the JWT secret); the URL other nodes reach this one at (None: a loopback listener of its own).
+    workers: int = 1
+    lease_seconds: float = 5.0
+    cluster_secret: str | None = field(default=None, repr=False)
+    node_url: str | None = None
     # How often the sync worker and the job runner look for work (seconds).
     sync_interval: float = 1.0
     # How long a seat hold waits for its payment before the seats are free again.
@@ -98,6 +106,14 @@ class Settings:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def cluster_key(self) -> bytes:
+        """The key nodes sign forwarded requests with: ASTRO_CLUSTER_SECRET, else derived from the JWT
+        secret (so nodes sharing ASTRO_JWT_SECRET trust each other, and the derived key reveals nothing)."""
+        if self.cluster_secret is not None:
+            return self.cluster_secret.encode()
+        return hashlib.sha256(b"astro-cluster:" + self.jwt_secret.encode()).digest()
+
+    @property
     def stripe(self) -> StripeTarget | None:
         """The Stripe API in use when ASTRO_PAYMENT_URL selects Stripe, else None (the sandbox)."""
         return _stripe_target(self.payment_url) if self.payment_url else None
@@ -131,6 +147,10 @@ class Settings:
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",
+            workers=_int(get, "ASTRO_WORKERS", 1, 1, 64),
+            lease_seconds=_float(get, "ASTRO_LEASE_SECONDS", 5.0, 1.0, 300.0),
+            cluster_secret=_cluster_secret(get("ASTRO_CLUSTER_SECRET")),
+            node_url=_url(get, "ASTRO_NODE_URL", ("http", "https")),
             metrics_interval=_int(get, "ASTRO_METRICS_INTERVAL", 15, 1, 3600),
             actor_idle_seconds=_int(get, "ASTRO_ACTOR_IDLE_SECONDS", 300, 1, 86400),
             log_mongo_url=_url(get, "ASTRO_LOG_MONGO_URL", ("mongodb", "mongodb+srv")),
@@ -173,6 +193,12 @@ class TestServers:
             redis_url=env.get("ASTRO_TEST_REDIS_URL") or None,
             database=database,
         )
+
+
+def _cluster_secret(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < 32:
+        raise ConfigError("ASTRO_CLUSTER_SECRET", "at least 32 characters (e.g. `openssl rand -hex 32`)")
+    return raw
 
 
 def new_password_from_env() -> str | None:
