@@ -6,6 +6,7 @@ Adapters and drivers' clients are not here: they are built and held by the compo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
 from actors.dispatcher import NotificationDispatcher
+from actors.leases import LeaseKeeper
 from actors.live_publisher import LivePublisher
 from actors.payments import Payments
 from actors.recovery import RecoveryWorker
@@ -31,6 +33,9 @@ from astro.services.monitor import BookingObserver
 from astro.services.notify import NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
+
+if TYPE_CHECKING:
+    from web.cluster import Forwarder
 
 # A readiness check: returns when its part answers, raises when it does not.
 Probe = Callable[[], Awaitable[object]]
@@ -69,3 +74,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 PAYMENTS = web.AppKey("payments", Payments)
 RECOVERY = web.AppKey("recovery", RecoveryWorker)
+LEASES = web.AppKey("leases", LeaseKeeper)
+# web/cluster.py's Forwarder (a string key: web/cluster.py imports this module).
+FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")
