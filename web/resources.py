@@ -49,6 +49,7 @@ from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
+from astro.services.nodes import NodeStatus
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.payments import PaymentEvents, PaymentGateway
@@ -64,6 +65,7 @@ from astro.store.launches import PgCatalog
 from astro.store.live import RedisLiveStore
 from astro.store.mail import SmtpSender, SmtpTarget, start_sink
 from astro.store.mongo import MongoEntryLogs, MongoMetrics, MongoUsers
+from astro.store.nodes import PgNodes
 from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
@@ -91,6 +93,7 @@ from web.keys import (
     JOB_RUNNER,
     LEDGER,
     LIVE,
+    NODES,
     NOTIFY,
     PAYMENT_WEBHOOKS,
     PAYMENTS,
@@ -205,6 +208,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     await auth.warm_cache()
     app[AUTH] = auth
     app[USERS] = users
+    app[NODES] = NodeStatus(PgNodes(app[PG_POOL]), settings.lease_seconds)
     try:
         yield
     finally:
