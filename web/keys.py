@@ -30,6 +30,7 @@ from astro.services.finance import FinanceService
 from astro.services.fleet import BookingRecords, Fleet, FleetStore
 from astro.services.idempotency import IdempotencyStore
 from astro.services.monitor import BookingObserver
+from astro.services.nodes import NodeStatus
 from astro.services.notify import NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
@@ -52,6 +53,7 @@ SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 FLEET = web.AppKey("fleet", Fleet)
 FINANCE = web.AppKey("finance", FinanceService)
 RECONCILIATION = web.AppKey("reconciliation", Reconciliation)
+NODES = web.AppKey("nodes", NodeStatus)
 NOTIFY = web.AppKey("notify", NotifyService)
 CHANGES = web.AppKey("changes", Changes)
 SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)

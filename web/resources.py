@@ -57,6 +57,7 @@ from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
+from astro.services.nodes import NodeStatus
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.payments import PaymentEvents, PaymentGateway
@@ -73,6 +74,7 @@ from astro.store.leases import PgLeases
 from astro.store.live import RedisLiveStore
 from astro.store.mail import SmtpSender, SmtpTarget, start_sink
 from astro.store.mongo import MongoEntryLogs, MongoMetrics, MongoUsers
+from astro.store.nodes import PgNodes
 from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
@@ -103,6 +105,7 @@ from web.keys import (
     LEASES,
     LEDGER,
     LIVE,
+    NODES,
     NOTIFY,
     PAYMENT_WEBHOOKS,
     PAYMENTS,
@@ -217,6 +220,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     await auth.warm_cache()
     app[AUTH] = auth
     app[USERS] = users
+    app[NODES] = NodeStatus(PgNodes(app[PG_POOL]), settings.lease_seconds)
     try:
         yield
     finally:

@@ -49,6 +49,8 @@ class PlatformProcess:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     runs: list[Path] = field(default_factory=list)
+    args: tuple[str, ...] = ()  # after run.py: e.g. ("--workers", "2")
+    extra_env: dict[str, str] = field(default_factory=dict)  # ASTRO_* set (or replaced) for this one
 
     @property
     def base(self) -> str:
@@ -68,6 +70,7 @@ class PlatformProcess:
             ASTRO_NODE="fault-node",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -78,7 +81,7 @@ class PlatformProcess:
         self.runs.append(out_path)
         with out_path.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(RUN_PY)],
+                [sys.executable, str(RUN_PY), *self.args],
                 cwd=ROOT,
                 env=self.env(),
                 stdout=out,
