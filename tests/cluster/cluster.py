@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
 import asyncpg
 
+from tests.faults.audit import Books, open_attempts, wait_final
 from tests.faults.conftest import MakePlatform
 from tests.faults.platform import PlatformProcess, StoreUrls
 from tests.faults.storm import Storm
@@ -134,11 +136,22 @@ async def views(
     }
 
 
-def first_201_after(storm: Storm, moment: float, bases: list[str]) -> float | None:
-    """When the first 201 came to a request sent to one of `bases` after `moment` (monotonic)."""
+SERVED: Final = ("201", "409 sold_out")  # answers only the launch's serving actor gives
+
+
+def first_served_after(storm: Storm, moment: float, bases: list[str]) -> float | None:
+    """When a request sent to one of `bases` after `moment` (monotonic) was first decided by the launch:
+    accepted (201) or refused as sold out."""
     answers = [a for o in storm.orders for a in o.answers]
-    times = [a.at for a in answers if a.status == 201 and a.sent > moment and a.base in bases]
+    times = [a.at for a in answers if a.label() in SERVED and a.sent > moment and a.base in bases]
     return min(times, default=None)
+
+
+async def books_when_final(dsn: str, launch_id: str, *, within: float) -> Books:
+    """The books once no payment attempt is open any more (captures run after the answer), or as they
+    stand after `within` seconds (the audit then names what stayed open)."""
+    await wait_final(dsn, set(await open_attempts(dsn)), until=time.monotonic() + within)
+    return await Books.read(dsn, launch_id)
 
 
 def refusals(storm: Storm) -> dict[str, int]:

@@ -16,8 +16,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.cluster.cluster import refusals, start_cluster, views
-from tests.faults.audit import FINAL_ANSWERS, Books, audit
+from tests.cluster.cluster import books_when_final, refusals, start_cluster, views
+from tests.faults.audit import FINAL_ANSWERS, audit
 from tests.faults.conftest import MakePlatform
 from tests.faults.platform import StoreUrls
 from tests.faults.storm import PRICE_CENTS, RETRY_PAUSE, TRAVELERS, Storm, open_agency_launch
@@ -66,7 +66,7 @@ async def test_no_booking_is_accepted_on_one_node_after_an_abort_on_another(
         await storm.settle(session, until=stormed + SETTLE, pause=RETRY_PAUSE)
         over.set()
         await asyncio.gather(*watching)
-        books = await Books.read(dsn, launch_id)
+        books = await books_when_final(dsn, launch_id, within=SETTLE)
         late = await _bookings_after(dsn, launch_id, abort["db_time"])
         shown = await views(session, cluster, launch_id, agency)
 

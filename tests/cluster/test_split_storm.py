@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.cluster.cluster import NODE_NAMES, refusals, start_cluster, views
-from tests.faults.audit import Books, audit
+from tests.cluster.cluster import NODE_NAMES, books_when_final, refusals, start_cluster, views
+from tests.faults.audit import audit
 from tests.faults.conftest import MakePlatform
 from tests.faults.platform import StoreUrls
 from tests.faults.storm import PRICE_CENTS, RETRY_PAUSE, TRAVELERS, Storm, open_agency_launch
@@ -48,7 +48,7 @@ async def test_a_storm_split_across_nodes_sells_exactly_the_capacity_and_every_n
         await storm.run(session)
         stormed = time.monotonic()
         await storm.settle(session, until=stormed + SETTLE, pause=RETRY_PAUSE)
-        books = await Books.read(shared_stores.pg_dsn, launch_id)
+        books = await books_when_final(shared_stores.pg_dsn, launch_id, within=SETTLE)
         shown = await views(session, cluster, launch_id, agency)
         seen = await asyncio.gather(*(w.until_seats(books.seats_booked, WATCH) for w in watchers))
         for watcher in watchers:
