@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import getpass
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from astro import logs
 from astro.config import ConfigError, Settings, new_password_from_env
@@ -22,6 +24,7 @@ from astro.embedded import (
     running_urls,
 )
 
+RUN_PY = Path(__file__).resolve()
 APPS = (
     ("PublicWeb", "/"),
     ("AuthWeb", "/auth"),
@@ -35,8 +38,11 @@ APPS = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description="AstroBookings")
+    workers_help = "node processes to start on the one port (default: ASTRO_WORKERS, else 1)"
+    parser.add_argument("--workers", type=_workers, help=workers_help)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="start the platform (the default)")
+    serve_parser = sub.add_parser("serve", help="start the platform (the default)")
+    serve_parser.add_argument("--workers", type=_workers, default=argparse.SUPPRESS, help=workers_help)
     sub.add_parser("migrate", help="apply database migrations and MongoDB indexes, then exit")
     sub.add_parser(
         "demo", help="fill an empty platform with sample agencies, launches, travelers and bookings"
@@ -51,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.workers is not None:
+        settings = settings.replace(workers=args.workers)
     logs.configure(settings.log_level)
     try:
         if args.command in (None, "serve"):
@@ -64,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     except (AlreadyRunning, EmbeddedError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
+
+
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {raw!r}")
+    return value
 
 
 def _run(coro: object) -> int:
@@ -122,37 +140,128 @@ def _with_urls(settings: Settings, urls: dict[str, str]) -> Settings:
 
 
 async def serve(settings: Settings) -> int:
-    from aiohttp import web
+    from astro import workers
 
-    from web.app import create_app
-
-    if port_in_use(settings.host, settings.port):
+    # A worker of `--workers N` shares the port its parent checked (SO_REUSEPORT); anyone else refuses it.
+    shared = workers.reuse_port()
+    if not shared and port_in_use(settings.host, settings.port):
         print(
             f"cannot start: {settings.host}:{settings.port} is already in use; stop what uses it or set "
             "ASTRO_PORT",
             file=sys.stderr,
         )
         return 1
-    started = time.monotonic()
+    if settings.workers > 1:
+        if settings.node_url is not None:
+            print(
+                "cannot start: ASTRO_NODE_URL names one node, and --workers starts several; unset it (each "
+                "worker advertises a loopback listener of its own) or run one worker per ASTRO_NODE_URL",
+                file=sys.stderr,
+            )
+            return 2
+        return await serve_workers(settings)
+    return await serve_node(settings, shared=shared)
+
+
+def _stop_event() -> tuple[asyncio.Event, list[int]]:
+    """Set at SIGINT or SIGTERM; the list holds the signals received, in order."""
     stop = asyncio.Event()
+    received: list[int] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
+    return stop, received
+
+
+def _print_apps(base: str) -> None:
+    for name, path in APPS:
+        print(f"  {name:<12} {base}{path}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+async def serve_node(settings: Settings, *, shared: bool = False) -> int:
+    """One node process: the app on the public port (shared with sibling workers when `shared`) and on
+    its own loopback listener, the URL other nodes forward to (unless ASTRO_NODE_URL names one)."""
+    from aiohttp import web
+
+    from astro import workers
+    from web.app import create_app
+
+    started = time.monotonic()
+    stop, _ = _stop_event()
+    own: socket.socket | None = None
+    if settings.node_url is None:
+        own = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        own.bind(("127.0.0.1", 0))
+        own.listen(128)
+        settings = settings.replace(node_url=f"http://127.0.0.1:{own.getsockname()[1]}")
+    try:
+        async with platform_stores(settings, reuse_running=False) as full:
+            runner = web.AppRunner(create_app(full), handle_signals=False, access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(
+                    runner, settings.host, settings.port, shutdown_timeout=5, reuse_port=shared or None
+                )
+                await site.start()
+                if own is not None:
+                    await web.SockSite(runner, own, shutdown_timeout=5).start()
+                    own = None  # the site owns it now
+                base = f"http://{settings.host}:{settings.port}"
+                up = f"{time.monotonic() - started:.1f} s (node {full.node}, {full.node_url})"
+                if shared:
+                    print(f"worker up in {up}", flush=True)
+                    workers.report_ready(full.node, full.node_url or "")
+                else:
+                    print(f"AstroBookings is up in {up}", flush=True)
+                    _print_apps(base)
+                await stop.wait()
+                print(f"stopping{' worker ' + full.node if shared else ''}...", flush=True)
+            finally:
+                await runner.cleanup()
+    finally:
+        if own is not None:
+            own.close()
+    print(f"stopped{' worker ' + settings.node if shared else ''}.", flush=True)
+    return 0
+
+
+async def serve_workers(settings: Settings) -> int:
+    """`--workers N`: the stores started once, N node processes on the one port, watched until a stop."""
+    from astro import workers
+
+    started = time.monotonic()
+    stop, received = _stop_event()
     async with platform_stores(settings, reuse_running=False) as full:
-        runner = web.AppRunner(create_app(full), handle_signals=False, access_log=None)
-        await runner.setup()
+        supervisor = workers.Supervisor(full, RUN_PY, settings.workers, workers.base_node_name())
         try:
-            site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5)
-            await site.start()
-            base = f"http://{settings.host}:{settings.port}"
-            print(f"AstroBookings is up in {time.monotonic() - started:.1f} s (node {full.node})", flush=True)
-            for name, path in APPS:
-                print(f"  {name:<12} {base}{path}", flush=True)
-            print("Press Ctrl-C to stop.", flush=True)
-            await stop.wait()
+            starting = asyncio.ensure_future(supervisor.start())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not stop.is_set():
+                await starting  # raises WorkerFailed: a worker could not start
+                base = f"http://{settings.host}:{settings.port}"
+                names = ", ".join(w.node for w in supervisor.workers)
+                print(
+                    f"AstroBookings is up in {time.monotonic() - started:.1f} s "
+                    f"({settings.workers} workers: {names})",
+                    flush=True,
+                )
+                _print_apps(base)
+                await supervisor.watch(stop)
             print("stopping...", flush=True)
         finally:
-            await runner.cleanup()
+            with contextlib.suppress(asyncio.CancelledError):
+                if not starting.done():
+                    starting.cancel()
+                    await starting
+            await supervisor.stop(received[0] if received else signal.SIGTERM)
     print("stopped.", flush=True)
     return 0
 

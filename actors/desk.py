@@ -20,6 +20,7 @@ from actors.launch import (
     LaunchLedger,
     ReleaseHold,
 )
+from actors.leases import LeaseKeeper
 from actors.loop import TaskSet
 from actors.payments import Payments
 from actors.runtime import ActorError, ActorRef, ActorStopped, ActorSystem
@@ -31,6 +32,7 @@ from astro.domain.events import LaunchFacts
 from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, SeatsHeld
 from astro.domain.launches import Status
+from astro.domain.leases import Lease, OwnedElsewhere
 from astro.domain.payments import AttemptState
 from astro.services.live import LiveFeed
 from astro.services.monitor import BookingObserver
@@ -38,6 +40,10 @@ from astro.services.payments import GatewayError
 
 log = structlog.get_logger("astro.booking")
 ASK_TIMEOUT: Final = 10.0
+
+
+def _key(launch_id: str) -> str:
+    return f"launch:{launch_id}"
 
 
 class VipDirectory(Protocol):
@@ -85,6 +91,7 @@ class LaunchDesk:
         ledger: BookingLedger,
         live: LiveFeed,
         payments: Payments,
+        leases: LeaseKeeper,
         users: VipDirectory,
         observer: BookingObserver,
         clock: Clock,
@@ -95,12 +102,14 @@ class LaunchDesk:
         self._system = system
         self._ledger = ledger
         self._payments = payments
+        self._leases = leases
         self._users = users
         self._observer = observer
         self._clock = clock
         self._background = TaskSet()
         self._deps = LaunchDeps(
             ledger=ledger,
+            ownership=leases,
             live=live,
             clock=clock,
             pay_refunds=self.pay_refunds,
@@ -108,8 +117,29 @@ class LaunchDesk:
             hold_for=hold_for,
         )
 
+        leases.watch(self._running, self._moved)
+
     def ref(self, launch_id: str) -> ActorRef:
-        return self._system.ref(f"launch:{launch_id}", lambda: LaunchActor(launch_id, self._deps))
+        return self._system.ref(_key(launch_id), lambda: LaunchActor(launch_id, self._deps))
+
+    # -- ownership (DESIGN 8.5) ------------------------------------------------------------------
+
+    async def elsewhere(self, launch_id: str) -> Lease | None:
+        """Another node's lease on the launch, when one owns it now (its requests go there)."""
+        if self._system.get(_key(launch_id)) is not None:
+            return None  # its actor runs here: this node holds the lease (or is about to learn otherwise)
+        return await self._leases.elsewhere(launch_id)
+
+    async def launch_of_booking(self, booking_id: str) -> str | None:
+        booking = await self._ledger.booking(booking_id)
+        return None if booking is None else booking.launch_id
+
+    def _running(self, launch_id: str) -> bool:
+        return self._system.get(_key(launch_id)) is not None
+
+    async def _moved(self, launch_id: str) -> None:
+        """The launch's lease was lost to another node: its actor stops here."""
+        await self._system.stop_actor(_key(launch_id))
 
     async def _ask(self, launch_id: str, message: object) -> Any:
         """The actor's answer; its refusal as it is; the runtime's failures (a crash, no answer in time,
@@ -117,9 +147,8 @@ class LaunchDesk:
         try:
             return await self.ref(launch_id).ask(message, timeout=self._ask_timeout)
         except ActorStopped as exc:
-            if isinstance(
-                exc.__cause__, DomainError
-            ):  # the launch could not be loaded, e.g. it does not exist
+            # The launch could not be loaded (it does not exist, another node owns it): said as it is.
+            if isinstance(exc.__cause__, DomainError):
                 raise exc.__cause__ from None
             raise Unavailable("the launch is restarting; try again", retry_after=1) from exc
         except ActorError as exc:
@@ -170,6 +199,8 @@ class LaunchDesk:
             held: SeatsHeld = await self._ask(
                 launch_id, HoldSeats(hold_id, traveler_id, seats, group, vip, self._clock.now())
             )
+        except OwnedElsewhere:  # nothing was held: the launch lives on another node
+            raise
         except Unavailable:  # the requester gives up: a hold granted late must not keep the seats
             self.ref(launch_id).tell(ReleaseHold(hold_id))
             raise

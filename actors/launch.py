@@ -18,6 +18,7 @@ from astro.domain.errors import DomainError, Unavailable
 from astro.domain.events import BookingCancelled, DomainEvent, LaunchFacts
 from astro.domain.launch import HOLD_FOR, Launch, SeatsHeld
 from astro.domain.launches import Status
+from astro.domain.leases import Fence
 from astro.domain.payments import PaymentsReleased
 from astro.origin import SYSTEM, Origin, acting_as
 from astro.services.announcements import live_events
@@ -110,16 +111,34 @@ class LaunchLedger(Protocol):
     async def travelers_on(self, launch_id: str) -> list[str]: ...
     async def active_bookings(self, launch_id: str) -> list[BookingRecord]: ...
     async def booking(self, booking_id: str) -> BookingRecord | None: ...
+    # Every write carries the actor's fence: refused (Fenced) when another node owns the launch now.
     async def commit_bookings(
-        self, launch: Launch, bookings: list[NewBooking], events: list[DomainEvent]
+        self,
+        fence: Fence,
+        launch: Launch,
+        previous: Status,
+        bookings: list[NewBooking],
+        events: list[DomainEvent],
     ) -> None: ...
-    async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None: ...
-    async def commit_status(self, launch: Launch, events: list[DomainEvent]) -> list[RefundOwed]: ...
+    async def commit_cancel(
+        self, fence: Fence, launch: Launch, event: BookingCancelled
+    ) -> RefundOwed | None: ...
+    async def commit_status(
+        self, fence: Fence, launch: Launch, previous: Status, events: list[DomainEvent]
+    ) -> list[RefundOwed]: ...
+
+
+class Ownership(Protocol):
+    """The launch's lease for this node (actors/leases.py): taken before loading, given up on stop."""
+
+    async def take(self, launch_id: str) -> Fence: ...
+    async def give_up(self, fence: Fence) -> None: ...
 
 
 @dataclass(frozen=True)
 class LaunchDeps:
     ledger: LaunchLedger
+    ownership: Ownership
     live: LiveFeed
     clock: Clock
     pay_refunds: Callable[[list[RefundOwed]], None]
@@ -157,9 +176,21 @@ class LaunchActor(Actor):
         self.launch_id = launch_id
         self.deps = deps
         self.launch: Launch | None = None
+        self.fence: Fence | None = None
 
     async def on_start(self) -> None:
+        # The lease first: taking it waits for a write of a previous owner under way, so the load sees it.
+        self.fence = await self.deps.ownership.take(self.launch_id)
         self.launch = await self.deps.ledger.load(self.launch_id)
+
+    async def on_stop(self) -> None:
+        if self.fence is not None:
+            await self.deps.ownership.give_up(self.fence)
+
+    @property
+    def fenced(self) -> Fence:
+        assert self.fence is not None, "the lease is taken in on_start"
+        return self.fence
 
     @property
     def state(self) -> Launch:
@@ -235,6 +266,7 @@ class LaunchActor(Actor):
         bookings = [a.booking for a in batch.accepted]
         confirmed = launch.reached_minimum()
         before = (launch.status, launch.confirmed_at, launch.updated_at)
+        previous = launch.status
         try:
             status: list[DomainEvent] = []
             if confirmed:  # rare: once in a launch's life
@@ -245,7 +277,7 @@ class LaunchActor(Actor):
             events: list[DomainEvent] = [*sold, *status]
             # Each booking's rows carry its own request's origin; the launch's row the first one's.
             with acting_as(bookings[0].origin or SYSTEM):
-                await self.deps.ledger.commit_bookings(launch, bookings, events)
+                await self.deps.ledger.commit_bookings(self.fenced, launch, previous, bookings, events)
         except PaymentsReleased:
             launch.status, launch.confirmed_at, launch.updated_at = before  # nothing was written
             raise
@@ -267,7 +299,7 @@ class LaunchActor(Actor):
         booking = await self.deps.ledger.booking(message.booking_id)
         event = launch.cancel(booking, message.traveler_id, message.now)
         try:
-            owed = await self.deps.ledger.commit_cancel(launch, event)
+            owed = await self.deps.ledger.commit_cancel(self.fenced, launch, event)
         except Exception as exc:
             raise CommitFailed(f"the cancellation of {event.booking_id} did not commit") from exc
         if owed is not None:
@@ -278,6 +310,7 @@ class LaunchActor(Actor):
     async def _change_status(self, message: ChangeStatus) -> LaunchFacts:
         launch = self.state
         active = await self.deps.ledger.active_bookings(launch.id)
+        previous = launch.status
         events = launch.change_status(
             agency_id=message.agency_id,
             target=message.status,
@@ -287,7 +320,7 @@ class LaunchActor(Actor):
             active=active,
         )
         try:
-            refunds = await self.deps.ledger.commit_status(launch, events)
+            refunds = await self.deps.ledger.commit_status(self.fenced, launch, previous, events)
         except Exception as exc:
             raise CommitFailed(f"the status change of launch {launch.id} did not commit") from exc
         if refunds:

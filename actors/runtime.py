@@ -22,6 +22,7 @@ from actors.actor import (
     MailboxFull,
 )
 from actors.loop import BackgroundLoop
+from astro.domain.errors import DomainError
 
 log = structlog.get_logger("astro.actors")
 
@@ -311,7 +312,9 @@ class ActorSystem:
         try:
             await actor.on_start()
         except Exception as exc:
-            self._abandon(cell, "start_failed", f"start failed: {_describe(exc)}", exc)
+            # A refusal to start (no such launch, owned by another node) is an answer, not a fault.
+            quiet = isinstance(exc, DomainError)
+            self._abandon(cell, "start_failed", f"start failed: {_describe(exc)}", exc, quiet=quiet)
             return False
         self._emit(event, cell.key, {})
         return True
@@ -328,9 +331,14 @@ class ActorSystem:
         _fail(batch, ActorCrashed, f"actor {cell.key!r} crashed: {_describe(exc)}", exc)
         self._emit("crashed", cell.key, {"error": _describe(exc)})
 
-    def _abandon(self, cell: _Cell, event: str, reason: str, exc: Exception, **info: Any) -> None:
+    def _abandon(
+        self, cell: _Cell, event: str, reason: str, exc: Exception, *, quiet: bool = False, **info: Any
+    ) -> None:
         """Stop for good without on_stop: the instance is broken or never started."""
-        log.error(f"actor_{event}", key=cell.key, reason=reason, exc_info=exc)
+        if quiet:
+            log.info(f"actor_{event}", key=cell.key, reason=reason)
+        else:
+            log.error(f"actor_{event}", key=cell.key, reason=reason, exc_info=exc)
         self._close(cell, reason, exc)
         self._emit(event, cell.key, {"error": _describe(exc), **info})
 

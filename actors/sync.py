@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, Protocol
 
 import structlog
@@ -18,6 +19,8 @@ from astro.services.catalog import CardCache, launch_card
 log = structlog.get_logger("astro.sync")
 USER_FIELDS: Final = ("name", "email", "vip")
 PG_CURSOR: Final = "postgres_changes"
+# The lock a sync round holds: with several nodes, one round at a time runs over both change logs.
+ROUND_LOCK: Final = "sync-worker-round"
 BATCH: Final = 500
 STALE_JOB_SECONDS: Final = 60.0
 Row = dict[str, Any]
@@ -40,6 +43,9 @@ class ChangeLog(PersonRows, Protocol):
     async def move_cursor(self, name: str, position: str) -> None: ...
     async def latest_id(self) -> int: ...
     async def after(self, cursor: int, entities: list[str], limit: int) -> list[Row]: ...
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the cluster-wide lock `name` if no one else does (True), else hold nothing (False)."""
+        ...
 
 
 class UserChangeLog(Protocol):
@@ -96,7 +102,9 @@ class SyncMetrics:
 class SyncWorker:
     """Keeps user fields equal in MongoDB users and PostgreSQL travelers/agencies, and launch cards in Redis.
 
-    It follows both change logs; a change whose origin is the sync itself is never sent back."""
+    It follows both change logs; a change whose origin is the sync itself is never sent back. Every node
+    runs one, and a round runs only while holding a PostgreSQL lock: the other nodes skip their round, so
+    two never read the same cursor and apply the same changes."""
 
     def __init__(
         self,
@@ -119,6 +127,7 @@ class SyncWorker:
         )
         self.applied = 0
         self.rounds = 0
+        self.skipped = 0  # rounds left to another node, which held the lock
 
     @property
     def origin(self) -> Origin:
@@ -136,10 +145,15 @@ class SyncWorker:
         self.background.wake()
 
     async def sync_once(self) -> int:
-        """One round over both change logs; how many changes were applied to the other side."""
-        with acting_as(self.origin):
-            to_mongo = await self._from_postgres()
-            to_postgres = await self._from_mongo()
+        """One round over both change logs; how many changes were applied to the other side (0 when
+        another node's round is running: this one is skipped)."""
+        async with self._pg.exclusive(ROUND_LOCK) as held:
+            if not held:
+                self.skipped += 1
+                return 0
+            with acting_as(self.origin):
+                to_mongo = await self._from_postgres()
+                to_postgres = await self._from_mongo()
         self.metrics.applied.labels("postgres_to_mongo").inc(to_mongo)
         self.metrics.applied.labels("mongo_to_postgres").inc(to_postgres)
         applied = to_mongo + to_postgres

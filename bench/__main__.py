@@ -12,7 +12,8 @@ SCENARIOS: dict[str, str] = {
     "ws-memory": "memory of the platform per idle WebSocket connection",
     "actor-memory": "memory per idle launch actor with 100,000 active, and after passivation",
     "pg-tx": "PostgreSQL transactions per accepted booking under load",
-    "all": "every scenario above, then the table (under ten minutes)",
+    "nodes": "hot and spread bookings/s with --workers 1 and --workers 2, the ratio, the overbooking audit",
+    "all": "every scenario above but nodes, then the table (under ten minutes)",
     "booking": "the earlier side-by-side booking benchmark (hot and many, aiohttp clients)",
 }
 

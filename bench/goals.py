@@ -14,6 +14,12 @@ GOALS: Final[dict[str, str]] = {
     "ws-memory": "≤ 30 KiB per idle WebSocket connection",
     "actor-memory": "≤ 5 KiB per idle launch actor (100,000 active); passivation returns it",
     "pg-tx": "≤ 0.2 PostgreSQL transactions per accepted booking",
+    "nodes": "0 seats overbooked with 1 and 2 workers; the ratio 2 workers / 1 is reported, no goal",
+    **{
+        f"nodes-{load}-w{n}": "0 seats overbooked, stored counts equal to the bookings"
+        for load in ("hot", "spread")
+        for n in (1, 2)
+    },
 }
 
 WHAT: Final[dict[str, str]] = {
@@ -24,6 +30,11 @@ WHAT: Final[dict[str, str]] = {
     "ws-memory": "memory per idle WebSocket connection",
     "actor-memory": "memory per idle launch actor",
     "pg-tx": "PostgreSQL transactions per accepted booking",
+    "nodes": "hot bookings/s with --workers 2 / --workers 1 (spread too), with the overbooking audit",
+    "nodes-hot-w1": "durable bookings/s, one hot launch, --workers 1",
+    "nodes-hot-w2": "durable bookings/s, one hot launch, --workers 2",
+    "nodes-spread-w1": "durable bookings/s over 1,000 launches, --workers 1",
+    "nodes-spread-w2": "durable bookings/s over 1,000 launches, --workers 2",
 }
 
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
-from bench import actor_memory, live, throughput
+from bench import actor_memory, live, nodes, throughput
 from bench.booking import PLATFORM_PG_POOL, quiet_logs
 from bench.common import bench_stores, progress
 from bench.goals import failed, table
@@ -53,6 +53,7 @@ RUNNERS: Final[dict[str, Runner]] = {
     "ws-memory": live.memory,
     "actor-memory": actor_memory.run,
     "pg-tx": _pg_tx,
+    "nodes": nodes.run,
 }
 SCENARIOS: Final = (*RUNNERS, "all")
 # `all`: hot measures pg-tx in the same platform run.

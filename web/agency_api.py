@@ -24,6 +24,7 @@ from astro.schemas.launches import (
 )
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
 from astro.services.views import CardSource, launch_card, with_visibility
+from web.cluster import launch_in_path, routed
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import CLOCK, DESK, FLEET, SCHEDULER
 from web.openapi import doc
@@ -137,6 +138,7 @@ async def get_launch(request: web.Request) -> web.Response:
 
 
 @doc("Change the launch's status (DESIGN 5 table)", body=StatusIn, response=LaunchEnvelope)
+@routed(launch_in_path)
 @agency_only
 async def change_status(request: web.Request) -> web.Response:
     data = await read_body(request, StatusIn)

@@ -25,6 +25,7 @@ from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
 from astro.services.idempotency import InProgress
 from astro.services.views import booking_json
 from web.agency_api import query_date
+from web.cluster import launch_in_body, launch_of_booking, routed
 from web.http import (
     IDEMPOTENCY_CLAIM,
     authenticate,
@@ -123,6 +124,7 @@ async def booking_of_attempt(request: web.Request, attempt_id: str) -> web.Respo
     return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())), status=201)
 
 
+@routed(launch_in_body)
 @traveler_only
 @idempotent_resuming(booking_of_attempt)
 async def book(request: web.Request) -> web.Response:
@@ -166,6 +168,7 @@ async def get_booking(request: web.Request) -> web.Response:
 
 
 @doc("Cancel a booking; the refund follows the policy (Idempotency-Key honoured)", response=CancelOut)
+@routed(launch_of_booking)
 @traveler_only
 @idempotent
 async def cancel(request: web.Request) -> web.Response:

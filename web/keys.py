@@ -6,6 +6,7 @@ Adapters and drivers' clients are not here: they are built and held by the compo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
 from actors.dispatcher import NotificationDispatcher
+from actors.leases import LeaseKeeper
 from actors.live_publisher import LivePublisher
 from actors.payments import Payments
 from actors.recovery import RecoveryWorker
@@ -28,9 +30,13 @@ from astro.services.finance import FinanceService
 from astro.services.fleet import BookingRecords, Fleet, FleetStore
 from astro.services.idempotency import IdempotencyStore
 from astro.services.monitor import BookingObserver
+from astro.services.nodes import NodeStatus
 from astro.services.notify import NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
+
+if TYPE_CHECKING:
+    from web.cluster import Forwarder
 
 # A readiness check: returns when its part answers, raises when it does not.
 Probe = Callable[[], Awaitable[object]]
@@ -47,6 +53,7 @@ SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 FLEET = web.AppKey("fleet", Fleet)
 FINANCE = web.AppKey("finance", FinanceService)
 RECONCILIATION = web.AppKey("reconciliation", Reconciliation)
+NODES = web.AppKey("nodes", NodeStatus)
 NOTIFY = web.AppKey("notify", NotifyService)
 CHANGES = web.AppKey("changes", Changes)
 SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)
@@ -69,3 +76,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 PAYMENTS = web.AppKey("payments", Payments)
 RECOVERY = web.AppKey("recovery", RecoveryWorker)
+LEASES = web.AppKey("leases", LeaseKeeper)
+# web/cluster.py's Forwarder (a string key: web/cluster.py imports this module).
+FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")

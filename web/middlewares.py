@@ -23,6 +23,7 @@ from web.metrics import HttpMetrics
 log = structlog.get_logger("astro.web")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+NODE_HEADER: Final = "X-Astro-Node"
 # Recorded (metrics, access log) for a request whose client closed its connection before the answer
 # (the status nginx uses for it); never sent, there is no one to send it to.
 CLIENT_GONE: Final = 499
@@ -70,6 +71,16 @@ def make_middleware(metrics: HttpMetrics, node: str = "") -> web.middleware:  # 
         return response
 
     return observe
+
+
+def name_the_node(app: web.Application, node: str) -> None:
+    """`X-Astro-Node: <node>` on every response this app sends, as it is prepared: answers, errors,
+    404s of unknown paths and WebSocket upgrades alike (several nodes may answer on one address)."""
+
+    async def add_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[NODE_HEADER] = node
+
+    app.on_response_prepare.append(add_header)
 
 
 def _caller_of(request: web.Request) -> logs.Lazy:

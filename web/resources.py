@@ -12,11 +12,14 @@ The order, and why:
 6. `smtp_ctx`: the SMTP server in use; the embedded sink keeps its mail in MongoDB.
 7. `services_ctx`: authentication and the payment gateway; the desk promotes VIPs through the one
    and charges through the other.
-8. `launches_ctx`: the actor system, the booking desk, the catalogue, scheduling, finance.
-9. `sync_ctx`: the sync worker and job runner, which read users through services_ctx's adapter.
-10. `notify_ctx`: the notify service and this node's dispatcher, an actor of the system
+8. `cluster_ctx`: this node among the others -- its row in the node registry, the keeper of its
+   launch leases, the forwarder to the owners of other launches; before the launch actors, which
+   take their leases through it, and stopped after them, so their leases are given up first.
+9. `launches_ctx`: the actor system, the booking desk, the catalogue, scheduling, finance.
+10. `sync_ctx`: the sync worker and job runner, which read users through services_ctx's adapter.
+11. `notify_ctx`: the notify service and this node's dispatcher, an actor of the system
     started by launches_ctx, sending to smtp_ctx's server.
-11. `sampler_ctx`: last, so it samples the figures of everything above, and stops first.
+12. `sampler_ctx`: last, so it samples the figures of everything above, and stops first.
 
 Adapters (astro.store) and drivers' clients (web/clients.py) are known here and nowhere else in web/:
 handlers get services and actors through web/keys.py, each service the ports it declares.
@@ -24,11 +27,14 @@ handlers get services and actors through web/keys.py, each service the ports it 
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+import aiohttp
 import structlog
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -36,6 +42,7 @@ from argon2 import PasswordHasher
 from actors.broadcast import Broadcaster
 from actors.desk import LaunchDesk
 from actors.dispatcher import DispatcherConfig, NotificationDispatcher
+from actors.leases import LeaseKeeper
 from actors.live_publisher import LivePublisher
 from actors.log_shipper import LogShipper
 from actors.metric_sampler import MetricSampler
@@ -44,11 +51,13 @@ from actors.recovery import RecoveryWorker
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncMetrics, SyncWorker
 from astro import logs
+from astro.domain.leases import Owner
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
+from astro.services.nodes import NodeStatus
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.payments import PaymentEvents, PaymentGateway
@@ -61,9 +70,11 @@ from astro.store.changes import MongoChanges, PgChanges, PgJobs
 from astro.store.idempotency import PgIdempotency
 from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
+from astro.store.leases import PgLeases
 from astro.store.live import RedisLiveStore
 from astro.store.mail import SmtpSender, SmtpTarget, start_sink
 from astro.store.mongo import MongoEntryLogs, MongoMetrics, MongoUsers
+from astro.store.nodes import PgNodes
 from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
@@ -74,6 +85,7 @@ from astro.store.stripe_gateway import StripeGateway
 from astro.store.sync_sources import MongoPeople, PgLaunchRows
 from web import live, monitoring
 from web.clients import MONGO_DB, PG_POOL, REDIS, SMTP_ADDRESS
+from web.cluster import Forwarder
 from web.keys import (
     ACTORS,
     AUTH,
@@ -87,10 +99,13 @@ from web.keys import (
     DISPATCHER,
     FINANCE,
     FLEET,
+    FORWARDER,
     IDEMPOTENCY,
     JOB_RUNNER,
+    LEASES,
     LEDGER,
     LIVE,
+    NODES,
     NOTIFY,
     PAYMENT_WEBHOOKS,
     PAYMENTS,
@@ -205,6 +220,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     await auth.warm_cache()
     app[AUTH] = auth
     app[USERS] = users
+    app[NODES] = NodeStatus(PgNodes(app[PG_POOL]), settings.lease_seconds)
     try:
         yield
     finally:
@@ -231,6 +247,25 @@ def payment_webhooks(app: web.Application, gateway: PaymentGateway, events: Paym
     return PaymentWebhooks(verifier, PgStripeEvents(app[PG_POOL]), stripe, events)
 
 
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """This node's leases and registry row, and the forwarder to the other nodes (DESIGN 8.5)."""
+    settings = app[SETTINGS]
+    url = (settings.node_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    owner = Owner(settings.node, f"{settings.node}:{os.getpid()}:{secrets.token_hex(4)}", url)
+    keeper = app[LEASES] = LeaseKeeper(PgLeases(app[PG_POOL]), owner, settings.lease_seconds)
+    # Forwarded requests wait at most what the owner's desk may take (an ask, a payment, an ask).
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30))
+    app[FORWARDER] = Forwarder(settings.node, settings.cluster_key, session, 3 * settings.ask_timeout)
+    await keeper.start()
+    try:
+        yield
+    finally:
+        try:
+            await keeper.stop()
+        finally:
+            await session.close()
+
+
 async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     """Launch actors, the booking desk, the live publisher, the catalogue, the fleet and finance."""
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
@@ -250,6 +285,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         ledger=ledger,
         live=publisher,
         payments=payments,
+        leases=app[LEASES],
         users=app[AUTH],
         observer=app[BOOKING_OBSERVER],
         clock=clock,
@@ -405,6 +441,7 @@ RESOURCES: Final[tuple[Resource, ...]] = (
     broadcaster_ctx,
     smtp_ctx,
     services_ctx,
+    cluster_ctx,
     launches_ctx,
     sync_ctx,
     notify_ctx,

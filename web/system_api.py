@@ -14,6 +14,8 @@ from astro.schemas.system import (
     AuthOut,
     CreateEmployeeRequest,
     LoginRequest,
+    NodeList,
+    NodeOut,
     PatchUserRequest,
     RegisterRequest,
     UserEnvelope,
@@ -25,7 +27,7 @@ from astro.schemas.system import (
 from astro.services.auth import Session
 from web import monitor_api
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import AUTH
+from web.keys import AUTH, NODES, SETTINGS
 from web.openapi import doc
 
 PREFIX = "/api/system"
@@ -152,6 +154,23 @@ async def patch_user(request: web.Request) -> web.Response:
     return respond(UserEnvelope(user=user_out(user)))
 
 
+@doc(
+    "The platform's nodes: alive (a heartbeat within 3 leases, not stopped), the launches each owns",
+    response=NodeList,
+)
+@requires(Role.IT)
+async def list_nodes(request: web.Request) -> web.Response:
+    status = request.app[NODES]
+    rows = await status.nodes()
+    return respond(
+        NodeList(
+            items=[NodeOut(**row) for row in rows],
+            lease_seconds=status.lease_seconds,
+            node=request.app[SETTINGS].node,
+        )
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/auth/register", register)
     app.router.add_post(f"{PREFIX}/auth/login", login)
@@ -162,6 +181,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/users", list_users, allow_head=False)
     app.router.add_post(f"{PREFIX}/users", create_user)
     app.router.add_patch(f"{PREFIX}/users/{{id}}", patch_user)
+    app.router.add_get(f"{PREFIX}/nodes", list_nodes, allow_head=False)
     app.router.add_get(f"{PREFIX}/logs", monitor_api.list_logs, allow_head=False)
     app.router.add_get(f"{PREFIX}/logs/export", monitor_api.export_logs, allow_head=False)
     app.router.add_get(f"{PREFIX}/metrics", monitor_api.metric_series, allow_head=False)

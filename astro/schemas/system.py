@@ -112,3 +112,20 @@ class ValidateOut(Response):
 class UserPage(Response):
     items: list[UserOut]
     next_cursor: str | None = None
+
+
+class NodeOut(Response):
+    name: str
+    url: str = Field(description="where the other nodes forward this node's launches' requests")
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = Field(description="set when the node stopped cleanly")
+    alive: bool = Field(description="not stopped, and a heartbeat within 3 lease lengths")
+    launches_owned: int = Field(description="launches whose lease this run of the node holds now")
+
+
+class NodeList(Response):
+    items: list[NodeOut]
+    lease_seconds: float
+    node: str = Field(description="the node that answered")

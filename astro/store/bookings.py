@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Final
 
@@ -13,13 +15,15 @@ from astro.domain.bookings import BookingRecord, NewBooking, RefundOwed
 from astro.domain.events import BookingCancelled, DomainEvent, InvoiceDue
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch
-from astro.domain.launches import REFUND_ALL
+from astro.domain.launches import REFUND_ALL, Status
+from astro.domain.leases import Fence, Fenced
 from astro.domain.payments import PaymentsReleased
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.booking_reads import PgBookingReads
 from astro.store.errors import unavailable_as
 from astro.store.invoices import issue_invoice
 from astro.store.launches import fetch_launch
+from astro.store.leases import FENCED
 from astro.store.notices import AGENCIES, TRAVELERS, write_notices
 from astro.store.postgres import write_tx
 
@@ -28,9 +32,13 @@ Row = dict[str, Any]
 RECORDED: Final = ("bookings", "passengers", "traveler_payments")
 # SQLSTATE of astro_require in COMMIT_BOOKINGS: an attempt of the batch is no longer authorized.
 RELEASED: Final = "AB001"
+# The fence, first in every write of a launch: refused (AB002) unless the actor's epoch is the current one.
+FENCE_CHECK: Final = "SELECT astro_fence($1, $2)"
 # A group commit in one statement, its batch given as one JSON document ($1): bookings, passengers and
-# charges with a change row each (the booking's origin), the launch's seat count and status (its trigger
-# records that change), and the e-mails to each traveler and the agency, addressed from their rows.
+# charges with a change row each (the booking's origin), the launch's seat count (added to the stored one,
+# so the CHECK guards it) and status (compare-and-set on the one the actor read; its trigger records that
+# change), and the e-mails to each traveler and the agency, addressed from their rows. The fence refuses the
+# whole statement when the actor's epoch is stale.
 COMMIT_BOOKINGS: Final = f"""
 WITH doc AS (SELECT $1::jsonb AS d),
 x AS (
@@ -38,6 +46,8 @@ x AS (
         id text, traveler_id text, seats integer, price_cents bigint, total_cents bigint,
         created_at timestamptz, origin jsonb, payment_id text, charge_ref text, passengers jsonb,
         attempt_id text)),
+fence AS (SELECT astro_fence((SELECT d ->> 'launch_id' FROM doc), (SELECT (d ->> 'epoch')::bigint FROM doc))
+    AS ok),
 a AS (
     UPDATE payment_attempts SET state = 'booked', updated_at = now()
     WHERE id IN (SELECT attempt_id FROM x) AND state = 'authorized'
@@ -73,7 +83,7 @@ l AS (
     UPDATE launches SET seats_booked = seats_booked + (SELECT sum(seats) FROM x),
         status = (SELECT d ->> 'status' FROM doc),
         confirmed_at = (SELECT (d ->> 'confirmed_at')::timestamptz FROM doc), updated_at = now()
-    WHERE id = (SELECT d ->> 'launch_id' FROM doc)
+    WHERE id = (SELECT d ->> 'launch_id' FROM doc) AND status = (SELECT d ->> 'previous_status' FROM doc)
     RETURNING id),
 m AS (
     SELECT * FROM jsonb_to_recordset((SELECT d -> 'mails' FROM doc))
@@ -87,7 +97,7 @@ n AS (
     SELECT m.id, m.event, m.recipient_id, m.role, r.email, m.data::jsonb || jsonb_build_object('name', r.name)
     FROM m JOIN r ON r.id = m.recipient_id
     ORDER BY m.id)
-SELECT (SELECT ok FROM guard), count(*) FROM l
+SELECT (SELECT ok FROM fence) AND (SELECT ok FROM guard), (SELECT count(*) FROM l)
 """
 RECORD_COLUMNS: Final = """b.id, b.launch_id, b.traveler_id, b.seats, b.total_cents, b.status, b.created_at,
     COALESCE((SELECT p.gateway_ref FROM traveler_payments p WHERE p.booking_id = b.id AND p.kind = 'charge'),
@@ -152,7 +162,12 @@ class PgLedger(PgBookingReads):
         return _record(row) if row is not None else None
 
     async def commit_bookings(
-        self, launch: Launch, bookings: list[NewBooking], events: list[DomainEvent]
+        self,
+        fence: Fence,
+        launch: Launch,
+        previous: Status,
+        bookings: list[NewBooking],
+        events: list[DomainEvent],
     ) -> None:
         """One transaction: a batch's bookings, their passengers, charges and notifications, the launch's
         seat count and status.
@@ -185,7 +200,8 @@ class PgLedger(PgBookingReads):
             )
         doc = {
             "launch_id": launch.id,
-            "seats_booked": launch.seats_booked,
+            "epoch": fence.epoch,
+            "previous_status": previous.value,
             "status": launch.status.value,
             "confirmed_at": launch.confirmed_at.isoformat() if launch.confirmed_at else None,
             "bookings": [
@@ -210,10 +226,15 @@ class PgLedger(PgBookingReads):
         }
         try:
             async with write_tx(self._pool, recorded=RECORDED) as conn:
-                await conn.execute(COMMIT_BOOKINGS, doc)
+                _, updated = await conn.fetchrow(COMMIT_BOOKINGS, doc)
+                if updated != 1:
+                    raise StatusMoved(launch.id, previous)
                 await write_notices(conn, others)
         except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) != RELEASED:
+            state = getattr(exc, "sqlstate", None)
+            if state == FENCED:
+                raise Fenced(launch.id) from None
+            if state != RELEASED:
                 raise
             raise PaymentsReleased(await self._released([b.attempt_id for b in bookings])) from None
 
@@ -226,33 +247,42 @@ class PgLedger(PgBookingReads):
             )
         return frozenset(r["id"] for r in rows)
 
-    async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
-        """The booking cancelled, the launch's seats, the e-mails and the refund owed, in one transaction."""
-        async with write_tx(self._pool) as conn:
+    async def commit_cancel(self, fence: Fence, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
+        """The booking cancelled, its seats given back to the launch, the e-mails and the refund owed, in one
+        transaction under the actor's fence."""
+        async with _fenced(self._pool, fence) as conn:
             owed = await _cancel(conn, event)
             await conn.execute(
-                "UPDATE launches SET seats_booked = $2, updated_at = now() WHERE id = $1",
+                "UPDATE launches SET seats_booked = seats_booked - $2, updated_at = now() WHERE id = $1",
                 launch.id,
-                launch.seats_booked,
+                event.seats if event.seats_released else 0,
             )
             await write_notices(conn, notices([event]))
             return owed
 
-    async def commit_status(self, launch: Launch, events: list[DomainEvent]) -> list[RefundOwed]:
-        """The new status and its e-mails; the bookings an aborted or failed launch cancels with their refunds
-        owed; the invoice of a launch that ended -- in one transaction."""
-        async with write_tx(self._pool) as conn:
-            await conn.execute(
-                """UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4,
-                       last_delayed_at = $5, confirmed_at = $6, updated_at = now()
-                   WHERE id = $1""",
+    async def commit_status(
+        self, fence: Fence, launch: Launch, previous: Status, events: list[DomainEvent]
+    ) -> list[RefundOwed]:
+        """The new status (compare-and-set on `previous`) and its e-mails; the bookings an aborted or failed
+        launch cancels with their refunds owed; the invoice of a launch that ended -- in one transaction
+        under the actor's fence."""
+        async with _fenced(self._pool, fence) as conn:
+            updated = await conn.fetchval(
+                """WITH l AS (
+                       UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4,
+                           last_delayed_at = $5, confirmed_at = $6, updated_at = now()
+                       WHERE id = $1 AND status = $7 RETURNING 1)
+                   SELECT count(*) FROM l""",
                 launch.id,
                 launch.status.value,
                 launch.scheduled_at,
                 launch.status_reason,
                 launch.last_delayed_at,
                 launch.confirmed_at,
+                previous.value,
             )
+            if updated != 1:
+                raise StatusMoved(launch.id, previous)
             refunds: list[RefundOwed] = []
             for event in events:
                 if isinstance(event, BookingCancelled):
@@ -321,6 +351,34 @@ class PgLedger(PgBookingReads):
         return [r["traveler_id"] for r in rows]
 
 
+class StatusMoved(Exception):
+    """The launch's stored status is not the one its actor changed from: the write is refused (a second
+    line behind the fence; the actor crashes and reloads)."""
+
+    def __init__(self, launch_id: str, previous: Status) -> None:
+        super().__init__(f"launch {launch_id}: the stored status is no longer {previous.value}")
+
+
+class BookingMoved(Exception):
+    """The booking to cancel is no longer active in the database: the write is refused."""
+
+    def __init__(self, booking_id: str) -> None:
+        super().__init__(f"booking {booking_id} is no longer confirmed in the database")
+
+
+@contextlib.asynccontextmanager
+async def _fenced(pool: asyncpg.Pool, fence: Fence) -> AsyncIterator[asyncpg.Connection]:
+    """A write transaction of the launch, refused as Fenced when its epoch is not the current one."""
+    try:
+        async with write_tx(pool) as conn:
+            await conn.fetchval(FENCE_CHECK, fence.launch_id, fence.epoch)
+            yield conn
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == FENCED:
+            raise Fenced(fence.launch_id) from None
+        raise
+
+
 async def _cancel(conn: asyncpg.Connection, event: BookingCancelled) -> RefundOwed | None:
     """The booking cancelled as the event says, with a pending refund row when it refunds something."""
     charge_ref = await conn.fetchval(
@@ -336,6 +394,8 @@ async def _cancel(conn: asyncpg.Connection, event: BookingCancelled) -> RefundOw
         event.seats_released,
         event.cancelled_at,
     )
+    if charge_ref is None:
+        raise BookingMoved(event.booking_id)
     if event.refund_cents <= 0:
         return None
     payment_id = new_id("pay")

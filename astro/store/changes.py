@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Final
 
@@ -17,6 +19,7 @@ Row = dict[str, Any]
 # Changes younger than this are left for the next round: a transaction that took its id earlier may
 # still be committing, and the cursor must not pass it.
 SETTLE_SECONDS: Final = 2
+LOCK_PREFIX: Final = "astro:"  # advisory locks are one space per database: ours are named astro:...
 JOB_COLUMNS: Final = """id, kind, status, total, done, errors, created_by, created_at, started_at,
     finished_at, node,
     heartbeat_at, failure"""
@@ -80,6 +83,30 @@ class PgChanges:
                 name,
                 position,
             )
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """PostgreSQL's session advisory lock `name`, on a connection kept for as long as it is held:
+        True while held, False (and nothing held) when another session holds it. The pool does not reset
+        a released connection (postgres.PooledConnection), so the lock is released here, and a connection
+        that may hold it unreleased (cancelled while taking or releasing it) is closed, which releases it:
+        a lock is never left behind on a reused connection, where it would stop every other node's sync."""
+        key = LOCK_PREFIX + name
+        async with self._pool.acquire() as conn:
+            try:
+                held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+            except BaseException:
+                conn.terminate()
+                raise
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+                    except BaseException:
+                        conn.terminate()
+                        raise
 
     async def latest_id(self) -> int:
         async with self._pool.acquire() as conn:

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PHONE, Site
+from web.clients import PG_POOL
 from web.monitoring import LOG_SHIPPER, SAMPLER
 
 pytestmark = pytest.mark.browser
@@ -167,3 +168,40 @@ async def test_every_it_view_fits_a_phone_and_labels_its_controls(site: Site, ma
                   .map(c => c.name || c.id)"""
         )
         assert unlabelled == [], f"{view}: controls without a label: {unlabelled}"
+
+
+async def test_the_nodes_view_lists_each_node_and_refreshes(
+    site: Site, make_employee: Any, make_agency: Any, make_launch: Any
+) -> None:
+    launch = await make_launch(await make_agency())
+    pool = site.client.app[PG_POOL]
+    await pool.execute(
+        """INSERT INTO nodes (name, holder, url, pid, heartbeat_at, stopped_at) VALUES
+             ('zz-one', 'zz-one/21/r1', 'http://127.0.0.1:4101', 21, now(), NULL),
+             ('zz-two', 'zz-two/22/r1', 'http://127.0.0.1:4102', 22, now() - interval '1 minute', NULL)"""
+    )
+    page = await site.login("it", await make_employee("it"), phone=True)
+    await page.get_by_test_id("nav-nodes").click()
+    rows = page.get_by_test_id("node-row").filter(has_text="zz-")
+    await expect(rows).to_have_count(2)
+    assert await shown(page, "node-row", "name") == sorted(await shown(page, "node-row", "name"))
+    one, two = rows.nth(0), rows.nth(1)
+    await expect(one).to_have_attribute("data-name", "zz-one")
+    await expect(one.get_by_test_id("node-state")).to_have_attribute("data-value", "alive")
+    await expect(one.get_by_test_id("node-owned")).to_have_text("0")
+    await expect(one).to_contain_text("http://127.0.0.1:4101")
+    await expect(two.get_by_test_id("node-state")).to_have_attribute("data-value", "silent")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"nodes is {width}px wide"
+    # zz-two stops; zz-one takes a launch: shown after a refresh.
+    await pool.execute("UPDATE nodes SET stopped_at = now() WHERE name = 'zz-two'")
+    await pool.execute(
+        """INSERT INTO launch_leases (launch_id, epoch, node, holder, url, expires_at)
+           VALUES ($1, 1, 'zz-one', 'zz-one/21/r1', 'http://127.0.0.1:4101', now() + interval '1 hour')""",
+        launch["id"],
+    )
+    await page.get_by_test_id("nodes-refresh").click()
+    await expect(two.get_by_test_id("node-state")).to_have_attribute("data-value", "stopped")
+    await expect(one.get_by_test_id("node-owned")).to_have_text("1")
+    await expect(one).to_have_attribute("data-owned", "1")
+    await expect(page.get_by_test_id("nodes-summary")).to_contain_text("lease 5 s")

@@ -26,6 +26,36 @@ async def test_request_id_is_generated_and_passed_through(client: Any) -> None:
     assert resp.headers["X-Request-ID"] == "on-errors-too"
 
 
+async def test_every_response_names_the_node_that_answered(aiohttp_client: Any, settings: Any) -> None:
+    app = create_app(settings)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("boom")
+
+    app.router.add_get("/boom", boom)
+    client = await aiohttp_client(app)
+    answers = [
+        await client.get("/health"),
+        await client.get("/nowhere"),  # 404 of the router
+        await client.get("/api/system/auth/login"),  # 405
+        await client.post("/api/system/auth/login", data=b"{"),  # 400 of a handler
+        await client.post(
+            "/api/system/auth/login",
+            data=b"x" * (2 * 1024 * 1024),
+            headers={"Content-Type": "application/json"},
+        ),  # 413
+        await client.get("/boom"),  # 500
+        await client.get("/ws"),  # a plain GET of the WebSocket: refused
+    ]
+    assert [r.status for r in answers] == [200, 404, 405, 400, 413, 500, 400]
+    assert [r.headers.get("X-Astro-Node") for r in answers] == ["test-node"] * len(answers)
+    ws = await client.ws_connect("/ws")
+    try:
+        assert ws._response.headers["X-Astro-Node"] == "test-node"  # the 101 upgrade
+    finally:
+        await ws.close()
+
+
 async def test_router_404_and_405_use_the_error_body(client: Any) -> None:
     resp = await client.get("/api/system/nope")
     body = await resp.json()

@@ -382,3 +382,52 @@ async def test_sync_figures_are_on_the_prometheus_endpoint(client: Any, make_emp
     }
     assert done == {("all", "completed"): 1.0}
     assert {"astro_sync_changes_applied", "astro_sync_jobs_running", "astro_sync_job_items"} <= set(families)
+
+
+async def test_two_nodes_apply_each_change_exactly_once(
+    make_client: Any, client: Any, settings: Any, make_employee: Any
+) -> None:
+    one, two = client, await make_client(node="node-b")
+    workers = [one.app[SYNC], two.app[SYNC]]
+    for worker in workers:  # only the rounds below run: not the two nodes' own loops
+        await worker.stop()
+    it = await make_employee("it")
+    travelers = [await register(one, traveler_body()) for _ in range(7)]
+    for n, traveler in enumerate(travelers[:4]):  # 4 changes in MongoDB (IT renames)
+        resp = await one.patch(f"{S}/users/{traveler.id}", headers=it.headers, json={"name": f"IT {n}"})
+        assert resp.status == 200, await resp.text()
+    for n, traveler in enumerate(travelers[4:]):  # 3 changes in PostgreSQL (profile edits)
+        profile = await (await two.get("/api/booking/profile", headers=traveler.headers)).json()
+        resp = await two.put(
+            "/api/booking/profile", headers=traveler.headers, json={**profile, "name": f"Self {n}"}
+        )
+        assert resp.status == 200, await resp.text()
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        # Old enough to be taken now (a round leaves a change younger than 2 s for the next one).
+        await conn.execute("UPDATE changes SET at = at - interval '1 minute'")
+        # Node B's round while node A holds the lock: skipped, nothing applied.
+        async with workers[0]._pg.exclusive("sync-worker-round") as held:
+            assert held
+            assert await workers[1].sync_once() == 0
+        assert (workers[1].skipped, workers[1].rounds) == (1, 0)
+        # Both nodes' rounds at once, until both logs are passed: each change applied by one of them.
+        async with asyncio.timeout(WAIT):
+            while not await caught_up(one.app):
+                await asyncio.gather(*(w.sync_once() for w in workers))
+        await asyncio.gather(*(w.sync_once() for w in workers))  # nothing more to apply
+        assert sum(w.applied for w in workers) == 7
+        names = await conn.fetch(
+            "SELECT id, name FROM travelers WHERE id = ANY($1::text[])", [t.id for t in travelers]
+        )
+    finally:
+        await conn.close()
+    assert {r["id"]: r["name"] for r in names} == {
+        **{t.id: f"IT {n}" for n, t in enumerate(travelers[:4])},
+        **{t.id: f"Self {n}" for n, t in enumerate(travelers[4:])},
+    }
+    for n, traveler in enumerate(travelers[4:]):
+        me = await (await one.get(f"{S}/auth/me", headers=traveler.headers)).json()
+        assert me["user"]["name"] == f"Self {n}"
+    mongo_renames = [c for c in await changes(one, it, "?entity=users") if c["origin"]["via"] == "sync"]
+    assert len(mongo_renames) == 3  # each PostgreSQL change written to MongoDB once

@@ -48,10 +48,11 @@ class PlatformProcess:
     port: int
     log_dir: Path
     node: str = "fault-node"  # ASTRO_NODE: several processes on the same stores need distinct names
-    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. ASTRO_LEASE_SECONDS
+    extra_env: dict[str, str] = field(default_factory=dict)  # ASTRO_* set (or replaced) for this one
     process: subprocess.Popen[bytes] | None = None
     runs: list[Path] = field(default_factory=list)
     paused: bool = False
+    args: tuple[str, ...] = ()  # after run.py: e.g. ("--workers", "2")
 
     @property
     def base(self) -> str:
@@ -82,7 +83,7 @@ class PlatformProcess:
         self.runs.append(out_path)
         with out_path.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(RUN_PY)],
+                [sys.executable, str(RUN_PY), *self.args],
                 cwd=ROOT,
                 env=self.env(),
                 stdout=out,

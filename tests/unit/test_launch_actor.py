@@ -35,6 +35,7 @@ from astro.domain.events import BookingCancelled, DomainEvent, LaunchFacts, Laun
 from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, Launch, SeatsHeld
 from astro.domain.launches import Status
+from astro.domain.leases import Fence
 from astro.services.live import LiveEvent
 from tests.unit.launch_factory import AGENCY, NOW, PRICE, adults, make_launch, record
 
@@ -126,7 +127,12 @@ class MemoryLedger:
         self.stored = stored
 
     async def commit_bookings(
-        self, launch: Launch, bookings: list[NewBooking], events: list[DomainEvent]
+        self,
+        fence: Fence,
+        launch: Launch,
+        previous: Status,
+        bookings: list[NewBooking],
+        events: list[DomainEvent],
     ) -> None:
         await self._commit("bookings", launch, [b.id for b in bookings], events)
         for b in bookings:
@@ -141,11 +147,13 @@ class MemoryLedger:
                 b.charge_ref,
             )
 
-    async def commit_cancel(self, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
+    async def commit_cancel(self, fence: Fence, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
         await self._commit("cancel", launch, [], [event])
         return self._cancelled(event)
 
-    async def commit_status(self, launch: Launch, events: list[DomainEvent]) -> list[RefundOwed]:
+    async def commit_status(
+        self, fence: Fence, launch: Launch, previous: Status, events: list[DomainEvent]
+    ) -> list[RefundOwed]:
         await self._commit("status", launch, [], events)
         owed = [self._cancelled(e) for e in events if isinstance(e, BookingCancelled)]
         return [o for o in owed if o is not None]
@@ -158,6 +166,21 @@ class MemoryLedger:
         if event.refund_cents <= 0:
             return None
         return RefundOwed(f"pay_{b.id}", b.id, b.traveler_id, event.refund_cents, b.charge_ref)
+
+
+class OneNode:
+    """The Ownership port of a single node: every take succeeds, with the next epoch."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.given_up: list[Fence] = []
+
+    async def take(self, launch_id: str) -> Fence:
+        self.epoch += 1
+        return Fence(launch_id, self.epoch)
+
+    async def give_up(self, fence: Fence) -> None:
+        self.given_up.append(fence)
 
 
 @dataclass
@@ -188,6 +211,7 @@ class Harness:
     def __post_init__(self) -> None:
         self.deps = LaunchDeps(
             ledger=self.ledger,
+            ownership=OneNode(),
             live=self.feed,
             clock=self.clock,
             pay_refunds=self.refunds.extend,

@@ -27,6 +27,7 @@ startApp({
     { id: 'sync', title: 'Sync jobs', roles: IT, load: () => import('./views/sync.js') },
     { id: 'metrics', title: 'Metrics', roles: IT, load: () => import('./views/metrics.js') },
     { id: 'changes', title: 'Change log', roles: IT, load: () => import('./views/changes.js') },
+    { id: 'nodes', title: 'Nodes', roles: IT, load: () => import('./views/nodes.js') },
   ],
   async setup() {
     // One live connection for the views that want one; none subscribes yet (sync jobs and the queue
