@@ -66,6 +66,7 @@ async def test_no_booking_is_accepted_on_one_node_after_an_abort_on_another(
         await storm.settle(session, until=stormed + SETTLE, pause=RETRY_PAUSE)
         over.set()
         await asyncio.gather(*watching)
+        refunds_paid = await _refunds_paid(dsn, launch_id, until=time.monotonic() + SETTLE)
         books = await books_when_final(dsn, launch_id, within=SETTLE)
         late = await _bookings_after(dsn, launch_id, abort["db_time"])
         shown = await views(session, cluster, launch_id, agency)
@@ -85,6 +86,7 @@ async def test_no_booking_is_accepted_on_one_node_after_an_abort_on_another(
         "refusals": refusals(storm),
         "finals": storm.finals(),
         "bookings_by_status": by_status,
+        "refunds_by_status": refunds_paid,
         "statuses_seen_after_abort": sorted({s for _, s in statuses}),
         "shown_by_nodes": shown,
         **books.summary(),
@@ -128,6 +130,26 @@ async def test_no_booking_is_accepted_on_one_node_after_an_abort_on_another(
     problems += [f"500: {error}" for error in cluster.errors()]
     assert not problems, cluster.explain(problems, report)
     assert ABORT_AFTER <= len(books.bookings) < STORM, report  # the abort really fell mid-storm
+
+
+async def _refunds_paid(dsn: str, launch_id: str, *, until: float) -> dict[str, int]:
+    """The launch's refunds by status once none is pending (the abort pays them after its commit), or as
+    they stand at `until` (polled: the database is the only witness)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            rows = await conn.fetch(
+                """SELECT t.status, count(*) AS n
+                   FROM traveler_payments t JOIN bookings b ON b.id = t.booking_id
+                   WHERE b.launch_id = $1 AND t.kind = 'refund' GROUP BY t.status""",
+                launch_id,
+            )
+            found = {r["status"]: r["n"] for r in rows}
+            if not found.get("pending") or time.monotonic() > until:
+                return found
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
 
 
 async def _db_now(dsn: str) -> Any:

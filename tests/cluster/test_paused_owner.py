@@ -9,6 +9,7 @@ answered 201 or answered with a clean error -- never stored without its payment 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -134,15 +135,27 @@ async def _book_through_then_resume(
     other: PlatformProcess,
     paused: dict[str, Any],
 ) -> None:
-    """While the owner is stopped, new bookings go to the other node until one is accepted (it took the
-    launch over) or the bound passes; the owner is continued once that happened and its lease is long
-    past (PAUSE_AT_LEAST)."""
+    """While the owner is stopped, new bookings go to the other node until one is decided (201 or sold
+    out: it took the launch over) or the bound passes; the owner is continued once that happened and its
+    lease is long past (PAUSE_AT_LEAST)."""
     deadline = paused["at"] + TAKEOVER_BOUND
-    while time.monotonic() < deadline:
+    served = asyncio.Event()
+
+    async def probe() -> None:
         answer = await storm.send(session, storm.add_order(), "storm", other.base)
         if answer.label() in SERVED:  # it decides the launch's bookings: it took it over
-            break
-        await asyncio.sleep(PROBE_PAUSE)
+            served.set()
+
+    # a new booking every PROBE_PAUSE s, each on its own: one stuck (forwarded to the stopped owner while
+    # its lease lasted) does not hold back those sent after the lease expired
+    probes: list[asyncio.Task[None]] = []
+    while time.monotonic() < deadline and not served.is_set():
+        probes.append(asyncio.create_task(probe()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(served.wait(), PROBE_PAUSE)
+    for task in probes:  # an unanswered probe keeps no answer: the settling retries its key
+        task.cancel()
+    await asyncio.gather(*probes, return_exceptions=True)
     await asyncio.sleep(max(0.0, paused["at"] + PAUSE_AT_LEAST - time.monotonic()))  # the fault's length
     owner.resume()
     paused["resumed"] = time.monotonic()
