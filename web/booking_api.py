@@ -105,12 +105,6 @@ async def get_launch(request: web.Request) -> web.Response:
     return respond(LaunchEnvelope(launch=LaunchOut.model_validate(card)))
 
 
-@doc(
-    "Book seats: one passenger per seat, charged at once (Idempotency-Key honoured)",
-    body=BookingIn,
-    response=BookingEnvelope,
-    status=201,
-)
 async def booking_of_attempt(request: web.Request, attempt_id: str) -> web.Response | None:
     """A retry of a booking whose first request did not answer: what came of its payment attempt (the
     booking, 201), its refusal, 503 while it is being decided, or None to book afresh (it ended without
@@ -124,6 +118,12 @@ async def booking_of_attempt(request: web.Request, attempt_id: str) -> web.Respo
     return respond(BookingEnvelope(booking=booking_out(view, request.app[CLOCK].now())), status=201)
 
 
+@doc(
+    "Book seats: one passenger per seat, charged at once (Idempotency-Key honoured)",
+    body=BookingIn,
+    response=BookingEnvelope,
+    status=201,
+)
 @routed(launch_in_body)
 @traveler_only
 @idempotent_resuming(booking_of_attempt)
