@@ -26,7 +26,7 @@ from web import (
 )
 from web.keys import BOOKING_OBSERVER, CLOCK, PROBES, REGISTRY, SETTINGS, Probe
 from web.metrics import BookingMetrics, HttpMetrics, prometheus
-from web.middlewares import make_middleware, name_the_node
+from web.middlewares import guard_answers, make_middleware, name_the_node
 from web.monitoring import setup_monitoring
 from web.openapi import openapi_docs, openapi_json
 from web.resources import RESOURCES
@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         middlewares=[make_middleware(HttpMetrics(registry), settings.node)], client_max_size=1024 * 1024
     )
     name_the_node(app, settings.node)
+    guard_answers(app)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
