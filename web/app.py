@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
-from typing import Any, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -17,6 +14,7 @@ from web import (
     agency_api,
     booking_api,
     finance_api,
+    health,
     notify_api,
     pages,
     payments_api,
@@ -24,14 +22,12 @@ from web import (
     system_api,
     ws,
 )
-from web.keys import BOOKING_OBSERVER, CLOCK, PROBES, REGISTRY, SETTINGS, Probe
+from web.keys import BOOKING_OBSERVER, CLOCK, PROBES, REGISTRY, SETTINGS
 from web.metrics import BookingMetrics, HttpMetrics, prometheus
-from web.middlewares import make_middleware, name_the_node
+from web.middlewares import guard_answers, make_middleware, name_the_node
 from web.monitoring import setup_monitoring
 from web.openapi import openapi_docs, openapi_json
 from web.resources import RESOURCES
-
-READY_TIMEOUT: Final = 2.0
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -44,6 +40,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         middlewares=[make_middleware(HttpMetrics(registry), settings.node)], client_max_size=1024 * 1024
     )
     name_the_node(app, settings.node)
+    guard_answers(app)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[CLOCK] = clock or SystemClock()
@@ -51,8 +48,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[BOOKING_OBSERVER] = BookingMetrics(registry)
     app.cleanup_ctx.extend(RESOURCES)  # the one list, in start-up order (web/resources.py says why)
     setup_monitoring(app)
-    app.router.add_get("/health", health, allow_head=False)
-    app.router.add_get("/ready", ready, allow_head=False)
+    health.setup(app)
     app.router.add_get("/metrics", prometheus, allow_head=False)
     app.router.add_get("/api/openapi.json", openapi_json, allow_head=False)
     app.router.add_get("/api/docs", openapi_docs, allow_head=False)
@@ -78,28 +74,3 @@ async def started(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app.shutdown()
         await app.cleanup()
-
-
-async def health(request: web.Request) -> web.Response:
-    """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
-
-
-async def ready(request: web.Request) -> web.Response:
-    """Readiness: each part answers within its time limit; 503 names every part that does not."""
-    probes = request.app[PROBES]
-    results = await asyncio.gather(*(_check(probe) for probe in probes.values()))
-    parts = dict(zip(probes, results, strict=True))
-    down = [name for name, part in parts.items() if not part["ok"]]
-    body = {"status": "unavailable" if down else "ready", "down": down, "parts": parts}
-    headers = {"Retry-After": "5"} if down else None
-    return web.json_response(body, status=503 if down else 200, headers=headers)
-
-
-async def _check(probe: Probe) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        await asyncio.wait_for(probe(), READY_TIMEOUT)
-    except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
-    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

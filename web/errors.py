@@ -15,6 +15,7 @@ STATUS: Final[dict[type[e.DomainError], int]] = {
     e.Forbidden: 403,
     e.NotFound: 404,
     e.Conflict: 409,
+    e.UnsupportedMediaType: 415,
     e.RuleViolation: 422,
     e.TooManyAttempts: 429,
     e.Unavailable: 503,

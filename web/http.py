@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from astro import origin
-from astro.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
+from astro.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated, UnsupportedMediaType
 from astro.domain.users import Principal, Role
 from astro.services.idempotency import InFlight, InProgress, StoredResponse
 from web.errors import domain_error_response, status_of
@@ -53,6 +53,7 @@ async def read_body(request: web.Request, model: type[T] | TypeAdapter[T]) -> T:
     raw = await request.read()
     if not raw:
         raise InvalidInput("a JSON body is required", {"fields": {"body": "missing"}})
+    require_json(request)
     adapter: TypeAdapter[T] = model if isinstance(model, TypeAdapter) else _adapter(model)
     try:
         return adapter.validate_json(raw)
@@ -60,6 +61,22 @@ async def read_body(request: web.Request, model: type[T] | TypeAdapter[T]) -> T:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise InvalidInput("the body is not valid JSON", {"fields": {"body": "malformed JSON"}}) from None
         raise InvalidInput("some fields are missing or wrong", {"fields": field_errors(exc)}) from None
+
+
+def require_json(request: web.Request) -> None:
+    """415 unless the body is declared JSON: a form or text/plain body is what a page of another site can
+    send without a CORS preflight (a cross-site login, a lockout), so no JSON endpoint reads one."""
+    if not is_json(request.content_type):
+        given = request.headers.get("Content-Type") or "no Content-Type"
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {given})", {"content_type": request.content_type}
+        )
+
+
+def is_json(media_type: str) -> bool:
+    """application/json, or a JSON-based type such as application/merge-patch+json."""
+    kind, _, subtype = media_type.lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def query_limit(request: web.Request, default: int = 50) -> int:
@@ -175,6 +192,8 @@ def idempotent_resuming(resume: Resume | None) -> Callable[[Handler], Handler]:
                 )
             principal = await authenticate(request)
             body = await request.read()
+            if body:
+                require_json(request)  # before the key is claimed: a corrected retry must not replay a 415
             digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
             store = request.app[IDEMPOTENCY]
             user_id = principal.user_id

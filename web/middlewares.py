@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from astro import logs, origin
-from astro.domain.errors import DomainError, NotFound, Unavailable
+from astro.domain.errors import DomainError, InvalidInput, NotFound, Unavailable
 from astro.origin import Origin
 from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
@@ -83,6 +83,43 @@ def name_the_node(app: web.Application, node: str) -> None:
     app.on_response_prepare.append(add_header)
 
 
+API_PATHS: Final = ("/api/", "/health", "/ready", "/metrics")
+API_HEADERS: Final = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+def guard_answers(app: web.Application) -> None:
+    """`nosniff` on every response this app sends, and `Cache-Control: no-store` on every answer of the
+    APIs and probes (errors included): they carry personal data (tax ids in reports, bookings), which no
+    browser or proxy cache may keep. Pages and assets set their own (revalidated) caching."""
+
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith(API_PATHS):
+            response.headers.update(API_HEADERS)
+        else:
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+    app.on_response_prepare.append(add_headers)
+
+
+def refuse_nul(request: web.Request) -> None:
+    """No id, name or filter of ours holds a NUL, and PostgreSQL cannot even compare one: a path or query
+    parameter with one is 400 naming it, before any handler sees it."""
+    fields = {
+        name: "must not contain a NUL character"
+        for name, value in request.match_info.items()
+        if "\x00" in value
+    }
+    fields |= {
+        name: "must not contain a NUL character"
+        for name, value in request.query.items()
+        if "\x00" in name or "\x00" in value
+    }
+    if fields:
+        raise InvalidInput("a parameter holds a NUL character", {"fields": fields})
+    if "\x00" in request.path:  # outside any parameter: no route has such a path
+        raise NotFound(f"no such endpoint or object: {request.path!r}")
+
+
 def _caller_of(request: web.Request) -> logs.Lazy:
     """The authenticated user's id when an entry is made; weak, so tasks started here keep no request."""
     ref = weakref.ref(request)
@@ -97,8 +134,7 @@ def _caller_of(request: web.Request) -> logs.Lazy:
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if "\x00" in request.path:  # no id or name of ours holds a NUL; PostgreSQL could not even compare one
-            raise NotFound(f"no such endpoint or object: {request.path!r}")
+        refuse_nul(request)
         return await handler(request)
     except DomainError as exc:
         if isinstance(exc, Unavailable):  # a store (astro/store translates its driver's errors) or a gateway

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
+from astro.schemas.common import in_utc
 from astro.schemas.monitor import EntityRef, EntryOut, EntryPage, MetricPoint, MetricSeries
 from astro.services.monitor import LEVELS, LogQuery, time_of_id
 from web.http import decode_cursor, page_of, query_limit, requires, respond
@@ -62,7 +63,7 @@ def _time(raw: str) -> datetime:
     except ValueError:
         # An unencoded "+" of an offset arrives as a space: 10:00:00+02:00 → "10:00:00 02:00".
         moment = datetime.fromisoformat(raw.replace(" ", "+"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return in_utc(moment)  # ValueError past year 1 or 9999
 
 
 def _times(request: web.Request, fields: dict[str, str]) -> tuple[datetime | None, datetime | None]:
@@ -74,7 +75,7 @@ def _times(request: web.Request, fields: dict[str, str]) -> tuple[datetime | Non
         try:
             found[name] = _time(raw)
         except ValueError:
-            fields[name] = "expected an ISO 8601 time, e.g. 2026-11-24T10:00:00Z"
+            fields[name] = "expected an ISO 8601 time from year 1 to 9999, e.g. 2026-11-24T10:00:00Z"
     since, until = found["since"], found["until"]
     if since is not None and until is not None and until <= since:
         fields["until"] = "must be later than since"
@@ -268,7 +269,7 @@ async def metric_series(request: web.Request) -> web.Response:
     if fields:
         raise InvalidInput("some parameters are wrong", {"fields": fields})
     until = until or datetime.now(UTC)
-    since = since or until - DEFAULT_RANGE
+    since = since or until - min(DEFAULT_RANGE, until - datetime.min.replace(tzinfo=UTC))  # not before year 1
     if since >= until:
         raise InvalidInput("since must be before until", {"fields": {"since": "must be before until"}})
     docs = await request.app[METRIC_SAMPLES].between(names=names, since=since, until=until, limit=MAX_SAMPLES)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from astro.domain.errors import InvalidInput
 from astro.domain.users import Role
+from astro.schemas.common import parse_time
 from astro.schemas.sync import ChangeOut, ChangePage, SyncJobEnvelope, SyncJobIn, SyncJobOut, SyncJobPage
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import CHANGES, SYNC_JOBS
@@ -33,14 +34,14 @@ def query_time(request: web.Request, name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw)
+        if datetime.fromisoformat(raw).tzinfo is None:
+            raise ValueError
+        return parse_time(raw)
     except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
         raise InvalidInput(
-            f"{name} must be an ISO 8601 time with a zone, e.g. 2027-01-31T12:00:00Z", {"fields": {name: raw}}
-        )
-    return value
+            f"{name} must be an ISO 8601 time with a zone from year 1 to 9999, e.g. 2027-01-31T12:00:00Z",
+            {"fields": {name: raw}},
+        ) from None
 
 
 @doc(
@@ -63,7 +64,7 @@ async def list_changes(request: web.Request) -> web.Response:
     since, limit = query_time(request, "since"), query_limit(request)
     cursor = decode_cursor(request)
     try:
-        before = datetime.fromisoformat(cursor) if cursor else None
+        before = parse_time(cursor) if cursor else None
     except ValueError:
         raise InvalidInput("cursor is not one this API gave out", {"fields": {"cursor": cursor}}) from None
     merged = await request.app[CHANGES].page(

@@ -26,6 +26,12 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
 
+class UnsupportedMediaType(DomainError):
+    """415: a body in a format the endpoint does not take (JSON endpoints take application/json only)."""
+
+    code = "unsupported_media_type"
+
+
 class Unauthenticated(DomainError):
     """401: no valid credentials."""
 

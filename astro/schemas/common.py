@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Email = Annotated[
     str,
@@ -15,6 +24,25 @@ Email = Annotated[
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+def in_utc(value: datetime) -> datetime:
+    """An aware time in UTC (a naive one is taken as UTC); ValueError when its offset moves it past year 1
+    or 9999, which neither Python nor PostgreSQL nor BSON can hold. Every time a client sends passes here."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: in UTC it falls before year 1 or after year 9999") from None
+
+
+def parse_time(raw: str) -> datetime:
+    """An ISO 8601 time (naive: UTC) in UTC; ValueError when it is not one or leaves the calendar."""
+    return in_utc(datetime.fromisoformat(raw))
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 
 
 class Request(BaseModel):

@@ -5,21 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import Field
 
-from astro.schemas.common import Name, Request, Response, Text
+from astro.schemas.common import Name, Request, Response, Text, UtcTime
 
 RangeName = Literal["low_earth", "moon", "mars"]
 Cents = Annotated[int, Field(gt=0, le=10**12)]
-
-
-def _utc(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.astimezone(UTC)
-
-
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
 class RocketIn(Request):

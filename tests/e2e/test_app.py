@@ -38,7 +38,9 @@ async def test_every_response_names_the_node_that_answered(aiohttp_client: Any, 
         await client.get("/health"),
         await client.get("/nowhere"),  # 404 of the router
         await client.get("/api/system/auth/login"),  # 405
-        await client.post("/api/system/auth/login", data=b"{"),  # 400 of a handler
+        await client.post(
+            "/api/system/auth/login", data=b"{", headers={"Content-Type": "application/json"}
+        ),  # 400 of a handler
         await client.post(
             "/api/system/auth/login",
             data=b"x" * (2 * 1024 * 1024),
@@ -89,9 +91,10 @@ async def test_unexpected_error_is_a_generic_500_naming_the_request_id(
     assert "req-500" in body["error"]["message"] and "secret" not in body["error"]["message"]
 
 
-async def test_health_and_ready(client: Any) -> None:
+async def test_health_and_ready(client: Any, make_employee: Any) -> None:
     assert (await (await client.get("/health")).json()) == {"status": "ok"}
-    resp = await client.get("/ready")
+    it = await make_employee("it")
+    resp = await client.get("/ready", headers=it.headers)
     body = await resp.json()
     assert resp.status == 200 and body["status"] == "ready" and body["down"] == []
     assert set(body["parts"]) == {"postgres", "mongo", "redis", "smtp"}
@@ -99,8 +102,8 @@ async def test_health_and_ready(client: Any) -> None:
 
 
 async def test_ready_is_503_naming_the_part_that_is_down(make_client: Any) -> None:
-    client = await make_client(smtp_url=f"smtp://127.0.0.1:{free_port()}")
-    resp = await client.get("/ready")
+    client = await make_client(smtp_url=f"smtp://127.0.0.1:{free_port()}", metrics_token="scrape-me")
+    resp = await client.get("/ready", headers={"Authorization": "Bearer scrape-me"})
     body = await resp.json()
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
     assert (
@@ -108,14 +111,15 @@ async def test_ready_is_503_naming_the_part_that_is_down(make_client: Any) -> No
     )
 
 
-async def test_a_store_that_is_down_answers_503_with_retry_after(client: Any) -> None:
+async def test_a_store_that_is_down_answers_503_with_retry_after(make_client: Any) -> None:
+    client = await make_client(metrics_token="scrape-me")
     agency = await register(client, agency_body())
     await client.app[PG_POOL].close()  # PostgreSQL is gone for this app: its pool is closed
     resp = await client.get("/api/agency/rockets", headers=agency.headers)
     body = await resp.json()
     assert resp.status == 503 and resp.headers["Retry-After"] == "5", body
     assert body["error"]["code"] == "unavailable" and body["error"]["details"]["store"] == "PostgreSQL"
-    resp = await client.get("/ready")
+    resp = await client.get("/ready", headers={"Authorization": "Bearer scrape-me"})
     assert resp.status == 503 and (await resp.json())["down"] == ["postgres"]
 
 

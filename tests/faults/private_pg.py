@@ -68,6 +68,7 @@ class PrivatePostgres:
                 "--no-instructions",
             ],
             user=self.user,
+            group=self.user,
             capture_output=True,
             check=True,
         )
@@ -94,6 +95,7 @@ class PrivatePostgres:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 user=self.user,
+                group=self.user,
                 preexec_fn=_die_with_parent(signal.SIGQUIT),
                 start_new_session=True,
             )
@@ -138,6 +140,7 @@ class PrivatePostgres:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             user=self.user,
+            group=self.user,
         )
         out, _ = await ctl.communicate()
         assert ctl.returncode == 0, f"pg_ctl stop -m {mode} failed: {out.decode(errors='replace')}"
