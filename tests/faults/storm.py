@@ -92,11 +92,19 @@ class Storm:
     """`size` one-seat bookings on one launch by `travelers` in turn, at most `concurrency` at a time."""
 
     def __init__(
-        self, base: str, launch_id: str, travelers: list[Traveler], size: int, concurrency: int
+        self,
+        base: str,
+        launch_id: str,
+        travelers: list[Traveler],
+        size: int,
+        concurrency: int,
+        *,
+        card_token: str = "tok_ok",  # the sandbox's; in Stripe mode a PaymentMethod id (pm_card_visa)
     ) -> None:
         self.base = base
         self.launch_id = launch_id
         self.concurrency = concurrency
+        self.card_token = card_token
         run = uuid.uuid4().hex[:8]
         self.orders = [Order(f"storm-{run}-{i:04d}", travelers[i % len(travelers)]) for i in range(size)]
         self.sent_in_storm = 0
@@ -112,7 +120,7 @@ class Storm:
             "launch_id": self.launch_id,
             "seats": 1,
             "passengers": [PASSENGER],
-            "card_token": "tok_ok",
+            "card_token": self.card_token,
         }
         headers = {**order.traveler.headers, "Idempotency-Key": order.key}
         sent = time.monotonic()
