@@ -7,6 +7,7 @@ within a minute of the platform running again after any crash, every attempt is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,11 +18,17 @@ import structlog
 from actors.loop import BackgroundLoop
 from actors.payments import Payments
 from astro.domain.clock import Clock
+from astro.domain.payments import Attempt
 
 log = structlog.get_logger("astro.recovery")
 
 INTERVAL: Final = 2.0  # seconds between rounds
 BATCH: Final = 50  # attempts claimed per round
+# Attempts of a batch resolved at once. One after another, every attempt the gateway holds nothing for cost
+# the Stripe adapter a listing of its recent intents of its own (~1 s on localstripe with a few hundred):
+# after a crash that left 21 of them, recovery took 65 s. At once, their finds share listings (Coalesced).
+# Bounded below Stripe's test-mode rate limit (25 requests a second).
+RESOLVING: Final = 20
 # A node's claim on an attempt it is resolving: another node (or this one's next round) may take it
 # over after this long, should the node die or the gateway not answer.
 LEASE: Final = timedelta(seconds=10)
@@ -79,14 +86,24 @@ class RecoveryWorker:
         """Every attempt past its deadline that it can claim, resolved; then refunds, invoice payments,
         old idempotency records."""
         self.stats.rounds += 1
-        while due := await self._payments.attempts.claim_due(self._node, self._clock.now(), BATCH, LEASE):
-            deferred = 0
-            for attempt in due:
+        gate = asyncio.Semaphore(RESOLVING)
+
+        async def resolved(attempt: Attempt) -> bool:
+            async with gate:
                 state = await self._payments.resolve(attempt)
-                deferred += state is attempt.state  # the gateway did not answer: claimed again after LEASE
-                log.info(
-                    "payment_attempt_resolved", attempt_id=attempt.id, before=attempt.state.value, after=state
-                )
+            log.info(
+                "payment_attempt_resolved", attempt_id=attempt.id, before=attempt.state.value, after=state
+            )
+            return (
+                state is not attempt.state
+            )  # unchanged: the gateway did not answer; claimed again after LEASE
+
+        while due := await self._payments.attempts.claim_due(self._node, self._clock.now(), BATCH, LEASE):
+            outcomes = await asyncio.gather(*(resolved(attempt) for attempt in due), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):  # the round fails, as it did one attempt at a time
+                    raise outcome
+            deferred = outcomes.count(False)
             self.stats.resolved += len(due) - deferred
             self.stats.deferred += deferred
             if deferred == len(due):  # the gateway is not answering: try again next round

@@ -202,10 +202,12 @@ class StripeGateway:
 
     async def find(self, key: str) -> GatewayPayment | None:
         with _translated("find", key):
+            probed = False
             if self.search is None:  # the first finds: one asks whether there is a Search API, others wait
                 async with self._probing:
-                    found = await self._searched(key) if self.search is not False else None
-            else:
+                    if self.search is None:
+                        found, probed = await self._searched(key), True
+            if not probed:  # searched at once, side by side (not one by one under the probe's lock)
                 found = await self._searched(key) if self.search else None
             if found is None:  # no Search API here: every intent, listed
                 found = (await self._every_intent()).get(key, [])

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import asyncpg
 import pytest
 
 from astro.domain.payments import AttemptState
-from tests.conftest import passengers
+from tests.conftest import Account, passengers
 from tests.e2e.stripe_world import (  # noqa: F401 (make_world_fixture: the fixture make_world)
     BOOKINGS,
     MakeWorld,
@@ -25,6 +26,7 @@ from tests.e2e.stripe_world import (  # noqa: F401 (make_world_fixture: the fixt
     signed,
     until,
 )
+from web.keys import DESK
 
 S = AttemptState
 
@@ -269,6 +271,106 @@ async def test_an_authorization_stripe_canceled_before_the_commit_is_released_an
     assert await w.bookings_of(traveler) == [] and await w.state_of(attempt.id) is S.VOIDED
     assert await w.seats_booked(launch) == 0
     await w.booked(other, launch, 4)  # its seats were free again
+    await audit(w)
+
+
+# -- a commit held past the ask timeout -----------------------------------------------------------------
+
+# What a 503 may say only when the attempt's authorization was really released.
+NOT_CHARGED = ("not charged", "nothing was charged", "was released")
+
+
+async def keyed(w: World, traveler: Account, launch: str, seats: int, key: str) -> Any:
+    body = {
+        "launch_id": launch,
+        "seats": seats,
+        "passengers": passengers(seats),
+        "card_token": "pm_card_visa",
+    }
+    return await w.client.post(BOOKINGS, json=body, headers={**traveler.headers, "Idempotency-Key": key})
+
+
+async def retried_to_one_booking(w: World, traveler: Account, launch: str, seats: int, key: str) -> Any:
+    """The retry with the key is 201 (the booking the commit made, or a fresh one when the attempt was
+    released), its replay the same booking, and the key made exactly one booking."""
+    resp = await keyed(w, traveler, launch, seats, key)
+    assert resp.status == 201, await resp.text()
+    booking = (await resp.json())["booking"]
+    replay = await keyed(w, traveler, launch, seats, key)
+    assert replay.status == 201 and (await replay.json())["booking"]["id"] == booking["id"]
+    assert await w.bookings_of(traveler) == [booking["id"]]
+    return booking
+
+
+async def test_a_commit_held_by_a_table_lock_past_the_ask_timeout_is_decided_by_the_attempt(
+    make_world: MakeWorld,
+) -> None:
+    """The booking's group commit waits for a table lock longer than the desk's ask: the attempt's row
+    decides (the release wins, or the commit booked it first), the client is told 503 and never "not
+    charged" unless the intent was canceled, the retry with the key gets the real outcome, and the intent
+    at localstripe matches the attempt at every step."""
+    w = await make_world(ask_timeout=1.5)
+    launch, traveler = await w.launch(capacity=4), await w.traveler()
+    lock = await asyncpg.connect(w.dsn)
+    try:
+        await lock.execute("BEGIN; LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE")
+        resp = await keyed(w, traveler, launch, 2, "held-1")  # its group commit waits for the lock
+        body = await resp.json()
+        assert resp.status == 503 and "Retry-After" in resp.headers, body
+        [attempt] = await w.attempts_of(traveler)
+        [intent] = await w.stripe.intents_of({attempt.id})
+        assert intent["metadata"]["booking_id"] == attempt.booking_id
+        if attempt.state is S.VOIDED:  # released: the intent is canceled, and only then may it say so
+            assert intent["status"] == "canceled", intent
+        else:
+            assert attempt.state is S.AUTHORIZED, attempt
+            assert intent["status"] == "requires_capture", intent
+            assert not any(words in body["error"]["message"] for words in NOT_CHARGED), body
+    finally:
+        await lock.close()  # the lock goes with it; the queued commit runs
+    await w.app[DESK].launch(launch)  # the actor has finished the batch the lock held
+    decided = await w.payments.attempts.get(attempt.id)
+    assert decided is not None
+    [intent] = await w.stripe.intents_of({attempt.id})
+    if decided.state is S.VOIDED:  # the release won: the booking never committed
+        assert await w.bookings_of(traveler) == [] and intent["status"] == "canceled"
+    else:  # the commit won: the booking stands and its intent is held or taken, never released
+        assert decided.state in (S.BOOKED, S.CAPTURED), decided
+        assert await w.bookings_of(traveler) == [attempt.booking_id]
+        assert intent["status"] in ("requires_capture", "succeeded") and refunded(intent) == 0, intent
+    booking = await retried_to_one_booking(w, traveler, launch, 2, "held-1")
+    assert (booking["id"] == attempt.booking_id) is (decided.state is not S.VOIDED)
+    await w.app[DESK].wait_background()  # the capture runs after the answer
+    paid = await w.attempt_of(booking["id"])
+    [intent] = await w.stripe.intents_of({paid.id})
+    assert (intent["status"], intent["metadata"]["booking_id"]) == ("succeeded", booking["id"])
+    assert intent["amount"] == booking["total_cents"]
+    await audit(w)
+
+
+async def test_keyed_bookings_caught_by_a_held_commit_each_book_exactly_once_on_retry(
+    make_world: MakeWorld,
+) -> None:
+    """Bookings arrive while a lock holds the launch's commit past the ask timeout; whatever each was told,
+    its retry with its key ends in exactly one booking, paid by one captured intent naming it."""
+    w = await make_world(ask_timeout=1.5)
+    launch = await w.launch(capacity=40)
+    travelers = [await w.traveler() for _ in range(8)]
+    lock = await asyncpg.connect(w.dsn)
+    try:
+        await lock.execute("BEGIN; LOCK TABLE bookings IN ACCESS EXCLUSIVE MODE")
+        first = await asyncio.gather(*(keyed(w, t, launch, 2, f"held-{t.id}") for t in travelers))
+    finally:
+        await lock.close()
+    for resp in first:
+        body = await resp.json()
+        assert resp.status in (201, 503), body
+        if resp.status == 503:
+            assert "Retry-After" in resp.headers and body["error"]["code"] == "unavailable", body
+    await w.app[DESK].launch(launch)
+    for traveler in travelers:
+        await retried_to_one_booking(w, traveler, launch, 2, f"held-{traveler.id}")
+    assert await w.seats_booked(launch) == 16
     await audit(w)
 
 

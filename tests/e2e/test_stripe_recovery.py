@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from actors.recovery import RESOLVING
 from astro.domain.errors import GatewayError
 from astro.domain.payments import DEADLINE, AttemptState, GatewayState
 from tests.e2e.stripe_world import (  # noqa: F401 (make_world_fixture: the fixture make_world)
@@ -90,6 +91,49 @@ async def test_an_attempt_left_created_with_nothing_held_at_stripe_fails(
     assert await w.state_of(attempt.id) is S.FAILED
     intents = await w.stripe.intents_of({attempt.id})
     assert [i["status"] for i in intents] == (["canceled"] if at_stripe == "unconfirmed" else [])
+    await audit(w)
+
+
+async def test_attempts_left_created_are_resolved_together_and_their_misses_share_listings(
+    make_world: MakeWorld,
+) -> None:
+    """A crash before the authorizations reached Stripe leaves many attempts `created` with nothing there;
+    each miss of Stripe's search is checked by listing the recent intents. Resolved one at a time, each
+    paid for a listing of its own (~1 s on localstripe after a storm: 21 of them took recovery past the
+    60 s window); resolved RESOLVING at a time, the misses share listings (Coalesced)."""
+    w = await make_world()
+    launch, traveler = await w.launch(), await w.traveler()
+    attempts = [
+        w.payments.new_attempt(traveler_id=traveler.id, launch_id=launch, seats=1, amount_cents=50_001)
+        for _ in range(RESOLVING + 2)
+    ]
+    for attempt in attempts:
+        await w.payments.attempts.open(attempt, None)
+    finds, listings = 0, 0
+    most_finds = 0
+    find, listing = w.gateway.find, w.gateway._listing
+
+    async def counted_find(key: str) -> Any:
+        nonlocal finds, most_finds
+        finds += 1
+        most_finds = max(most_finds, finds)
+        try:
+            return await find(key)
+        finally:
+            finds -= 1
+
+    async def counted_listing(created_since: int | None) -> Any:
+        nonlocal listings
+        listings += 1
+        return await listing(created_since)
+
+    w.gateway.find = counted_find  # type: ignore[method-assign]
+    w.gateway._listing = counted_listing  # type: ignore[method-assign]
+    w.clock.advance(PAST_DEADLINE)
+    await w.app[RECOVERY].round()
+    assert [await w.state_of(a.id) for a in attempts] == [S.FAILED] * len(attempts)
+    assert most_finds == RESOLVING  # the batch's first RESOLVING asked Stripe at once
+    assert listings <= len(attempts) // 2, listings  # one at a time: one listing each
     await audit(w)
 
 

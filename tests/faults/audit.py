@@ -1,7 +1,10 @@
-"""The audit after a fault: the database, the sandbox gateway's ledger and the client's record must agree.
+"""The audit after a fault: the database, the gateway's ledger and the client's record must agree.
 
-`Books.read` takes the stored state once everything settled; `audit` returns every disagreement as one
-line (an empty list: the books balance), so a failing test names exactly what went wrong.
+The ledger is read from the gateway itself, never through the platform: the sandbox's tables
+(`SandboxLedger`) or localstripe's PaymentIntents through its REST API (`StripeLedger`), each payment as a
+`Payment` of the port's states. `Books.read` takes the stored state once everything settled; `audit`
+returns every disagreement as one line (an empty list: the books balance), so a failing test names exactly
+what went wrong.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import collections
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+import aiohttp
 import asyncpg
 
 from tests.faults.platform import PlatformProcess
@@ -21,6 +25,110 @@ from tests.faults.storm import Storm
 OPEN_STATES: Final = ("created", "authorized", "booked", "voiding")
 FINAL_ANSWERS: Final = ("201", "402 payment_declined", "409 sold_out")
 RECOVERY_WINDOW: Final = 60.0  # the issue's bound: every attempt final within 60 s of the platform running
+SETTLED: Final = ("captured", "voided", "declined")  # a payment that holds nothing undecided
+STRIPE_STATES: Final = {  # an intent's status as the port's state ("declined": canceled after a refusal)
+    "requires_capture": "authorized",
+    "succeeded": "captured",
+    "canceled": "voided",
+}
+PAGE: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One payment as the gateway itself holds it, in the port's states (GatewayState's values)."""
+
+    ref: str
+    key: str  # the idempotency key it was authorized under (= the attempt's id)
+    state: str  # authorized | captured | voided | declined | pending (Stripe: created, never confirmed)
+    amount_cents: int
+    refunded_cents: int
+    booking_id: str | None
+    attempt_id: str | None  # what the payment names as its attempt (the sandbox: its key)
+    status: str  # the gateway's own word for it (the sandbox: its state; Stripe: the intent's status)
+
+
+class Ledger(Protocol):
+    """Where the gateway's payments are read from."""
+
+    name: str
+
+    async def payments(self, conn: asyncpg.Connection) -> list[Payment]: ...
+
+
+class SandboxLedger:
+    """The sandbox gateway's durable ledger: its tables in the platform's PostgreSQL."""
+
+    name = "sandbox"
+
+    async def payments(self, conn: asyncpg.Connection) -> list[Payment]:
+        rows = await conn.fetch("SELECT * FROM sandbox_payments ORDER BY created_at, ref")
+        return [
+            Payment(
+                r["ref"],
+                r["key"],
+                r["state"],
+                r["amount_cents"],
+                r["refunded_cents"],
+                r["booking_id"],
+                r["key"],
+                r["state"],
+            )
+            for r in rows
+        ]
+
+
+class StripeLedger:
+    """localstripe's PaymentIntents of this test, listed through its REST API as any Stripe client would,
+    each with its charge's refunds (`latest_charge.amount_refunded`). localstripe keeps the whole session's
+    intents: this test's are those created since `since` (a Unix time: the test's start) that name an
+    attempt of its database (emptied for each test; an attempt is stored before its card is authorized)."""
+
+    name = "stripe"
+
+    def __init__(self, api_base: str, secret_key: str, since: int) -> None:
+        self.api_base = api_base
+        self.secret_key = secret_key
+        self.since = since
+
+    async def payments(self, conn: asyncpg.Connection) -> list[Payment]:
+        ours = {r["id"] for r in await conn.fetch("SELECT id FROM payment_attempts")}
+        payments = [_intent_payment(i) for i in await self.intents()]
+        return [p for p in payments if {p.key, p.attempt_id} & ours]
+
+    async def intents(self) -> list[dict[str, Any]]:
+        params = {"limit": str(PAGE), "expand[0]": "data.latest_charge", "created[gte]": str(self.since)}
+        found: list[dict[str, Any]] = []
+        headers = {"Authorization": f"Bearer {self.secret_key}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while True:
+                async with session.get(f"{self.api_base}/v1/payment_intents", params=params) as resp:
+                    page = await resp.json()
+                    assert resp.status == 200, page
+                found += page["data"]
+                if not page["has_more"] or not page["data"]:
+                    return found
+                params["starting_after"] = page["data"][-1]["id"]
+
+
+def _intent_payment(intent: dict[str, Any]) -> Payment:
+    metadata = intent.get("metadata") or {}
+    status = str(intent["status"])
+    state = STRIPE_STATES.get(status, "pending")
+    if status == "canceled" and intent.get("last_payment_error"):
+        state = "declined"
+    charge = intent.get("latest_charge")
+    refunded = int(charge["amount_refunded"]) if isinstance(charge, dict) else 0
+    return Payment(
+        intent["id"],
+        str(metadata.get("key", "")),
+        state,
+        int(intent["amount"]),
+        refunded,
+        metadata.get("booking_id"),
+        metadata.get("attempt_id"),
+        status,
+    )
 
 
 @dataclass(frozen=True)
@@ -29,40 +137,50 @@ class Books:
 
     attempts: dict[str, asyncpg.Record]  # by attempt id
     bookings: dict[str, asyncpg.Record]  # by booking id
-    payments: dict[str, asyncpg.Record]  # the sandbox ledger, by idempotency key (= attempt id)
-    refunded_cents: int  # the sandbox's refunds, summed
+    payments: dict[str, Payment]  # the gateway's ledger, by idempotency key (= attempt id)
+    duplicates: list[Payment]  # payments under a key another payment already has (never expected)
     keys: dict[str, asyncpg.Record]  # idempotency records, by key
     seats_booked: int
     capacity: int
+    gateway: str  # which ledger: "sandbox" or "stripe"
 
     @classmethod
-    async def read(cls, dsn: str, launch_id: str) -> Books:
+    async def read(cls, dsn: str, launch_id: str, ledger: Ledger | None = None) -> Books:
+        ledger = ledger or SandboxLedger()
         conn = await asyncpg.connect(dsn)
         try:
             attempts = await conn.fetch("SELECT * FROM payment_attempts WHERE launch_id = $1", launch_id)
             bookings = await conn.fetch("SELECT * FROM bookings WHERE launch_id = $1", launch_id)
-            payments = await conn.fetch("SELECT * FROM sandbox_payments")
-            refunded = await conn.fetchval("SELECT COALESCE(sum(amount_cents), 0) FROM sandbox_refunds")
+            payments = await ledger.payments(conn)
             keys = await conn.fetch("SELECT * FROM idempotency_keys")
             launch = await conn.fetchrow(
                 "SELECT seats_booked, capacity FROM launches WHERE id = $1", launch_id
             )
         finally:
             await conn.close()
+        by_key: dict[str, Payment] = {}
+        duplicates: list[Payment] = []
+        for payment in payments:
+            if payment.key in by_key:
+                duplicates.append(payment)
+            else:
+                by_key[payment.key] = payment
         return cls(
             attempts={r["id"]: r for r in attempts},
             bookings={r["id"]: r for r in bookings},
-            payments={r["key"]: r for r in payments},
-            refunded_cents=int(refunded),
+            payments=by_key,
+            duplicates=duplicates,
             keys={r["key"]: r for r in keys},
             seats_booked=launch["seats_booked"],
             capacity=launch["capacity"],
+            gateway=ledger.name,
         )
 
     def summary(self) -> dict[str, Any]:
+        every = [*self.payments.values(), *self.duplicates]
         return {
             "attempts": dict(collections.Counter(r["state"] for r in self.attempts.values())),
-            "gateway": dict(collections.Counter(r["state"] for r in self.payments.values())),
+            "gateway": dict(collections.Counter(p.status for p in every)),
             "bookings": len(self.bookings),
             "seats_booked": self.seats_booked,
             "capacity": self.capacity,
@@ -72,7 +190,11 @@ class Books:
 
     @property
     def captured_cents(self) -> int:
-        return sum(r["amount_cents"] for r in self.payments.values() if r["state"] == "captured")
+        return sum(p.amount_cents for p in self.payments.values() if p.state == "captured")
+
+    @property
+    def refunded_cents(self) -> int:
+        return sum(p.refunded_cents for p in self.payments.values())
 
 
 async def open_attempts(dsn: str) -> dict[str, str]:
@@ -98,6 +220,12 @@ async def wait_final(dsn: str, ids: set[str], *, until: float, pause: float = 0.
         await asyncio.sleep(pause)
 
 
+async def wait_all_final(dsn: str, *, until: float, pause: float = 0.25) -> float | None:
+    """`wait_final` for every attempt open now: those of the requests answered last (a capture runs
+    after its answer) as well as any the fault left."""
+    return await wait_final(dsn, set(await open_attempts(dsn)), until=until, pause=pause)
+
+
 def audit(
     books: Books, storm: Storm, *, recovered_at: float, finals: tuple[str, ...] = FINAL_ANSWERS
 ) -> list[str]:
@@ -106,43 +234,46 @@ def audit(
     problems: list[str] = []
     bad = problems.append
 
-    # 1. every attempt final; the gateway holds nothing undecided
+    # 1. every attempt final; the gateway holds nothing undecided: every payment captured, or released
+    # (voided, declined) -- none held (authorized) nor left open (Stripe: an intent never confirmed)
     for attempt in books.attempts.values():
         if attempt["state"] in OPEN_STATES:
             bad(f"attempt {attempt['id']} not final: {attempt['state']} ({attempt['error']})")
-    for payment in books.payments.values():
-        if payment["state"] == "authorized":
-            bad(f"gateway payment {payment['ref']} (key {payment['key']}) still authorized: money held")
+    for payment in [*books.payments.values(), *books.duplicates]:
+        if payment.state not in SETTLED:
+            bad(f"gateway payment {payment.ref} (key {payment.key}) left {payment.status}: not settled")
+        if payment.state != "captured" and payment.refunded_cents:
+            bad(f"gateway payment {payment.ref} refunded {payment.refunded_cents} cents, never captured")
+    for payment in books.duplicates:
+        bad(f"gateway payment {payment.ref} is a second one under key {payment.key}")
 
     # 2. every captured payment pays for a stored booking carrying its attempt's booking id
     for key, payment in books.payments.items():
-        if payment["state"] != "captured":
+        if payment.state != "captured":
             continue
         attempt = books.attempts.get(key)
         booking = books.bookings.get(attempt["booking_id"]) if attempt is not None else None
         if attempt is None or booking is None:
-            bad(f"captured {payment['amount_cents']} cents ({payment['ref']}, key {key}) without a booking")
+            bad(f"captured {payment.amount_cents} cents ({payment.ref}, key {key}) without a booking")
             continue
-        if payment["booking_id"] != attempt["booking_id"]:
-            bad(f"captured {payment['ref']} names {payment['booking_id']}, its attempt {booking['id']}")
+        if payment.booking_id != attempt["booking_id"] or payment.attempt_id != attempt["id"]:
+            bad(
+                f"captured {payment.ref} names booking {payment.booking_id} and attempt {payment.attempt_id},"
+                f" its attempt is {attempt['id']} of booking {booking['id']}"
+            )
         if attempt["state"] != "captured":
-            bad(f"captured {payment['ref']} but its attempt {key} is {attempt['state']}")
-        if payment["amount_cents"] != booking["total_cents"]:
-            bad(f"captured {payment['amount_cents']} for booking {booking['id']} of {booking['total_cents']}")
+            bad(f"captured {payment.ref} but its attempt {key} is {attempt['state']}")
+        if payment.amount_cents != booking["total_cents"]:
+            bad(f"captured {payment.amount_cents} for booking {booking['id']} of {booking['total_cents']}")
 
     # 3. every booking was paid for: its attempt captured at the gateway
     by_booking = {a["booking_id"]: a for a in books.attempts.values()}
     for booking in books.bookings.values():
         attempt = by_booking.get(booking["id"])
-        payment = books.payments.get(attempt["id"]) if attempt is not None else None
-        if (
-            attempt is None
-            or attempt["state"] != "captured"
-            or payment is None
-            or payment["state"] != "captured"
-        ):
+        paid = books.payments.get(attempt["id"]) if attempt is not None else None
+        if attempt is None or attempt["state"] != "captured" or paid is None or paid.state != "captured":
             state = "no attempt" if attempt is None else attempt["state"]
-            gateway = "nothing" if payment is None else payment["state"]
+            gateway = "nothing" if paid is None else paid.status
             bad(f"booking {booking['id']} ({booking['status']}): attempt {state}, gateway {gateway}")
 
     # 4. the money balances to the cent, and the seats to the seat

@@ -1,10 +1,13 @@
 """Fixtures of the fault tests: clean stores, platform processes and a private PostgreSQL, all ended in
-a finally so that no process outlives its test, even a failed one."""
+a finally so that no process outlives its test, even a failed one; the payment gateway a test runs on
+(the sandbox, or Stripe on the session's localstripe)."""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,8 +16,10 @@ from pymongo import AsyncMongoClient
 
 from astro.embedded import free_port
 from tests.conftest import Stores, _with_path, reset_state
+from tests.faults.audit import Ledger, SandboxLedger, StripeLedger
 from tests.faults.platform import PlatformProcess, StoreUrls
 from tests.faults.private_pg import PrivatePostgres
+from tests.stripe_server import LocalStripe
 
 _counter = itertools.count(1)
 
@@ -69,3 +74,32 @@ def private_pg(tmp_path: Path) -> Iterator[PrivatePostgres]:
         yield pg
     finally:
         pg.close()
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The payment gateway of a fault test: what the platform is told (env), the card the storm pays
+    with, and where the audit reads the gateway's own ledger."""
+
+    name: str
+    card_token: str
+    ledger: Ledger
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def gateway(request: pytest.FixtureRequest) -> Gateway:
+    """Parametrized indirectly with "sandbox" (the default, in-process) or "stripe": ASTRO_PAYMENT_URL on
+    the session's localstripe, pm_card_visa, and localstripe's intents created from now on as the ledger."""
+    name = getattr(request, "param", "sandbox")
+    if name == "sandbox":
+        return Gateway("sandbox", "tok_ok", SandboxLedger())
+    assert name == "stripe", name
+    server: LocalStripe = request.getfixturevalue("localstripe")
+    since = int(time.time()) - 1  # localstripe keeps the session's intents: this test's are the newer
+    return Gateway(
+        "stripe",
+        "pm_card_visa",
+        StripeLedger(server.api_base, server.secret_key, since),
+        {"ASTRO_PAYMENT_URL": server.payment_url},
+    )

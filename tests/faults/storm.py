@@ -104,6 +104,8 @@ class Storm:
         travelers: list[Traveler],
         size: int,
         concurrency: int,
+        *,
+        card_token: str = "tok_ok",  # the sandbox's; in Stripe mode a PaymentMethod id (pm_card_visa)
     ) -> None:
         self.bases = [base] if isinstance(base, str) else list(base)
         self.launch_id = launch_id
@@ -113,6 +115,7 @@ class Storm:
         self.orders = [
             Order(f"storm-{self._run}-{i:04d}", travelers[i % len(travelers)]) for i in range(size)
         ]
+        self.card_token = card_token
         self.sent_in_storm = 0
         self.answered_in_storm = 0
         self.answered_at_fault: int | None = None
@@ -144,7 +147,7 @@ class Storm:
             "launch_id": self.launch_id,
             "seats": 1,
             "passengers": [PASSENGER],
-            "card_token": "tok_ok",
+            "card_token": self.card_token,
         }
         headers = {**order.traveler.headers, "Idempotency-Key": order.key}
         sent = time.monotonic()

@@ -5,6 +5,9 @@ Stopped with `pg_ctl stop -m fast` (sessions closed, transactions rolled back) a
 crash-stop: crash recovery on start). The platform keeps running; the storm goes on through the outage.
 Afterwards every key without a definitive answer is retried with its key, and the books are audited as
 after a kill -9; besides, no answer at all may be a 500 (an outage is 503 with Retry-After).
+
+On the sandbox gateway (both stops), and on Stripe (localstripe, a crash-stop; audited against its
+PaymentIntents) with a smaller storm (STRIPE_STORM), as localstripe shares the machine's cores.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from typing import Literal
 import aiohttp
 import pytest
 
-from tests.faults.audit import RECOVERY_WINDOW, Books, audit, explain, open_attempts, wait_final
+from tests.faults.audit import (
+    RECOVERY_WINDOW,
+    Books,
+    audit,
+    explain,
+    open_attempts,
+    wait_all_final,
+    wait_final,
+)
+from tests.faults.conftest import Gateway
 from tests.faults.platform import PlatformProcess, StoreUrls
 from tests.faults.private_pg import PrivatePostgres
 from tests.faults.storm import (
@@ -39,18 +51,33 @@ pytestmark = pytest.mark.faults
 STOP_AFTER = 200  # answers before PostgreSQL is stopped
 OUTAGE_ANSWERS = 100  # answers while it is down (each a 503) before it is started again
 CAPACITY = 1000
+STRIPE_STORM = 300
+STRIPE_STOP_AFTER = 100
+STRIPE_OUTAGE_ANSWERS = 50
 
 
-@pytest.mark.parametrize("mode", ["fast", "immediate"])
+@pytest.mark.parametrize(
+    ("gateway", "mode"),
+    [("sandbox", "fast"), ("sandbox", "immediate"), ("stripe", "immediate")],
+    ids=["fast", "immediate", "stripe-immediate"],
+    indirect=["gateway"],
+)
 async def test_postgres_stopped_and_started_mid_storm(
     private_pg: PrivatePostgres,
     shared_stores: StoreUrls,
     platforms: Callable[[StoreUrls], PlatformProcess],
+    gateway: Gateway,
     mode: Literal["fast", "immediate"],
 ) -> None:
+    size, stop_after, outage_answers = (
+        (STORM, STOP_AFTER, OUTAGE_ANSWERS)
+        if gateway.name == "sandbox"
+        else (STRIPE_STORM, STRIPE_STOP_AFTER, STRIPE_OUTAGE_ANSWERS)
+    )
     await private_pg.start()
     stores = StoreUrls(private_pg.dsn, shared_stores.mongo_url, shared_stores.redis_url)
     platform = platforms(stores)
+    platform.extra_env.update(gateway.env)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY + 10)
     async with aiohttp.ClientSession(connector=connector) as session:
         begun = time.monotonic()
@@ -59,7 +86,7 @@ async def test_postgres_stopped_and_started_mid_storm(
         launch_id, travelers = await open_launch(
             session, platform.base, capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
-        storm = Storm(platform.base, launch_id, travelers, STORM, CONCURRENCY)
+        storm = Storm(platform.base, launch_id, travelers, size, CONCURRENCY, card_token=gateway.card_token)
         stopped = asyncio.Event()
         down_from = 0
 
@@ -71,13 +98,13 @@ async def test_postgres_stopped_and_started_mid_storm(
 
         started = time.monotonic()
         storming = asyncio.create_task(
-            storm.run(session, fault_after=STOP_AFTER, fault=stop_postgres, stop_at_fault=False)
+            storm.run(session, fault_after=stop_after, fault=stop_postgres, stop_at_fault=False)
         )
         settling: asyncio.Task[None] | None = None
         try:
             await until_set(stopped, storming)
             stopped_at = time.monotonic()
-            await storm.answered(down_from + OUTAGE_ANSWERS)
+            await storm.answered(down_from + outage_answers)
             down_answers = storm.answered_in_storm - down_from
             await private_pg.start()
             back = time.monotonic()
@@ -89,20 +116,17 @@ async def test_postgres_stopped_and_started_mid_storm(
             )
             final = await wait_final(private_pg.dsn, set(orphans), until=back + RECOVERY_WINDOW + SLACK)
             await settling
+            all_final = await wait_all_final(private_pg.dsn, until=back + RECOVERY_WINDOW + SLACK)
         finally:
             for task in (storming, settling):
                 if task is not None:
                     task.cancel()
-        # Captures run after the answer: the books are read once every attempt is final (or the window
-        # is over, and the audit names what is still open).
-        await wait_final(
-            private_pg.dsn, set(await open_attempts(private_pg.dsn)), until=back + RECOVERY_WINDOW + SLACK
-        )
-        books = await Books.read(private_pg.dsn, launch_id)
+        books = await Books.read(private_pg.dsn, launch_id, gateway.ledger)
 
     report: dict[str, object] = {
+        "payment_gateway": gateway.name,
         "setup_seconds": round(started - begun, 2),
-        "storm": STORM,
+        "storm": size,
         "travelers": TRAVELERS,
         "concurrency": CONCURRENCY,
         "stop_mode": mode,
@@ -113,6 +137,7 @@ async def test_postgres_stopped_and_started_mid_storm(
         "open_attempts_when_back": dict(collections.Counter(orphans.values())),
         "those_final_after_back_s": None if final is None else round(final - back, 2),
         "last_key_answered_after_back_s": round(storm.settled_at() - back, 2),
+        "all_attempts_final_after_back_s": None if all_final is None else round(all_final - back, 2),
         "retried_keys": len(storm.retried()),
         "storm_answers": storm.counts("storm"),
         "retry_answers": storm.counts("retry"),
@@ -123,8 +148,8 @@ async def test_postgres_stopped_and_started_mid_storm(
     problems = audit(books, storm, recovered_at=back)
     if final is None or final - back > RECOVERY_WINDOW:
         problems.insert(0, f"attempts open when PostgreSQL came back not final {RECOVERY_WINDOW:.0f} s later")
-    assert storm.answered_at_fault == STOP_AFTER
-    assert down_answers >= OUTAGE_ANSWERS or storm.sent_in_storm == STORM, report
+    assert storm.answered_at_fault == stop_after
+    assert down_answers >= outage_answers or storm.sent_in_storm == size, report
     assert not problems, explain(problems, platform, report)
-    assert storm.finals() == {"201": STORM}, explain([], platform, report)
-    assert books.seats_booked == STORM
+    assert storm.finals() == {"201": size}, explain([], platform, report)
+    assert books.seats_booked == size
