@@ -38,7 +38,9 @@ async def test_every_response_names_the_node_that_answered(aiohttp_client: Any, 
         await client.get("/health"),
         await client.get("/nowhere"),  # 404 of the router
         await client.get("/api/system/auth/login"),  # 405
-        await client.post("/api/system/auth/login", data=b"{"),  # 400 of a handler
+        await client.post(
+            "/api/system/auth/login", data=b"{", headers={"Content-Type": "application/json"}
+        ),  # 400 of a handler
         await client.post(
             "/api/system/auth/login",
             data=b"x" * (2 * 1024 * 1024),
