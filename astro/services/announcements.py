@@ -22,10 +22,10 @@ from astro.domain.events import (
     SeatsBooked,
 )
 from astro.services.live import (
-    LAUNCHES,
     LiveEvent,
     agency_channel,
     launch_channel,
+    launches_channels,
     traveler_channel,
 )
 from astro.services.views import booking_json, launch_card, view_of_booked
@@ -163,15 +163,13 @@ def _to_traveler_and_agency(
 # -- live events ---------------------------------------------------------------------------------
 
 
-def occupancy_events(launch: LaunchFacts) -> list[LiveEvent]:
+def occupancy_events(launch: LaunchFacts, now: datetime) -> list[LiveEvent]:
     """The launch's seat counts on every channel that shows them; a newer value replaces an unsent one."""
     data = {"launch_id": launch.id, **launch.occupancy.as_dict()}
     key = f"occupancy:{launch.id}"
-    return [
-        LiveEvent(launch_channel(launch.id), "occupancy", data, key),
-        LiveEvent(LAUNCHES, "occupancy", data, key),
-        LiveEvent(agency_channel(launch.agency_id), "occupancy", data, key),
-    ]
+    channels = [launch_channel(launch.id), *launches_channels(launch.public_from, now)]
+    channels.append(agency_channel(launch.agency_id))
+    return [LiveEvent(c, "occupancy", data, key) for c in channels]
 
 
 def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]:
@@ -180,7 +178,7 @@ def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]
     for event in events:
         if isinstance(event, SeatsBooked) or (isinstance(event, BookingCancelled) and event.seats_released):
             seats[event.launch.id] = event.launch
-    out = [e for launch in seats.values() for e in occupancy_events(launch)]
+    out = [e for launch in seats.values() for e in occupancy_events(launch, now)]
     for event in events:
         out += _live(event, now)
     return out
@@ -218,13 +216,12 @@ def _live(event: DomainEvent, now: datetime) -> list[LiveEvent]:
             "scheduled_at": launch.scheduled_at.isoformat(),
             "reason": launch.status_reason,
         }
-        channels = [launch_channel(launch.id), LAUNCHES, agency_channel(launch.agency_id)]
+        channels = [launch_channel(launch.id), *launches_channels(launch.public_from, now)]
+        channels.append(agency_channel(launch.agency_id))
         channels += [traveler_channel(t) for t in event.travelers]
         return [LiveEvent(c, "status", data) for c in channels]
     if isinstance(event, LaunchScheduled):
         card = launch_card(event.launch)
-        return [
-            LiveEvent(LAUNCHES, "launch_added", card),
-            LiveEvent(agency_channel(event.launch.agency_id), "launch_added", card),
-        ]
+        channels = [*launches_channels(event.launch.public_from, now), agency_channel(event.launch.agency_id)]
+        return [LiveEvent(c, "launch_added", card) for c in channels]
     return []

@@ -172,3 +172,27 @@ async def test_login_refuses_a_body_that_is_not_json_with_415(client: Any, make_
         f"{API}/auth/login", data=body, headers={"Content-Type": "application/json; charset=utf-8"}
     )
     assert resp.status == 200
+
+
+async def test_logout_all_closes_every_socket_of_the_caller(client: Any, make_traveler: Any) -> None:
+    from tests.e2e.test_ws_security import SIGNED_OUT, closed_with, signed_in
+
+    account = await make_traveler()
+    second = (await (await login(client, account.email, account.password)).json())["token"]
+    sockets = [await signed_in(client, account, "traveler"), await signed_in(client, account, "traveler")]
+    resp = await client.post(f"{API}/auth/logout-all", headers={"Authorization": f"Bearer {second}"})
+    assert resp.status == 204
+    assert [await closed_with(ws) for ws in sockets] == [SIGNED_OUT, SIGNED_OUT]
+
+
+async def test_after_logout_all_a_socket_whose_push_was_lost_is_refused_at_its_next_subscribe(
+    client: Any, make_traveler: Any
+) -> None:
+    from tests.e2e.test_ws_security import SIGNED_OUT, closed_with, signed_in, without_sign_out_push
+
+    account = await make_traveler()
+    ws = await signed_in(client, account, "traveler")
+    without_sign_out_push(client)
+    assert (await client.post(f"{API}/auth/logout-all", headers=account.headers)).status == 204
+    await ws.send_json({"type": "subscribe", "channel": "launches"})
+    assert await closed_with(ws) == SIGNED_OUT
