@@ -96,7 +96,7 @@ def _run(coro: object) -> int:
 def _prompt_password() -> str:
     if not sys.stdin.isatty():
         raise SystemExit("no password: set ASTRO_NEW_PASSWORD or run create-user at a terminal")
-    first = getpass.getpass("password (8 or more characters): ")
+    first = getpass.getpass("password (10 or more characters, hard to guess): ")
     if first != getpass.getpass("again: "):
         raise SystemExit("the two passwords differ")
     return first

@@ -46,6 +46,8 @@ class Settings:
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     jwt_secret: str = ""
     token_ttl: int = 3600
+    # Failed logins a minute from one client address before 429 (beside 5 a minute per email).
+    login_ip_limit: int = 20
     vip_window: int = 86400
     log_level: str = "INFO"
     metrics_token: str | None = None
@@ -143,6 +145,7 @@ class Settings:
             stripe_webhook_secret=get("ASTRO_STRIPE_WEBHOOK_SECRET"),
             jwt_secret=_jwt_secret(get("ASTRO_JWT_SECRET"), data_dir),
             token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
+            login_ip_limit=_int(get, "ASTRO_LOGIN_IP_LIMIT", 20, 1, 100_000),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),

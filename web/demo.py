@@ -16,7 +16,7 @@ from astro.domain.users import Role
 from web.app import create_app
 from web.keys import AUTH, DESK, LIVE
 
-PASSWORD: Final = "demo-password"
+PASSWORD: Final = "orbit-demo-passage"
 DOMAIN: Final = "astro.demo"
 
 

@@ -217,6 +217,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         TokenIssuer(settings.jwt_secret, settings.token_ttl),
         hasher,
         live=app[BROADCASTER],  # logout and disable close sockets on every node
+        login_address_limit=settings.login_ip_limit,
     )
     await auth.warm_cache()
     app[AUTH] = auth

@@ -26,6 +26,7 @@ from astro.schemas.system import (
 )
 from astro.services.auth import Session
 from web import monitor_api
+from web.errors import error_response
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import AUTH, NODES, SETTINGS
 from web.openapi import doc
@@ -74,16 +75,42 @@ async def register(request: web.Request) -> web.Response:
     return respond(session_out(session), status=201)
 
 
-@doc("Log in; 5 failures a minute for one email answer 429", body=LoginRequest, response=AuthOut, public=True)
+@doc(
+    "Log in (application/json only, else 415). Every attempt counts before the password is checked: past "
+    "5 a minute for one email, or ASTRO_LOGIN_IP_LIMIT (20) failures a minute from one client address, "
+    "the answer is 429 with Retry-After, the right password too",
+    body=LoginRequest,
+    response=AuthOut,
+    public=True,
+)
 async def login(request: web.Request) -> web.Response:
+    # A form or text/plain body can be sent cross-site without a preflight (login CSRF, lock-outs).
+    if request.content_type != "application/json":
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "send the login as application/json",
+            {"content_type": request.content_type},
+        )
     data = await read_body(request, LoginRequest)
-    return respond(session_out(await request.app[AUTH].login(data.email, data.password)))
+    session = await request.app[AUTH].login(data.email, data.password, request.remote or "unknown")
+    return respond(session_out(session))
 
 
 @doc("Log out: the token is revoked at once", status=204)
 @requires()
 async def logout(request: web.Request) -> web.Response:
     await request.app[AUTH].logout(await authenticate(request))
+    return web.Response(status=204)
+
+
+@doc(
+    "Log out everywhere: every token of the caller (this one too, on every node and device) is revoked",
+    status=204,
+)
+@requires()
+async def logout_all(request: web.Request) -> web.Response:
+    await request.app[AUTH].logout_all(await authenticate(request))
     return web.Response(status=204)
 
 
@@ -94,7 +121,11 @@ async def me(request: web.Request) -> web.Response:
     return respond(UserEnvelope(user=user_out(user, profile)))
 
 
-@doc("A new token for the caller; the old one is revoked", response=AuthOut)
+@doc(
+    "A new token for the caller; the old one is revoked by it (single use: of parallel refreshes of one "
+    "token one wins, the others answer 401 token_revoked)",
+    response=AuthOut,
+)
 @requires()
 async def refresh(request: web.Request) -> web.Response:
     return respond(session_out(await request.app[AUTH].refresh(await authenticate(request))))
@@ -143,13 +174,20 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @doc(
-    "Set or clear a user's VIP or disabled flag, or rename them", body=PatchUserRequest, response=UserEnvelope
+    "Set or clear a user's VIP or disabled flag, or rename them. IT cannot disable itself (409 "
+    "cannot_disable_self) nor the last active IT account (409 last_it_account)",
+    body=PatchUserRequest,
+    response=UserEnvelope,
 )
 @requires(Role.IT)
 async def patch_user(request: web.Request) -> web.Response:
     data = await read_body(request, PatchUserRequest)
     user = await request.app[AUTH].set_flags(
-        request.match_info["id"], vip=data.vip, disabled=data.disabled, name=data.name
+        request.match_info["id"],
+        vip=data.vip,
+        disabled=data.disabled,
+        name=data.name,
+        by=await authenticate(request),
     )
     return respond(UserEnvelope(user=user_out(user)))
 
@@ -175,6 +213,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/auth/register", register)
     app.router.add_post(f"{PREFIX}/auth/login", login)
     app.router.add_post(f"{PREFIX}/auth/logout", logout)
+    app.router.add_post(f"{PREFIX}/auth/logout-all", logout_all)
     app.router.add_get(f"{PREFIX}/auth/me", me, allow_head=False)
     app.router.add_post(f"{PREFIX}/auth/refresh", refresh)
     app.router.add_post(f"{PREFIX}/auth/validate", validate)

@@ -31,6 +31,9 @@ class User:
     disabled: bool
     created_at: datetime
     password_hash: str = ""
+    # Tokens carry the generation they were issued in; "log out everywhere" moves it on, and every token
+    # of an older generation is refused (DESIGN 12).
+    token_gen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +45,4 @@ class Principal:
     jti: str
     expires_at: int
     vip: bool = False
+    token_gen: int = 0

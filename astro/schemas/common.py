@@ -23,7 +23,8 @@ Email = Annotated[
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+# At least 10 characters here; the strength (zxcvbn score >= 3) is checked by the auth service.
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 
 
 def in_utc(value: datetime) -> datetime:

@@ -13,15 +13,26 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from astro.domain.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated, Unavailable
+from astro.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+    Unavailable,
+)
 from astro.domain.ids import new_id
+from astro.domain.passwords import weakness
 from astro.domain.users import EMPLOYEES, SELF_REGISTERED, Principal, Role, User
 from astro.services.tokens import TokenIssuer
 
 log = structlog.get_logger("astro.auth")
 
 LOGIN_WINDOW: Final = 60
-LOGIN_MAX_FAILURES: Final = 5
+LOGIN_MAX_FAILURES: Final = 5  # per email and window
+LOGIN_ADDRESS_LIMIT: Final = 20  # per client address and window (ASTRO_LOGIN_IP_LIMIT)
+LAST_IT: Final = "this is the last active IT account; it cannot be disabled"
 # Users whose cached flags could not be dropped (Redis down), dropped before the next authentication here;
 # past this many the cache's TTL alone bounds how long their copies stay wrong.
 UNFORGOTTEN_MAX: Final = 10_000
@@ -36,7 +47,10 @@ class UserStore(Protocol):
     async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None: ...
     async def promote_vip(self, user_ids: list[str]) -> int: ...
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None: ...
+    async def claim_revocation(self, jti: str, user_id: str, expires_at: datetime) -> bool: ...
     async def revoked(self) -> list[tuple[str, datetime]]: ...
+    async def count_active(self, role: Role) -> int: ...
+    async def next_token_gen(self, user_id: str) -> int | None: ...
 
 
 class ProfileTx(Protocol):
@@ -56,6 +70,7 @@ class UserFlags:
 
     vip: bool
     disabled: bool
+    token_gen: int = 0  # tokens of an older generation are refused ("log out everywhere")
 
 
 class TokenCache(Protocol):
@@ -81,9 +96,14 @@ class TokenCache(Protocol):
 
     async def is_warm(self) -> bool: ...
     async def mark_warm(self) -> None: ...
-    async def login_failures(self, email: str) -> tuple[int, int]: ...
-    async def add_login_failure(self, email: str, window: int) -> int: ...
-    async def clear_login_failures(self, email: str) -> None: ...
+    async def login_attempt(
+        self, email: str, address: str, *, window: int, email_limit: int, address_limit: int
+    ) -> tuple[str | None, int]:
+        """Count an attempt before its password is checked: (None, 0) to go ahead, else which limit
+        refused it ("email" or "address") and the seconds until its window ends."""
+        ...
+
+    async def login_succeeded(self, email: str, address: str) -> None: ...
 
 
 class LiveSessions(Protocol):
@@ -114,6 +134,8 @@ class AuthService:
         tokens: TokenIssuer,
         hasher: PasswordHasher,
         live: LiveSessions | None = None,
+        *,
+        login_address_limit: int = LOGIN_ADDRESS_LIMIT,
     ) -> None:
         self._users = users
         self._live = live
@@ -121,6 +143,7 @@ class AuthService:
         self._cache = cache
         self._tokens = tokens
         self._hasher = hasher
+        self._login_address_limit = login_address_limit
         self._warming = asyncio.Lock()
         self._unforgotten: set[str] = set()
         # Verifying against this keeps an unknown email as slow as a wrong password.
@@ -146,6 +169,7 @@ class AuthService:
             raise Forbidden("only travelers and agencies register themselves")
         if await self._users.by_email(email) is not None:
             raise Conflict("that email is already registered", code="email_taken")
+        await check_password(password, email, name)
         user = await self._new_user(email, password, name, role)
         inserted = False
         try:
@@ -163,23 +187,36 @@ class AuthService:
     async def create_employee(self, *, email: str, password: str, name: str, role: Role) -> User:
         if role not in EMPLOYEES:
             raise Forbidden("employees are finance or it")
+        await check_password(password, email, name)
         user = await self._new_user(email, password, name, role)
         await self._users.insert(user)
         log.info("employee_created", user_id=user.id, role=role.value)
         return user
 
-    async def login(self, email: str, password: str) -> Session:
-        failures, retry_after = await self._cache.login_failures(email)
-        if failures >= LOGIN_MAX_FAILURES:
+    async def login(self, email: str, password: str, address: str = "unknown") -> Session:
+        """A session for the right password. Each attempt is counted before the password is checked, per
+        email and per client address, in one atomic step: a burst gets at most the limit through to argon2
+        (each check costs ~64 MiB and ~0.1 s), and the rest are refused at once, the right password too."""
+        refused, retry_after = await self._cache.login_attempt(
+            email,
+            address,
+            window=LOGIN_WINDOW,
+            email_limit=LOGIN_MAX_FAILURES,
+            address_limit=self._login_address_limit,
+        )
+        if refused == "address":
+            log.info("login_refused", reason="address", address=address)
+            raise TooManyAttempts("too many failed logins from this address; wait and try again", retry_after)
+        if refused is not None:
+            log.info("login_refused", reason="email", email=email)
             raise TooManyAttempts("too many failed logins for this email; wait and try again", retry_after)
         user = await self._users.by_email(email)
         if not await self._verify(user.password_hash if user else self._dummy_hash, password) or user is None:
-            await self._cache.add_login_failure(email, LOGIN_WINDOW)
             log.info("login_failed", email=email)
             raise Unauthenticated("email or password is wrong", code="invalid_credentials")
         if user.disabled:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
-        await self._cache.clear_login_failures(email)
+        await self._cache.login_succeeded(email, address)
         log.info("login", user_id=user.id)
         return self._session(user, await self._profile(user))
 
@@ -199,6 +236,8 @@ class AuthService:
             raise Unauthenticated("token revoked; log in again", code="token_revoked")
         if flags is None:
             flags = await self._read_flags(principal.user_id)
+        if principal.token_gen < flags.token_gen:  # the user logged out everywhere after this was issued
+            raise Unauthenticated("token revoked; log in again", code="token_revoked")
         if flags.disabled:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
         return replace(principal, vip=flags.vip)
@@ -209,7 +248,7 @@ class AuthService:
         # read before that write is never cached after it.
         lease = await self._cache.lease(user_id)
         user = await self._users.by_id(user_id)
-        flags = UserFlags(vip=user.vip, disabled=user.disabled) if user else UserFlags(False, False)
+        flags = UserFlags(user.vip, user.disabled, user.token_gen) if user else UserFlags(False, False)
         if lease is not None:
             try:
                 await self._cache.fill(user_id, lease, flags)
@@ -260,11 +299,25 @@ class AuthService:
         await self._cache.revoke(principal.jti, ttl)
 
     async def refresh(self, principal: Principal) -> Session:
-        """A new token; the one it replaces is revoked (its sockets stay: the client sends them the new
-        one; a subscribe still on the old one is refused)."""
+        """A new token for one that is revoked by it: single use. Whoever revokes the token in MongoDB
+        first (an insert of its id) gets the new one; a parallel refresh of the same token is refused.
+        (Its sockets stay: the client sends them the new token; a subscribe on the old one is refused.)"""
         user = await self.get_user(principal.user_id)
-        await self._revoke(principal)
+        expires_at = datetime.fromtimestamp(principal.expires_at, UTC)
+        if not await self._users.claim_revocation(principal.jti, principal.user_id, expires_at):
+            raise Unauthenticated("token revoked; log in again", code="token_revoked")
+        await self._cache.revoke(principal.jti, principal.expires_at - int(time.time()) + 1)
+        log.info("token_refreshed", user_id=principal.user_id)
         return self._session(user, await self._profile(user))
+
+    async def logout_all(self, principal: Principal) -> None:
+        """Revoke every token of the caller, on every node: the user's token generation moves on (kept in
+        MongoDB), and tokens of an older one are refused once the cached flags are dropped."""
+        if await self._users.next_token_gen(principal.user_id) is None:
+            raise NotFound("no such user")
+        await self._forget([principal.user_id])
+        await self.close_live_sessions(user_id=principal.user_id)
+        log.info("logout_all", user_id=principal.user_id)
 
     async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
         user = await self.get_user(principal.user_id)
@@ -299,14 +352,33 @@ class AuthService:
         return await self._users.page(role=role, after=after, limit=limit)
 
     async def set_flags(
-        self, user_id: str, *, vip: bool | None, disabled: bool | None, name: str | None = None
+        self,
+        user_id: str,
+        *,
+        vip: bool | None,
+        disabled: bool | None,
+        name: str | None = None,
+        by: Principal | None = None,
     ) -> User:
+        """Change a user's flags or name (by IT `by`): IT cannot disable itself, nor the last active IT."""
+        if disabled and by is not None and by.user_id == user_id:
+            raise Conflict("you cannot disable yourself; ask another IT account", code="cannot_disable_self")
+        target = await self.get_user(user_id) if disabled else None
+        guard = target is not None and target.role is Role.IT and not target.disabled
+        if guard and await self._users.count_active(Role.IT) <= 1:
+            raise Conflict(LAST_IT, code="last_it_account")
         flags: dict[str, Any] = {
             k: v for k, v in (("vip", vip), ("disabled", disabled), ("name", name)) if v is not None
         }
         user = await self._users.set_flags(user_id, flags)
         if user is None:
             raise NotFound("no such user")
+        if guard and await self._users.count_active(Role.IT) < 1:
+            # Two IT accounts disabling each other at once both passed the check above: the stored state
+            # decides afterwards and this change is taken back (both may be refused; no IT left, never).
+            await self._users.set_flags(user_id, {"disabled": False})
+            await self._forget([user_id])
+            raise Conflict(LAST_IT, code="last_it_account")
         if vip is not None and user.role is Role.TRAVELER:
             await self._profiles.set_vip([user_id], vip)
         if vip is not None or disabled is not None:
@@ -331,7 +403,7 @@ class AuthService:
         )
 
     def _session(self, user: User, profile: dict[str, Any] | None) -> Session:
-        token, expires = self._tokens.issue(user.id, user.role)
+        token, expires = self._tokens.issue(user.id, user.role, token_gen=user.token_gen)
         return Session(user=user, token=token, expires_at=expires, profile=profile)
 
     async def _profile(self, user: User) -> dict[str, Any] | None:
@@ -350,3 +422,10 @@ class AuthService:
                 return False
 
         return await asyncio.to_thread(check)
+
+
+async def check_password(password: str, *inputs: str) -> None:
+    """Refuse a weak password (400 naming the field, with why); `inputs` are the account's own words."""
+    why = await asyncio.to_thread(weakness, password, inputs)
+    if why is not None:
+        raise InvalidInput(f"the password is too weak: {why}", {"fields": {"password": why}})

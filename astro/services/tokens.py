@@ -25,8 +25,10 @@ class TokenIssuer:
         self.ttl = ttl_seconds
         self._verified: dict[str, Principal] = {}
 
-    def issue(self, user_id: str, role: Role, *, now: float | None = None) -> tuple[str, int]:
-        """A new token and its expiry (Unix seconds)."""
+    def issue(
+        self, user_id: str, role: Role, *, now: float | None = None, token_gen: int = 0
+    ) -> tuple[str, int]:
+        """A new token and its expiry (Unix seconds), of the user's token generation `token_gen`."""
         issued = int(now if now is not None else time.time())
         expires = issued + self.ttl
         claims = {
@@ -35,6 +37,7 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "iat": issued,
             "exp": expires,
+            "gen": token_gen,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires
 
@@ -65,8 +68,13 @@ class TokenIssuer:
             role = Role(claims["role"])
             if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
                 raise ValueError("sub and jti must be strings")
+            gen = claims.get("gen", 0)  # tokens issued before generations existed are generation 0
+            if type(gen) is not int or gen < 0:
+                raise ValueError("gen must be a whole number")
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired; refresh it or log in again", code="token_expired") from None
         except (jwt.InvalidTokenError, ValueError, KeyError):
             raise Unauthenticated("token invalid; log in again", code="invalid_token") from None
-        return Principal(user_id=claims["sub"], role=role, jti=claims["jti"], expires_at=int(claims["exp"]))
+        return Principal(
+            user_id=claims["sub"], role=role, jti=claims["jti"], expires_at=int(claims["exp"]), token_gen=gen
+        )

@@ -17,8 +17,10 @@ from astro.services.auth import UserFlags
 from astro.store.errors import unavailable_as
 
 REVOKED: Final = "auth:revoked:"
-USER: Final = "auth:user:"  # a user's flags ("10": VIP, not disabled) or a reader's lease ("?...")
+# A user's flags ("10:3": VIP, not disabled, token generation 3) or a reader's lease ("?...").
+USER: Final = "auth:user:"
 LOGIN_FAILS: Final = "auth:login_fail:"
+LOGIN_FAILS_ADDRESS: Final = "auth:login_fail_ip:"
 WARM_MARKER: Final = "auth:warm"  # the revocations were rebuilt from MongoDB since Redis last lost them
 # How long a user's cached flags are trusted. Writes drop the copy at once; this bounds how long a copy
 # stays wrong when that drop could not reach Redis (or MongoDB was changed by the sync worker).
@@ -33,6 +35,32 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
+"""
+
+# KEYS: the client address's counter, the email's counter. ARGV: the window (s), the address's limit, the
+# email's limit. Counts this attempt before its password is checked; refused when either is over its limit.
+# Returns {0 or 1 (go ahead), which limit refused ("" / "address" / "email"), seconds left of that window}.
+_ATTEMPT: Final = """
+local function count(key)
+  local n = redis.call('INCR', KEYS[key])
+  if n == 1 then redis.call('EXPIRE', KEYS[key], ARGV[1]) end
+  return n
+end
+local function left(key)
+  local ttl = redis.call('TTL', KEYS[key])
+  if ttl < 1 then return 1 end
+  return ttl
+end
+if count(1) > tonumber(ARGV[2]) then return {0, 'address', left(1)} end
+if count(2) > tonumber(ARGV[3]) then return {0, 'email', left(2)} end
+return {1, '', 0}
+"""
+# KEYS: the address's counter, the email's counter. A right password: the email's failures are forgotten and
+# the attempt taken back from the address's count (never creating a key without a TTL once it expired).
+_SUCCEEDED: Final = """
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
+return 1
 """
 
 
@@ -67,6 +95,8 @@ class AuthCache:
         self._redis = redis
         self._user_ttl = max(1, user_ttl)
         self._fill = redis.register_script(_FILL)
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._succeeded = redis.register_script(_SUCCEEDED)
 
     async def revoke(self, jti: str, ttl_seconds: int) -> None:
         await self._redis.set(REVOKED + jti, "1", ex=max(1, ttl_seconds))
@@ -82,7 +112,7 @@ class AuthCache:
         return token if taken else None
 
     async def fill(self, user_id: str, lease: str, flags: UserFlags) -> None:
-        value = f"{int(flags.vip)}{int(flags.disabled)}"
+        value = f"{int(flags.vip)}{int(flags.disabled)}:{flags.token_gen}"
         await self._fill(keys=[USER + user_id], args=[lease, value, self._user_ttl])
 
     async def forget(self, user_ids: list[str]) -> None:
@@ -95,24 +125,20 @@ class AuthCache:
     async def mark_warm(self) -> None:
         await self._redis.set(WARM_MARKER, "1")
 
-    async def login_failures(self, email: str) -> tuple[int, int]:
-        """(failures in the current window, seconds until the window ends)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(LOGIN_FAILS + email)
-            pipe.ttl(LOGIN_FAILS + email)
-            count, ttl = await pipe.execute()
-        return int(count or 0), max(int(ttl), 1)
+    async def login_attempt(
+        self, email: str, address: str, *, window: int, email_limit: int, address_limit: int
+    ) -> tuple[str | None, int]:
+        """Count a login attempt for this email and client address at once (before its password is
+        checked): (None, 0) to go ahead, else ("email" or "address", seconds until that window ends)."""
+        go, limit, left = await self._attempt(
+            keys=[LOGIN_FAILS_ADDRESS + address, LOGIN_FAILS + email],
+            args=[window, address_limit, email_limit],
+        )
+        return (None, 0) if int(go) else (str(limit), int(left))
 
-    async def add_login_failure(self, email: str, window: int) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            # SET NX EX then INCR: the window starts at the first failure (works on Redis 6.2).
-            pipe.set(LOGIN_FAILS + email, 0, ex=window, nx=True)
-            pipe.incr(LOGIN_FAILS + email)
-            _, count = await pipe.execute()
-        return int(count)
-
-    async def clear_login_failures(self, email: str) -> None:
-        await self._redis.delete(LOGIN_FAILS + email)
+    async def login_succeeded(self, email: str, address: str) -> None:
+        """A right password: the email's failures are forgotten; the attempt was no failure of the address."""
+        await self._succeeded(keys=[LOGIN_FAILS_ADDRESS + address, LOGIN_FAILS + email])
 
 
 CARD: Final = "launch:card:"
@@ -186,9 +212,12 @@ def _flags(value: str | bytes | None) -> UserFlags | None:
     """Cached flags; None for a miss, a reader's lease or anything unexpected (then MongoDB is asked)."""
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
-    if value is None or len(value) != 2 or value.strip("01"):
+    if value is None:
         return None
-    return UserFlags(vip=value[0] == "1", disabled=value[1] == "1")
+    bits, _, gen = value.partition(":")
+    if len(bits) != 2 or bits.strip("01") or not (gen.isascii() and gen.isdigit()):
+        return None
+    return UserFlags(vip=bits[0] == "1", disabled=bits[1] == "1", token_gen=int(gen))
 
 
 def _score(iso: str) -> float:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -49,6 +49,7 @@ def _user(doc: Doc) -> User:
         disabled=bool(doc.get("disabled", False)),
         created_at=doc["created_at"],
         password_hash=doc.get("password_hash", ""),
+        token_gen=int(doc.get("token_gen", 0)),
     )
 
 
@@ -146,6 +147,27 @@ class MongoUsers:
                 await self.set_flags(user_id, {"vip": True})
                 promoted += 1
         return promoted
+
+    async def count_active(self, role: Role) -> int:
+        """How many users of this role are not disabled."""
+        return await self._users.count_documents({"role": role.value, "disabled": {"$ne": True}})
+
+    async def next_token_gen(self, user_id: str) -> int | None:
+        """Move the user's token generation on (every token issued before is refused); the new one."""
+        doc = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {"$inc": {"token_gen": 1}, "$set": {"updated_at": datetime.now(UTC)}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else int(doc["token_gen"])
+
+    async def claim_revocation(self, jti: str, user_id: str, expires_at: datetime) -> bool:
+        """Revoke a token unless it is revoked already: True for the one caller that revoked it."""
+        try:
+            await self._revoked.insert_one({"_id": jti, "user_id": user_id, "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None:
         """Remember a revoked token until it would have expired anyway (a TTL index drops it)."""

@@ -84,6 +84,14 @@ def test_a_wrong_value_names_the_variable(tmp_path: Path, variable: str, value: 
     assert expected in str(caught.value)
 
 
+def test_the_login_address_limit_defaults_to_20_and_is_checked(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).login_ip_limit == 20
+    assert Settings.from_env(env(tmp_path, ASTRO_LOGIN_IP_LIMIT="50")).login_ip_limit == 50
+    for bad in ("0", "-1", "many", "100001"):
+        with pytest.raises(ConfigError, match="ASTRO_LOGIN_IP_LIMIT: expected a whole number"):
+            Settings.from_env(env(tmp_path, ASTRO_LOGIN_IP_LIMIT=bad))
+
+
 def test_generated_jwt_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
     first = Settings.from_env(env(tmp_path)).jwt_secret
     second = Settings.from_env(env(tmp_path)).jwt_secret

@@ -130,7 +130,7 @@ function registerForm() {
       h('legend', {}, 'Account'),
       field('Name', h('input', { name: 'name', autocomplete: 'name', required: true, testid: 'register-name' }), { hint: 'Your name, or the name travelers know your agency by' }),
       field('Email', h('input', { type: 'email', name: 'email', autocomplete: 'email', required: true, testid: 'register-email' }), { hint: 'You log in with it' }),
-      field('Password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: 8, required: true, testid: 'register-password' }), { hint: 'At least 8 characters' })),
+      field('Password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: 10, required: true, testid: 'register-password' }), { hint: 'At least 10 characters, hard to guess: a few uncommon words' })),
     traveler, agency,
     h('div', { class: 'actions' }, submit));
   const showRole = () => {
@@ -152,8 +152,8 @@ function registerForm() {
       errors.show(`Please fill in: ${missing.join(', ')}.`);
       return;
     }
-    if (v.password.length < 8) {
-      errors.show('The password needs at least 8 characters.');
+    if (v.password.length < 10) {
+      errors.show('The password needs at least 10 characters.');
       form.querySelector('[name="password"]').focus();
       return;
     }

@@ -66,11 +66,21 @@ export function homeOf(role) {
   return HOME[role] ?? '/';
 }
 
-/** A same-site path from ?next=, or null: never another origin. */
-export function safeNext(raw) {
-  if (!raw || typeof raw !== 'string') return null;
-  if (!raw.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return null;
-  return raw;
+/**
+ * A same-origin path from ?next=, or null: never another origin. The value is parsed as the browser
+ * would parse it (which drops tabs and newlines and reads `\` as `/`: `/%09/evil.example` is
+ * `//evil.example`), and only the parsed path of a URL of this origin is given back.
+ */
+export function safeNext(raw, origin = location.origin) {
+  if (!raw || typeof raw !== 'string' || !raw.startsWith('/')) return null;
+  let url;
+  try {
+    url = new URL(raw, origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== origin || !url.pathname.startsWith('/') || url.pathname.startsWith('//')) return null;
+  return url.pathname + url.search + url.hash;
 }
 
 /** Leave for the login page, coming back here afterwards. */

@@ -87,7 +87,7 @@ export default {
           field('Name', h('input', { name: 'name', required: true, testid: 'employee-name' })),
           field('Email', h('input', { type: 'email', name: 'email', required: true, autocomplete: 'off', testid: 'employee-email' }))),
         h('div', { class: 'row' },
-          field('Password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: 8, required: true, testid: 'employee-password' }), { hint: 'At least 8 characters; share it safely' }),
+          field('Password', h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: 10, required: true, testid: 'employee-password' }), { hint: 'At least 10 characters, hard to guess; share it safely' }),
           field('Role', select('role', [['finance', 'Finance'], ['it', 'IT']], { testid: 'employee-role' }))),
         h('div', { class: 'actions' }, submit));
       form.addEventListener('submit', (e) => {
@@ -96,8 +96,8 @@ export default {
         ok.hide();
         clearMarks(form);
         const v = values(form);
-        if (!v.name || !v.email || (v.password ?? '').length < 8) {
-          errors.show('Give a name, an email and a password of at least 8 characters.');
+        if (!v.name || !v.email || (v.password ?? '').length < 10) {
+          errors.show('Give a name, an email and a password of at least 10 characters.');
           return;
         }
         busy(submit, async () => {
