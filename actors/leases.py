@@ -84,7 +84,8 @@ class LeaseKeeper:
         if launch_id in self._held:
             return None
         lease = await self._leases.owner(launch_id)
-        return None if lease is None or lease.holder == self.owner.holder else lease
+        # A lease of an earlier run of this node (it was killed and restarted) is this node's to take.
+        return None if lease is None or lease.node == self.owner.node else lease
 
     async def start(self) -> None:
         await self._leases.register(self.owner, os.getpid())

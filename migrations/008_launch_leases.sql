@@ -13,7 +13,7 @@ CREATE TABLE nodes (
 );
 
 -- One row per launch that ever had an owner; never deleted, so its epoch only grows. A node owns the
--- launch while expires_at is in the future; it takes a lease that is free (expired) or already its own,
+-- launch while expires_at is in the future; it takes a lease that is free (expired) or its own (this node's, any run),
 -- and every take increments the epoch: the fencing token each write of the launch's actor carries.
 CREATE TABLE launch_leases (
     launch_id     text PRIMARY KEY REFERENCES launches (id),

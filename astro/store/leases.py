@@ -30,7 +30,8 @@ class PgLeases:
         self._pool = pool
 
     async def acquire(self, launch_id: str, owner: Owner, seconds: float) -> Fence:
-        """Take the launch's lease if it is free (expired) or already this holder's, with the next epoch;
+        """Take the launch's lease if it is free (expired) or this node's -- held by this run, or by an
+        earlier run of the same node, which is gone (a node's name is unique) -- with the next epoch;
         OwnedElsewhere when another node holds it, NotFound when there is no such launch.
 
         A take waits for a write of the previous owner under way (its fence holds the lease row FOR SHARE),
@@ -43,7 +44,7 @@ class PgLeases:
                        ON CONFLICT (launch_id) DO UPDATE SET
                            epoch = l.epoch + 1, node = excluded.node, holder = excluded.holder,
                            url = excluded.url, acquired_at = now(), expires_at = excluded.expires_at
-                       WHERE l.expires_at <= now() OR l.holder = excluded.holder
+                       WHERE l.expires_at <= now() OR l.node = excluded.node
                        RETURNING epoch""",
                     launch_id,
                     owner.node,

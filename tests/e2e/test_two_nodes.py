@@ -182,3 +182,24 @@ async def test_a_forged_forwarding_header_grants_nothing(
     lease = await db(settings, "SELECT node, epoch FROM launch_leases WHERE launch_id = $1", launch["id"])
     assert (lease["node"], lease["epoch"]) == ("node-a", 1)
     assert nodes[1].app[ACTORS].get(f"launch:{launch['id']}") is None
+
+
+async def test_a_restarted_node_takes_its_own_launches_back_at_once(
+    nodes: list[Any], settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any]
+) -> None:
+    """A node killed and started again is a new run under the same name: the leases its earlier run held
+    are its own to take, without waiting for them to expire (nor forwarding to the dead run's address)."""
+    launch = await make_launch(await make_agency(), capacity=10, min_passengers=5)
+    await db(
+        settings,
+        """INSERT INTO launch_leases (launch_id, epoch, node, holder, url, expires_at)
+           VALUES ($1, 7, 'node-a', 'node-a:dead-run', 'http://127.0.0.1:9', now() + interval '1 minute')""",
+        launch["id"],
+    )
+    answer = await book(nodes[0], travelers[0], launch["id"])
+    assert answer.status == 201, await answer.text()
+    lease = await db(
+        settings, "SELECT node, epoch, holder FROM launch_leases WHERE launch_id = $1", launch["id"]
+    )
+    assert (lease["node"], lease["epoch"]) == ("node-a", 8)
+    assert lease["holder"] == nodes[0].app[LEASES].owner.holder
