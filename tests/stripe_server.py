@@ -188,11 +188,14 @@ async def make_stripe_client(
     webhook is turned off when the test ends, so no later test gets this one's events."""
     hooks: list[tuple[str, str]] = []
 
-    async def make(clock: Any = None, **changes: Any) -> StripeClient:
+    async def make(
+        clock: Any = None, *, webhook_events: list[str] | None = None, **changes: Any
+    ) -> StripeClient:
+        """`webhook_events`: the only events localstripe delivers (all when None)."""
         app = create_app(stripe_settings.replace(**changes) if changes else stripe_settings, clock=clock)
         client: StripeClient = await aiohttp_client(app)
         url = str(client.make_url(WEBHOOK_PATH))
-        hooks.append((await localstripe.register_webhook(url), url))
+        hooks.append((await localstripe.register_webhook(url, events=webhook_events), url))
         return client
 
     try:
