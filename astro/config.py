@@ -306,13 +306,14 @@ def _stripe_target(url: str) -> StripeTarget | None:
         return StripeTarget(f"https://{host}" + (f":{port}" if port else ""), key)
     if "_live_" in key:  # a live key never crosses a network in clear text
         raise bad("stripe+http:// (plain HTTP) takes test keys only")
-    if not _loopback(host):
+    if not is_loopback(host):
         raise bad("stripe+http:// is for a Stripe-compatible server on this machine (127.0.0.1, ::1)")
     shown = f"[{host}]" if ":" in host else host
     return StripeTarget(f"http://{shown}:{port or 80}", key)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Is `host` (a name or an address) this machine's loopback?"""
     if host == "localhost":
         return True
     try:

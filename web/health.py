@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -12,6 +11,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 
+from astro.config import is_loopback
 from astro.domain.errors import DomainError
 from astro.domain.users import Role
 from web.http import authenticate
@@ -109,20 +109,11 @@ async def _may_see_details(request: web.Request) -> bool:
         return False
 
 
-def loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def warn_when_metrics_are_open(app: web.Application) -> None:
     """on_startup: /metrics without ASTRO_METRICS_TOKEN on an address others reach shows business counters
     to anyone; it stays open (a scraper on the network may rely on it), but the operator is told."""
     settings = app[SETTINGS]
-    if settings.metrics_token is None and not loopback(settings.host):
+    if settings.metrics_token is None and not is_loopback(settings.host):
         log.warning(
             "metrics_open",
             host=settings.host,
