@@ -31,6 +31,7 @@ class User:
     disabled: bool
     created_at: datetime
     password_hash: str = ""
+    verified: bool = True  # an agency: verified by IT (its launches public); pending when False
 
 
 @dataclass(frozen=True, slots=True)
