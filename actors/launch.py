@@ -208,6 +208,8 @@ class LaunchActor(Actor):
         for envelope in batch:
             message = envelope.message
             try:
+                if isinstance(message, HoldSeats | ChangeStatus) and not launch.agency_verified:
+                    await self._recheck_agency()
                 if isinstance(message, HoldSeats):
                     _reply(envelope, self._hold(message))
                 elif isinstance(message, ConfirmHold):
@@ -231,6 +233,12 @@ class LaunchActor(Actor):
             except DomainError as exc:
                 _refuse(envelope, exc)
         await self._flush(pending)
+
+    async def _recheck_agency(self) -> None:
+        """IT may have verified the launch's agency since it was loaded: that made it public from a new
+        moment (its VIP window starting then). Read again, only while it is not verified."""
+        fresh = await self.deps.ledger.load(self.launch_id)
+        self.state.agency_verified, self.state.public_from = fresh.agency_verified, fresh.public_from
 
     def _hold(self, message: HoldSeats) -> SeatsHeld:
         return self.state.hold(

@@ -47,6 +47,7 @@ class Settings:
     jwt_secret: str = ""
     token_ttl: int = 3600
     vip_window: int = 86400
+    agency_launches_per_day: int = 20
     log_level: str = "INFO"
     metrics_token: str | None = None
     node: str = "node-1"
@@ -144,6 +145,7 @@ class Settings:
             jwt_secret=_jwt_secret(get("ASTRO_JWT_SECRET"), data_dir),
             token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),
+            agency_launches_per_day=_int(get, "ASTRO_AGENCY_LAUNCHES_PER_DAY", 20, 1, 100_000),
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",

@@ -27,7 +27,7 @@ from astro.schemas.system import (
 from astro.services.auth import Session
 from web import monitor_api
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import AUTH, NODES, SETTINGS
+from web.keys import AUTH, NODES, SCHEDULER, SETTINGS
 from web.openapi import doc
 
 PREFIX = "/api/system"
@@ -42,6 +42,7 @@ def user_out(user: User, profile: dict[str, Any] | None = None) -> UserOut:
         role=user.role.value,
         vip=user.vip,
         disabled=user.disabled,
+        verified=user.verified if user.role is Role.AGENCY else None,
         created_at=user.created_at,
         profile=profile,
     )
@@ -143,14 +144,20 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @doc(
-    "Set or clear a user's VIP or disabled flag, or rename them", body=PatchUserRequest, response=UserEnvelope
+    "Set or clear a user's VIP or disabled flag, rename them, or verify a pending agency",
+    body=PatchUserRequest,
+    response=UserEnvelope,
 )
 @requires(Role.IT)
 async def patch_user(request: web.Request) -> web.Response:
     data = await read_body(request, PatchUserRequest)
+    it = await authenticate(request)
+    user_id = request.match_info["id"]
     user = await request.app[AUTH].set_flags(
-        request.match_info["id"], vip=data.vip, disabled=data.disabled, name=data.name
+        user_id, vip=data.vip, disabled=data.disabled, name=data.name, verified=data.verified, by=it.user_id
     )
+    if data.verified:  # stored with the user first; this repeats harmlessly when a retry comes
+        await request.app[SCHEDULER].agency_verified(user_id, it.user_id)
     return respond(UserEnvelope(user=user_out(user)))
 
 
