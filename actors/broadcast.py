@@ -17,7 +17,7 @@ import structlog
 from actors.loop import TaskSet
 from astro.domain.errors import Unavailable
 from astro.domain.users import Principal
-from astro.services.live import LAUNCHES
+from astro.services.live import LAUNCHES, LAUNCHES_VIP, SignedOut
 
 log = structlog.get_logger("astro.broadcast")
 
@@ -60,6 +60,14 @@ class LiveStore(Protocol):
         """Where the channel stands; a channel the store does not know starts a new epoch at offset 0."""
         ...
 
+    async def peek(self, channel: str) -> Position | None:
+        """Where the channel stands; None, and nothing written, when the store does not know it."""
+        ...
+
+    async def sign_out(self, signed_out: SignedOut) -> None:
+        """Tell the other nodes that this user or token signed out."""
+        ...
+
     async def history_after(self, channel: str, epoch: str, offset: int) -> list[Recorded] | None:
         """Every event after `offset` in `epoch`, oldest first; None when they cannot all be recovered."""
         ...
@@ -73,14 +81,24 @@ class LiveStore(Protocol):
         """Subscribe to the fan-out; returns once subscribed."""
         ...
 
-    async def receive(self) -> Arrival:
+    async def receive(self) -> Arrival | SignedOut:
         """The next event another node published (never one of this node's own); at offset 0, no event
-        but the news that the channel restarted in that epoch."""
+        but the news that the channel restarted in that epoch. Or a sign-out another node told."""
         ...
 
     async def stop_listening(self) -> None:
         """Leave the fan-out; never raises."""
         ...
+
+
+class SignOutListener(Protocol):
+    """Whoever holds sessions on this node; both methods are called synchronously and must never wait."""
+
+    def signed_out(self, user_id: str | None, jti: str | None) -> None:
+        """A user (every token) or a token signed out, on this node or another; one of them is None."""
+
+    def missed_sign_outs(self) -> None:
+        """The fan-out was lost for a while: sign-outs told meanwhile never arrived; check every session."""
 
 
 class Listener(Protocol):
@@ -94,17 +112,17 @@ class Listener(Protocol):
 
 
 def channel_kind(channel: str) -> str:
-    """`launch`, `launches`, `agency` or `traveler`; ValueError for anything else."""
-    kind, sep, rest = channel.partition(":")
-    if (kind == LAUNCHES and not sep) or (kind in KINDS and kind != LAUNCHES and rest):
+    """`launch`, `launches` (and its VIP twin), `agency` or `traveler`; ValueError for anything else."""
+    kind, _, rest = channel.partition(":")
+    if channel in (LAUNCHES, LAUNCHES_VIP) or (kind in KINDS and kind != LAUNCHES and rest):
         return kind
     raise ValueError(f"not a live channel: {channel!r}")
 
 
 def public_name(channel: str) -> str:
-    """The name a client uses: private channels are just `agency` and `traveler`."""
+    """The name a client uses: private channels are just `agency` and `traveler`, the VIP list `launches`."""
     kind = channel_kind(channel)
-    return kind if kind in ("agency", "traveler") else channel
+    return kind if kind in ("agency", "traveler", LAUNCHES) else channel
 
 
 def _dumps(value: Any) -> str:
@@ -132,6 +150,7 @@ class Broadcaster:
         self.superseded = 0  # coalesced events never delivered here: a newer one arrived with them
         self._task: asyncio.Task[None] | None = None
         self._tasks = TaskSet()
+        self._sign_out_listeners: list[SignOutListener] = []
 
     async def start(self) -> None:
         """Listen for the events other nodes publish; returns once subscribed."""
@@ -211,6 +230,43 @@ class Broadcaster:
                 del state.held[stale]
             self._flush(channel, state)
         return epoch, offset
+
+    async def peek(self, channel: str) -> tuple[str, int] | None:
+        """(epoch, current offset) of a channel the store knows; None (and nothing written) otherwise."""
+        return await self._store.peek(channel)
+
+    # Sign-outs
+
+    def on_sign_out(self, listener: SignOutListener) -> None:
+        """Tell `listener` of every sign-out, told on this node or on another (and of those it may have
+        missed while the fan-out was lost)."""
+        self._sign_out_listeners.append(listener)
+
+    async def sign_out(self, *, user_id: str | None = None, jti: str | None = None) -> None:
+        """Close the live sessions of this user (every token) or of this one token, on every node: here at
+        once, elsewhere through the fan-out. When the store cannot be reached the other nodes are not told
+        (logged): their sessions still refuse the token at its next subscribe."""
+        if (user_id is None) == (jti is None):
+            raise ValueError("sign out a user or a token")
+        self._signed_out(user_id, jti)
+        try:
+            await self._store.sign_out(SignedOut(user_id, jti))
+        except Unavailable as exc:
+            log.warning("live_sign_out_not_told", user_id=user_id, error=_why(exc))
+
+    def _signed_out(self, user_id: str | None, jti: str | None) -> None:
+        for listener in self._sign_out_listeners:
+            try:
+                listener.signed_out(user_id, jti)
+            except Exception:
+                log.exception("live_sign_out_failed")
+
+    def _missed_sign_outs(self) -> None:
+        for listener in self._sign_out_listeners:
+            try:
+                listener.missed_sign_outs()
+            except Exception:
+                log.exception("live_sign_out_failed")
 
     async def since(self, channel: str, epoch: str, offset: int) -> list[dict[str, Any]] | None:
         """Events after `offset` in `epoch`, oldest first; None when they cannot all be recovered."""
@@ -376,6 +432,7 @@ class Broadcaster:
                     await store.listen()
                     log.info("live_fanout_reconnected")
                     self._tasks.spawn(self._catch_up())
+                    self._missed_sign_outs()
                 arrival = await store.receive()
             except Unavailable as exc:
                 log.warning("live_fanout_disconnected", error=_why(exc))
@@ -387,7 +444,10 @@ class Broadcaster:
             except Exception:
                 log.exception("live_fanout_message_failed")
 
-    def _remote(self, arrival: Arrival) -> None:
+    def _remote(self, arrival: Arrival | SignedOut) -> None:
+        if isinstance(arrival, SignedOut):
+            self._signed_out(arrival.user_id, arrival.jti)
+            return
         channel, epoch, offset, event, data_json, coalesce = arrival
         if offset == 0:  # another node restarted the channel: it lost events meant for it
             self._restarted(channel, epoch)

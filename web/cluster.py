@@ -52,7 +52,9 @@ class Forwarder:
         self.node = node
         self._key = key
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A node that is gone refuses the connection at once; one that is paused accepts it and stays
+        # silent: the total bounds that (the client gets a 503 to retry, by then on the new owner).
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=2)
 
     def sign(self, at: str, by: str, method: str, path: str, body: bytes) -> str:
         message = f"{at}\n{by}\n{method}\n{path}\n".encode() + body

@@ -216,6 +216,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         cache.AuthCache(app[REDIS]),
         TokenIssuer(settings.jwt_secret, settings.token_ttl),
         hasher,
+        live=app[BROADCASTER],  # logout and disable close sockets on every node
     )
     await auth.warm_cache()
     app[AUTH] = auth

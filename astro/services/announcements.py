@@ -23,9 +23,11 @@ from astro.domain.events import (
 )
 from astro.services.live import (
     LAUNCHES,
+    LAUNCHES_VIP,
     LiveEvent,
     agency_channel,
     launch_channel,
+    launches_channels,
     traveler_channel,
 )
 from astro.services.views import booking_json, launch_card, view_of_booked
@@ -168,15 +170,13 @@ def _to_traveler_and_agency(
 # -- live events ---------------------------------------------------------------------------------
 
 
-def occupancy_events(launch: LaunchFacts) -> list[LiveEvent]:
+def occupancy_events(launch: LaunchFacts, now: datetime) -> list[LiveEvent]:
     """The launch's seat counts on every channel that shows them; a newer value replaces an unsent one."""
     data = {"launch_id": launch.id, **launch.occupancy.as_dict()}
     key = f"occupancy:{launch.id}"
-    return [
-        LiveEvent(launch_channel(launch.id), "occupancy", data, key),
-        LiveEvent(LAUNCHES, "occupancy", data, key),
-        LiveEvent(agency_channel(launch.agency_id), "occupancy", data, key),
-    ]
+    channels = [launch_channel(launch.id), *launches_channels(launch.public_from, now)]
+    channels.append(agency_channel(launch.agency_id))
+    return [LiveEvent(c, "occupancy", data, key) for c in channels]
 
 
 def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]:
@@ -185,13 +185,13 @@ def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]
     for event in events:
         if isinstance(event, SeatsBooked) or (isinstance(event, BookingCancelled) and event.seats_released):
             seats[event.launch.id] = event.launch
-    out = [e for launch in seats.values() for e in occupancy_events(launch)]
+    out = [e for launch in seats.values() for e in occupancy_events(launch, now)]
     hidden: set[str] = set()  # launches of agencies IT has not verified: their agency alone sees them
     for event in events:
         out += _live(event, now)
         launch = getattr(event, "launch", None)
         if isinstance(launch, LaunchFacts) and not launch.agency_verified:
-            hidden |= {LAUNCHES, launch_channel(launch.id)}
+            hidden |= {LAUNCHES, LAUNCHES_VIP, launch_channel(launch.id)}
     return [e for e in out if e.channel not in hidden] if hidden else out
 
 
@@ -227,13 +227,12 @@ def _live(event: DomainEvent, now: datetime) -> list[LiveEvent]:
             "scheduled_at": launch.scheduled_at.isoformat(),
             "reason": launch.status_reason,
         }
-        channels = [launch_channel(launch.id), LAUNCHES, agency_channel(launch.agency_id)]
+        channels = [launch_channel(launch.id), *launches_channels(launch.public_from, now)]
+        channels.append(agency_channel(launch.agency_id))
         channels += [traveler_channel(t) for t in event.travelers]
         return [LiveEvent(c, "status", data) for c in channels]
     if isinstance(event, LaunchScheduled):
         card = launch_card(event.launch)
-        return [
-            LiveEvent(LAUNCHES, "launch_added", card),
-            LiveEvent(agency_channel(event.launch.agency_id), "launch_added", card),
-        ]
+        channels = [*launches_channels(event.launch.public_from, now), agency_channel(event.launch.agency_id)]
+        return [LiveEvent(c, "launch_added", card) for c in channels]
     return []

@@ -95,6 +95,15 @@ class TokenCache(Protocol):
     async def clear_login_failures(self, email: str) -> None: ...
 
 
+class LiveSessions(Protocol):
+    """The live (WebSocket) sessions of every node (the Broadcaster's fan-out)."""
+
+    async def sign_out(self, *, user_id: str | None = None, jti: str | None = None) -> None:
+        """Close the sessions of this user (every token) or of this token, on every node; never raises
+        for a store that cannot be reached (a session checks its token again at each subscribe)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A user with a freshly issued token."""
@@ -113,8 +122,10 @@ class AuthService:
         cache: TokenCache,
         tokens: TokenIssuer,
         hasher: PasswordHasher,
+        live: LiveSessions | None = None,
     ) -> None:
         self._users = users
+        self._live = live
         self._profiles = profiles
         self._cache = cache
         self._tokens = tokens
@@ -251,17 +262,29 @@ class AuthService:
         self._unforgotten.difference_update(user_ids)
 
     async def logout(self, principal: Principal) -> None:
+        """Revoke the token, then close the live sessions it opened, on every node."""
+        await self._revoke(principal)
+        await self.close_live_sessions(jti=principal.jti)
+        log.info("logout", user_id=principal.user_id)
+
+    async def close_live_sessions(self, *, user_id: str | None = None, jti: str | None = None) -> None:
+        """Close (4401) the WebSocket sessions of this user (every token: disable, log out everywhere) or
+        of this one token (logout), on every node. Call it after the revocation is stored."""
+        if self._live is not None:
+            await self._live.sign_out(user_id=user_id, jti=jti)
+
+    async def _revoke(self, principal: Principal) -> None:
         ttl = principal.expires_at - int(time.time()) + 1
         await self._users.revoke(
             principal.jti, principal.user_id, datetime.fromtimestamp(principal.expires_at, UTC)
         )
         await self._cache.revoke(principal.jti, ttl)
-        log.info("logout", user_id=principal.user_id)
 
     async def refresh(self, principal: Principal) -> Session:
-        """A new token; the one it replaces is revoked."""
+        """A new token; the one it replaces is revoked (its sockets stay: the client sends them the new
+        one; a subscribe still on the old one is refused)."""
         user = await self.get_user(principal.user_id)
-        await self.logout(principal)
+        await self._revoke(principal)
         return self._session(user, await self._profile(user))
 
     async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
@@ -331,6 +354,8 @@ class AuthService:
             # Stored first, then the cached copy dropped: Redis down answers 503 (a retry is harmless) and
             # the copy is dropped before this node's next authentication, or expires within the TTL.
             await self._forget([user_id])
+        if disabled:
+            await self.close_live_sessions(user_id=user_id)
         log.info("user_flags_changed", user_id=user_id, **flags)
         return user
 

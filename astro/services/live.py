@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -37,3 +38,21 @@ def agency_channel(agency_user_id: str) -> str:
 
 def traveler_channel(traveler_user_id: str) -> str:
     return f"traveler:{traveler_user_id}"
+
+
+# The public list as VIP travelers see it: every event of `launches`, and those of launches still in their
+# VIP window (before `public_from`), which the public list must not carry.
+LAUNCHES_VIP = "launches:vip"
+
+
+def launches_channels(public_from: datetime, now: datetime) -> list[str]:
+    """The list channels an event of a launch goes to: VIP only before `public_from`, then both."""
+    return [LAUNCHES_VIP] if now < public_from else [LAUNCHES, LAUNCHES_VIP]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOut:
+    """A user (every token of theirs) or one token signed out: their live sessions end on every node."""
+
+    user_id: str | None
+    jti: str | None

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from astro.domain.errors import Unavailable
+from astro.services.live import SignedOut
 from astro.store.errors import unavailable_as
 
 log = structlog.get_logger("astro.store.live")
@@ -163,6 +164,19 @@ class RedisLiveStore:
             epoch, offset = await cast(Awaitable[list[Any]], self._position(keys=_keys(channel), args=args))
         return _text(epoch), int(offset)
 
+    async def peek(self, channel: str) -> tuple[str, int] | None:
+        """(epoch, current offset), or None when Redis does not know the channel: nothing is written (a
+        client refused the channel must leave no key behind)."""
+        with _translated():
+            epoch, offset = await self._redis.hmget(_keys(channel)[0], ["epoch", "offset"])
+        return None if epoch is None else (_text(epoch), int(offset or 0))
+
+    async def sign_out(self, signed_out: SignedOut) -> None:
+        """Tell the other nodes (on the fan-out) that this user or token signed out."""
+        head = _dumps({"node": self._node, "sign_out": {"user": signed_out.user_id, "jti": signed_out.jti}})
+        with _translated():
+            await self._redis.publish(FANOUT, head + "\n")
+
     async def history_after(
         self, channel: str, epoch: str, offset: int
     ) -> list[tuple[int, str, dict[str, Any], str | None]] | None:
@@ -209,8 +223,9 @@ class RedisLiveStore:
     def listening(self) -> bool:
         return self._pubsub is not None
 
-    async def receive(self) -> tuple[str, str, int, str, str, str | None]:
-        """The next event another node published: (channel, epoch, offset, event, data JSON, coalesce).
+    async def receive(self) -> tuple[str, str, int, str, str, str | None] | SignedOut:
+        """The next event another node published: (channel, epoch, offset, event, data JSON, coalesce); or
+        a sign-out another node told.
 
         Our own come back too and are skipped: they were delivered here when they were published."""
         while True:
@@ -225,6 +240,9 @@ class RedisLiveStore:
                 meta = json.loads(head)
                 if meta["node"] == self._node:
                     continue
+                if "sign_out" in meta:
+                    who = meta["sign_out"]
+                    return SignedOut(who.get("user"), who.get("jti"))
                 offset = int(meta["offset"])
                 if offset == 0:  # the channel restarted: no event
                     return meta["channel"], meta["epoch"], 0, "", "", None

@@ -98,8 +98,11 @@ async def wait_final(dsn: str, ids: set[str], *, until: float, pause: float = 0.
         await asyncio.sleep(pause)
 
 
-def audit(books: Books, storm: Storm, *, recovered_at: float) -> list[str]:
-    """Every disagreement between the stored books, the gateway's ledger and the client's record."""
+def audit(
+    books: Books, storm: Storm, *, recovered_at: float, finals: tuple[str, ...] = FINAL_ANSWERS
+) -> list[str]:
+    """Every disagreement between the stored books, the gateway's ledger and the client's record;
+    `finals` are the definitive answers a key may end with."""
     problems: list[str] = []
     bad = problems.append
 
@@ -149,16 +152,19 @@ def audit(books: Books, storm: Storm, *, recovered_at: float) -> list[str]:
             f"captured {books.captured_cents} - refunded {books.refunded_cents} != "
             f"booked {booked_cents} cents"
         )
-    seats = sum(b["seats"] for b in books.bookings.values() if b["status"] == "confirmed")
+    # (a booking cancelled by its launch's abort keeps its seats: nobody else may take them)
+    seats = sum(
+        b["seats"] for b in books.bookings.values() if b["status"] == "confirmed" or not b["seats_released"]
+    )
     if not books.seats_booked == seats <= books.capacity:
         bad(f"seats_booked {books.seats_booked}, bookings' seats {seats}, capacity {books.capacity}")
 
     problems += _keys_per_attempt(books)
-    problems += _client_record(books, storm, recovered_at)
+    problems += _client_record(books, storm, recovered_at, finals)
     return problems
 
 
-def _client_record(books: Books, storm: Storm, recovered_at: float) -> list[str]:
+def _client_record(books: Books, storm: Storm, recovered_at: float, finals: tuple[str, ...]) -> list[str]:
     """The client's side: one booking per key at most, every booking learned by its client, every key
     answered for good, no 5xx but 503, no 'in progress' once the recovery window is over."""
     problems: list[str] = []
@@ -168,7 +174,7 @@ def _client_record(books: Books, storm: Storm, recovered_at: float) -> list[str]
         last = order.last
         if last is None or not last.definitive:
             bad(f"key {order.key}: no definitive answer ({last.label() if last else 'never sent'})")
-        elif last.label() not in FINAL_ANSWERS:
+        elif last.label() not in finals:
             bad(f"key {order.key}: final answer {last.label()} {last.detail}")
         booked = {a.booking_id for a in order.answers if a.booking_id is not None}
         if len(booked) > 1:

@@ -4,9 +4,9 @@ a finally so that no process outlives its test, even a failed one."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -32,13 +32,24 @@ async def shared_stores(stores: Stores) -> AsyncIterator[StoreUrls]:
         await mongo.close()
 
 
+class MakePlatform(Protocol):
+    def __call__(self, stores: StoreUrls, node: str | None = None, **env: str) -> PlatformProcess: ...
+
+
 @pytest.fixture
-def platforms(tmp_path: Path) -> Iterator[Callable[[StoreUrls], PlatformProcess]]:
-    """Makes platform processes (not started); every one still running at the end is stopped."""
+def platforms(tmp_path: Path) -> Iterator[MakePlatform]:
+    """Makes platform processes (not started); every one still running at the end is stopped. A `node`
+    name gives the process that ASTRO_NODE and a data and log directory of its own; `env` is added to
+    its environment (ASTRO_LEASE_SECONDS="2", ...)."""
     made: list[PlatformProcess] = []
 
-    def make(stores: StoreUrls) -> PlatformProcess:
-        platform = PlatformProcess(stores, tmp_path / "data", free_port(), tmp_path / "logs")
+    def make(stores: StoreUrls, node: str | None = None, **env: str) -> PlatformProcess:
+        if node is None:
+            platform = PlatformProcess(stores, tmp_path / "data", free_port(), tmp_path / "logs")
+        else:
+            home = tmp_path / node
+            platform = PlatformProcess(stores, home / "data", free_port(), home / "logs", node=node)
+        platform.extra_env.update(env)
         made.append(platform)
         return platform
 

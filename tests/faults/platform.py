@@ -47,10 +47,12 @@ class PlatformProcess:
     data_dir: Path
     port: int
     log_dir: Path
+    node: str = "fault-node"  # ASTRO_NODE: several processes on the same stores need distinct names
+    extra_env: dict[str, str] = field(default_factory=dict)  # ASTRO_* set (or replaced) for this one
     process: subprocess.Popen[bytes] | None = None
     runs: list[Path] = field(default_factory=list)
+    paused: bool = False
     args: tuple[str, ...] = ()  # after run.py: e.g. ("--workers", "2")
-    extra_env: dict[str, str] = field(default_factory=dict)  # ASTRO_* set (or replaced) for this one
 
     @property
     def base(self) -> str:
@@ -67,7 +69,7 @@ class PlatformProcess:
             ASTRO_JWT_SECRET=JWT_SECRET,
             ASTRO_VIP_WINDOW="0",  # launches are bookable by every traveler at once
             ASTRO_LOG_LEVEL="INFO",
-            ASTRO_NODE="fault-node",
+            ASTRO_NODE=self.node,
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
@@ -119,11 +121,26 @@ class PlatformProcess:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=STOP_TIMEOUT)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is frozen as by a long GC pause or a VM stall -- it answers nothing, its
+        timers stop, its sockets stay open; `resume()` lets it go on where it stood."""
+        assert self.process is not None and self.process.poll() is None, "the platform is not running"
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT after `pause()`."""
+        assert self.process is not None and self.process.poll() is None, "the platform is not running"
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.paused = False
+
     def close(self) -> None:
         """End the process if it still runs (SIGTERM, then SIGKILL): the fixture's clean-up."""
         process = self.process
         if process is None or process.poll() is not None:
             return
+        if self.paused:  # a stopped process would only see SIGTERM once continued
+            self.resume()
         process.terminate()
         try:
             process.wait(timeout=STOP_TIMEOUT)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import functools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,6 +58,8 @@ class Answer:
     total_cents: int | None = None
     retry_after: str | None = None  # the Retry-After header, if any
     detail: str = ""
+    base: str = ""  # the node the request was sent to
+    node: str | None = None  # the X-Astro-Node header of the answer: the node that answered
 
     @property
     def definitive(self) -> bool:
@@ -89,16 +92,27 @@ class Order:
 
 
 class Storm:
-    """`size` one-seat bookings on one launch by `travelers` in turn, at most `concurrency` at a time."""
+    """`size` one-seat bookings on one launch by `travelers` in turn, at most `concurrency` at a time.
+
+    `base` is one platform's URL, or several nodes' URLs: the n-th request (and each retry of it) goes to
+    the n-th in turn of `bases` as they stand when it is sent, so a test may take a node out of `bases`."""
 
     def __init__(
-        self, base: str, launch_id: str, travelers: list[Traveler], size: int, concurrency: int
+        self,
+        base: str | Sequence[str],
+        launch_id: str,
+        travelers: list[Traveler],
+        size: int,
+        concurrency: int,
     ) -> None:
-        self.base = base
+        self.bases = [base] if isinstance(base, str) else list(base)
         self.launch_id = launch_id
         self.concurrency = concurrency
-        run = uuid.uuid4().hex[:8]
-        self.orders = [Order(f"storm-{run}-{i:04d}", travelers[i % len(travelers)]) for i in range(size)]
+        self.travelers = travelers
+        self._run = uuid.uuid4().hex[:8]
+        self.orders = [
+            Order(f"storm-{self._run}-{i:04d}", travelers[i % len(travelers)]) for i in range(size)
+        ]
         self.sent_in_storm = 0
         self.answered_in_storm = 0
         self.answered_at_fault: int | None = None
@@ -106,8 +120,26 @@ class Storm:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._over = False
 
-    async def send(self, session: aiohttp.ClientSession, order: Order, phase: str) -> Answer:
-        """One try of `order` with its key; the answer is recorded."""
+    @property
+    def base(self) -> str:
+        return self.bases[0]
+
+    def base_of(self, order: Order) -> str:
+        """Where `order` is sent now: its turn among the current `bases`."""
+        return self.bases[int(order.key.rsplit("-", 1)[1]) % len(self.bases)]
+
+    def add_order(self) -> Order:
+        """One more request of the storm (sent by the test itself), recorded and audited like the others."""
+        index = len(self.orders)
+        order = Order(f"storm-{self._run}-{index:04d}", self.travelers[index % len(self.travelers)])
+        self.orders.append(order)
+        return order
+
+    async def send(
+        self, session: aiohttp.ClientSession, order: Order, phase: str, base: str | None = None
+    ) -> Answer:
+        """One try of `order` with its key (to its node, or to `base`); the answer is recorded."""
+        base = base or self.base_of(order)
         body = {
             "launch_id": self.launch_id,
             "seats": 1,
@@ -118,15 +150,17 @@ class Storm:
         sent = time.monotonic()
         try:
             async with session.post(
-                self.base + "/api/booking/bookings",
+                base + "/api/booking/bookings",
                 json=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
             ) as resp:
                 raw = await resp.read()
-                answer = _answer(phase, sent, resp.status, raw, resp.headers.get("Retry-After"))
+                answer = _answer(phase, sent, resp.status, raw, resp.headers)
+                answer = dataclasses.replace(answer, base=base)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            answer = Answer(phase, sent, time.monotonic(), None, detail=f"{type(exc).__name__}: {exc}")
+            detail = f"{type(exc).__name__}: {exc}"
+            answer = Answer(phase, sent, time.monotonic(), None, detail=detail, base=base)
         order.answers.append(answer)
         return answer
 
@@ -134,13 +168,13 @@ class Storm:
         self,
         session: aiohttp.ClientSession,
         *,
-        fault_after: int,
-        fault: Callable[[], Awaitable[None]],
-        stop_at_fault: bool,
+        fault_after: int | None = None,
+        fault: Callable[[], Awaitable[None]] | None = None,
+        stop_at_fault: bool = False,
     ) -> None:
         """Fire the storm; once exactly `fault_after` answers have come, `fault()` runs (before any further
         answer is counted). `stop_at_fault`: no request is begun after that (the client sees the platform
-        gone); else the storm goes on to its end while the fault lasts."""
+        gone); else the storm goes on to its end while the fault lasts. No `fault`: the storm only."""
         queue = collections.deque(self.orders)
         faulted = asyncio.Event()
         in_flight = 0
@@ -157,7 +191,7 @@ class Storm:
                     continue
                 self.answered_in_storm += 1
                 self._wake_waiters()
-                if self.answered_in_storm == fault_after:
+                if fault is not None and self.answered_in_storm == fault_after:
                     faulted.set()
                     self.answered_at_fault, self.in_flight_at_fault = self.answered_in_storm, in_flight
                     await fault()  # a kill -9 inside it is synchronous: no later answer is counted first
@@ -172,7 +206,9 @@ class Storm:
                 await asyncio.gather(*workers, return_exceptions=True)
             self._over = True
             self._wake_waiters()
-        assert faulted.is_set(), f"the storm ended after {self.answered_in_storm} answers, before the fault"
+        assert fault is None or faulted.is_set(), (
+            f"the storm ended after {self.answered_in_storm} answers, before the fault"
+        )
 
     async def answered(self, count: int) -> None:
         """Until the storm has had `count` answers (or is over: no more will come)."""
@@ -240,9 +276,17 @@ async def until_set(event: asyncio.Event, task: asyncio.Task[None]) -> None:
         raise AssertionError("the storm ended before the fault happened")
 
 
-def _answer(phase: str, sent: float, status: int, raw: bytes, retry_after: str | None) -> Answer:
+def _answer(phase: str, sent: float, status: int, raw: bytes, headers: Mapping[str, str]) -> Answer:
     """An HTTP answer as the record keeps it: the booking's id and total, or the error's code."""
-    seen = functools.partial(Answer, phase, sent, time.monotonic(), status, retry_after=retry_after)
+    seen = functools.partial(
+        Answer,
+        phase,
+        sent,
+        time.monotonic(),
+        status,
+        retry_after=headers.get("Retry-After"),
+        node=headers.get("X-Astro-Node"),
+    )
     try:
         data = json.loads(raw) if raw else None
     except ValueError:
@@ -270,6 +314,16 @@ async def open_launch(
     session: aiohttp.ClientSession, base: str, *, capacity: int, travelers: int, price_cents: int
 ) -> tuple[str, list[Traveler]]:
     """A new agency's launch of a rocket with `capacity` seats, and `travelers` registered travelers."""
+    launch_id, _, registered = await open_agency_launch(
+        session, base, capacity=capacity, travelers=travelers, price_cents=price_cents
+    )
+    return launch_id, registered
+
+
+async def open_agency_launch(
+    session: aiohttp.ClientSession, base: str, *, capacity: int, travelers: int, price_cents: int
+) -> tuple[str, str, list[Traveler]]:
+    """`open_launch`, with the agency's token too (to read or change the launch)."""
     agency = await _post(session, base + "/api/system/auth/register", agency_body())
     token = agency["token"]
     rocket = await _post(
@@ -294,4 +348,4 @@ async def open_launch(
     registered = await asyncio.gather(
         *(_post(session, base + "/api/system/auth/register", traveler_body()) for _ in range(travelers))
     )
-    return launch["launch"]["id"], [Traveler(r["user"]["id"], r["token"]) for r in registered]
+    return launch["launch"]["id"], token, [Traveler(r["user"]["id"], r["token"]) for r in registered]

@@ -69,6 +69,13 @@ async def test_kill_9_in_a_storm_then_restart(
             await settling
         finally:
             settling.cancel()
+        # Captures run after the answer: the books are read once every attempt is final (or the window
+        # is over, and the audit names what is still open).
+        await wait_final(
+            shared_stores.pg_dsn,
+            set(await open_attempts(shared_stores.pg_dsn)),
+            until=ready + RECOVERY_WINDOW + SLACK,
+        )
         books = await Books.read(shared_stores.pg_dsn, launch_id)
 
     report: dict[str, object] = {

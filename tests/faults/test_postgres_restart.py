@@ -93,6 +93,11 @@ async def test_postgres_stopped_and_started_mid_storm(
             for task in (storming, settling):
                 if task is not None:
                     task.cancel()
+        # Captures run after the answer: the books are read once every attempt is final (or the window
+        # is over, and the audit names what is still open).
+        await wait_final(
+            private_pg.dsn, set(await open_attempts(private_pg.dsn)), until=back + RECOVERY_WINDOW + SLACK
+        )
         books = await Books.read(private_pg.dsn, launch_id)
 
     report: dict[str, object] = {

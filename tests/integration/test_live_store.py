@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from astro.config import Settings
 from astro.domain.errors import Unavailable
+from astro.services.live import SignedOut
 from astro.store import cache
 from astro.store.live import RedisLiveStore
 
@@ -37,6 +38,8 @@ async def test_every_operation_on_an_unreachable_redis_raises_unavailable(nowher
     calls = [
         store.append([("launch:l1", "occupancy", '{"seats":1}', None)]),
         store.position("launch:l1"),
+        store.peek("launch:l1"),
+        store.sign_out(SignedOut("usr_1", None)),
         store.history_after("launch:l1", "epoch", 0),
         store.listen(),
     ]
@@ -71,3 +74,25 @@ async def test_a_node_receives_the_events_of_the_others_and_never_its_own(redis:
         await a.stop_listening()
         await b.stop_listening()
     assert not a.listening and not b.listening
+
+
+async def test_peek_writes_nothing_for_an_unknown_channel(redis: aioredis.Redis) -> None:
+    store = RedisLiveStore(redis, "node-a")
+    assert await store.peek("launch:nobody") is None
+    assert await redis.exists("astro:live:{launch:nobody}", "astro:live:{launch:nobody}:history") == 0
+    (position,) = await store.append([("launch:nobody", "occupancy", '{"seats":1}', None)])
+    assert await store.peek("launch:nobody") == position
+
+
+async def test_a_sign_out_reaches_the_other_nodes_only(redis: aioredis.Redis) -> None:
+    a, b = RedisLiveStore(redis, "node-a"), RedisLiveStore(redis, "node-b")
+    await a.listen()
+    await b.listen()
+    try:
+        await a.sign_out(SignedOut("usr_1", None))
+        await b.sign_out(SignedOut(None, "jti_2"))
+        assert await asyncio.wait_for(b.receive(), WAIT) == SignedOut("usr_1", None)
+        assert await asyncio.wait_for(a.receive(), WAIT) == SignedOut(None, "jti_2")
+    finally:
+        await a.stop_listening()
+        await b.stop_listening()

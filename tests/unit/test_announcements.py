@@ -78,6 +78,7 @@ def occupancy(data: dict[str, Any], launch_id: str = LAUNCH_ID, agency: str = AG
     return [
         LiveEvent(f"launch:{launch_id}", "occupancy", data, key),
         LiveEvent("launches", "occupancy", data, key),
+        LiveEvent("launches:vip", "occupancy", data, key),
         LiveEvent(f"agency:{agency}", "occupancy", data, key),
     ]
 
@@ -254,7 +255,8 @@ def test_launch_status_changed_live_goes_to_the_launch_the_list_the_agency_and_e
         "scheduled_at": LAUNCH_AT.isoformat(),
         "reason": "weather",
     }
-    channels = [f"launch:{LAUNCH_ID}", "launches", f"agency:{AGENCY}", "traveler:usr_a", "traveler:usr_b"]
+    channels = [f"launch:{LAUNCH_ID}", "launches", "launches:vip", f"agency:{AGENCY}"]
+    channels += ["traveler:usr_a", "traveler:usr_b"]
     assert live_events([event], NOW) == [LiveEvent(c, "status", data) for c in channels]
 
 
@@ -299,14 +301,15 @@ def test_automatic_confirmation_is_told_like_any_status_change() -> None:
         "scheduled_at": LAUNCH_AT.isoformat(),
         "reason": None,
     }
-    channels = [f"launch:{LAUNCH_ID}", "launches", f"agency:{AGENCY}", "traveler:usr_a", "traveler:usr_b"]
+    channels = [f"launch:{LAUNCH_ID}", "launches", "launches:vip", f"agency:{AGENCY}"]
+    channels += ["traveler:usr_a", "traveler:usr_b"]
     assert live_events([event], NOW) == [LiveEvent(c, "status", live) for c in channels]
 
 
 # -- LaunchScheduled -------------------------------------------------------------------------------
 
 
-def test_launch_scheduled_live_adds_the_card_to_the_list_and_the_agency() -> None:
+def test_launch_scheduled_in_its_vip_window_goes_to_the_vip_list_and_the_agency_only() -> None:
     launch = make_launch(destination="low_earth", public_from=NOW + timedelta(hours=6)).facts()
     card = {
         "id": LAUNCH_ID,
@@ -329,9 +332,17 @@ def test_launch_scheduled_live_adds_the_card_to_the_list_and_the_agency() -> Non
     }
     event = LaunchScheduled(launch)
     assert live_events([event], NOW) == [
-        LiveEvent("launches", "launch_added", card),
+        LiveEvent("launches:vip", "launch_added", card),
         LiveEvent(f"agency:{AGENCY}", "launch_added", card),
     ]
+    after_window = live_events([event], NOW + timedelta(hours=6))
+    assert [e.channel for e in after_window] == ["launches", "launches:vip", f"agency:{AGENCY}"]
+
+
+def test_seats_of_a_launch_in_its_vip_window_reach_only_the_vip_list() -> None:
+    launch = facts(public_from=NOW + timedelta(hours=1))
+    channels = [e.channel for e in live_events([booked(launch)], NOW) if e.event == "occupancy"]
+    assert channels == [f"launch:{LAUNCH_ID}", "launches:vip", f"agency:{AGENCY}"]
 
 
 def test_launch_scheduled_notices_go_to_the_agency_and_every_vip() -> None:
@@ -408,9 +419,9 @@ def test_a_batch_tells_each_launchs_occupancy_once_the_newest_first() -> None:
     out = live_events(batch, NOW)
     other_occupancy = {**OCCUPANCY_4, "launch_id": "lch_2", "seats_booked": 1, "seats_available": 9}
     other_occupancy.update(occupancy_pct=10.0, viable=False)
-    assert out[:6] == [*occupancy(OCCUPANCY_4), *occupancy(other_occupancy, "lch_2", "usr_agency2")]
-    assert [e.event for e in out[6:]] == ["booking_confirmed"] * 6 + ["booking_cancelled"] * 2
-    assert [e.data["id"] for e in out[6:12:2]] == ["bkg_1", "bkg_2", "bkg_3"]
+    assert out[:8] == [*occupancy(OCCUPANCY_4), *occupancy(other_occupancy, "lch_2", "usr_agency2")]
+    assert [e.event for e in out[8:]] == ["booking_confirmed"] * 6 + ["booking_cancelled"] * 2
+    assert [e.data["id"] for e in out[8:14:2]] == ["bkg_1", "bkg_2", "bkg_3"]
 
 
 def test_notices_keep_the_order_of_the_events() -> None:

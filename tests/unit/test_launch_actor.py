@@ -309,7 +309,7 @@ async def test_hold_then_confirm_commits_once_and_answers_after_the_commit(make_
     assert h.ledger.commits[0].bookings == ["bkg_01"]
     assert h.ledger.commits[0].seats_booked == h.ledger.stored.seats_booked == 2
     [(events, card)] = h.feed.emitted
-    assert [e.event for e in events] == ["occupancy"] * 3 + ["booking_confirmed"] * 2
+    assert [e.event for e in events] == ["occupancy"] * 4 + ["booking_confirmed"] * 2
     assert card is not None and card["seats_booked"] == 2
     facts: LaunchFacts = await h.ask(GetLaunch())
     assert facts.seats_booked == 2
@@ -336,7 +336,7 @@ async def test_confirms_queued_together_are_one_commit(make_harness: MakeHarness
     # One publication per commit; the batch's seat count once, the newest.
     assert len(h.feed.emitted) == 2
     batch, _ = h.feed.emitted[1]
-    assert [e.data["seats_booked"] for e in batch if e.event == "occupancy"] == [7, 7, 7]
+    assert [e.data["seats_booked"] for e in batch if e.event == "occupancy"] == [7, 7, 7, 7]
     assert len([e for e in batch if e.event == "booking_confirmed"]) == 6
 
 
@@ -539,7 +539,8 @@ async def test_reaching_the_minimum_in_a_batch_confirms_the_launch_once(make_har
     assert len(changes) == 1 and changes[0].automatic
     assert changes[0].travelers == ("usr_a", "usr_b", "usr_c", "usr_z")
     assert h.ledger.stored.confirmed_at == NOW
-    assert [e.channel for e in h.feed.named("status")][:3] == [KEY, "launches", f"agency:{AGENCY}"]
+    status_channels = [e.channel for e in h.feed.named("status")]
+    assert status_channels[:4] == [KEY, "launches", "launches:vip", f"agency:{AGENCY}"]
     assert len([e for e in h.feed.named("status") if e.channel == "launches"]) == 1
     assert h.confirmed == [(LAUNCH_ID, None)]
     # Booking on the launch now confirmed: no second confirmation; the new traveler may become VIP.

@@ -28,6 +28,12 @@ ERR_TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 ERR_UNAVAILABLE: Final = "unavailable"
 ERR_INTERNAL: Final = "internal"
 
+# Close codes of the server's own (besides 1000, 1001, 1011 and 1013, said where they are used)
+CLOSE_SIGNED_OUT: Final = 4401  # the token was revoked (logout) or its user disabled
+CLOSE_POLICY: Final = 1008  # too many subscriptions refused: the client is probing
+# Why authentication fails when the session must end (an expired token only loses the private channels)
+SIGNED_OUT_CODES: Final = frozenset({"token_revoked", "user_disabled"})
+
 # The code of an error frame for a domain error (any other carries its own `code`)
 DOMAIN_CODES: Final[tuple[tuple[type[DomainError], str], ...]] = (
     (Unauthenticated, ERR_UNAUTHENTICATED),

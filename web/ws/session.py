@@ -16,10 +16,12 @@ import structlog
 
 from actors.broadcast import Broadcaster
 from actors.loop import TaskSet
-from astro.domain.errors import DomainError, Unavailable
+from astro.domain.errors import DomainError, Unauthenticated, Unavailable
 from astro.domain.users import Principal, Role
-from astro.services.live import LAUNCHES, agency_channel, launch_channel, traveler_channel
+from astro.services.live import LAUNCHES, LAUNCHES_VIP, agency_channel, launch_channel, traveler_channel
 from web.ws.const import (
+    CLOSE_POLICY,
+    CLOSE_SIGNED_OUT,
     DOMAIN_CODES,
     ERR_FORBIDDEN,
     ERR_INTERNAL,
@@ -28,6 +30,7 @@ from web.ws.const import (
     ERR_UNAUTHENTICATED,
     ERR_UNAVAILABLE,
     ERR_UNKNOWN_CHANNEL,
+    SIGNED_OUT_CODES,
     TYPE_AUTH,
     TYPE_ERROR,
     TYPE_EVENT,
@@ -63,6 +66,10 @@ class Outgoing(Protocol):
         """The reader fell too far behind: close with 1013."""
         ...
 
+    def end(self, code: int, reason: str) -> None:
+        """Close the socket with this code (what was sent before it still goes out first)."""
+        ...
+
 
 class Refused(Exception):
     """A client request refused with an error frame; the connection stays open."""
@@ -80,8 +87,20 @@ class _Sub:
     held: list[tuple[int, bytes, str | None]] = field(default_factory=list)
 
 
+class SignedOut(Exception):
+    """The session's token was revoked or its user disabled: the socket is closing."""
+
+
 def _frame(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate the client sent, echoed back: escaped, it is valid JSON
+        return json.dumps(message, separators=(",", ":")).encode()
+
+
+def _is_vip(principal: Principal) -> bool:
+    return principal.role is Role.TRAVELER and principal.vip
 
 
 class Session:
@@ -95,6 +114,8 @@ class Session:
         self._authenticate = authenticate
         self._limits = limits
         self.principal: Principal | None = None
+        self._token: str | None = None  # the token `principal` came from, checked again on every subscribe
+        self._refused = 0  # subscriptions refused for the client's own reasons (they count toward the cap)
         self._subs: dict[str, _Sub] = {}  # by client channel name
         self._keys: dict[str, _Sub] = {}  # by Broadcaster channel
         self._lock = asyncio.Lock()
@@ -121,15 +142,32 @@ class Session:
 
     # Client frames
 
+    def signed_out(self, user_id: str | None, jti: str | None) -> bool:
+        """The user (every token) or the token was signed out: when it is this session's, close the socket
+        with 4401. Whether it was."""
+        principal = self.principal
+        if principal is None or not (principal.user_id == user_id or principal.jti == jti):
+            return False
+        self._end_signed_out("signed out")
+        return True
+
     async def handle(self, data: str | bytes) -> None:
-        """One client frame: a JSON object with a known `type`; a refusal is an error frame."""
+        """One client frame: a JSON object with a known `type`; a refusal is an error frame. Never raises:
+        whatever goes wrong answers an error frame and the socket stays."""
+        try:
+            await self._handle(data)
+        except Exception:
+            log.exception("ws_frame_failed")
+            self._error(ERR_INTERNAL, "something went wrong on our side")
+
+    async def _handle(self, data: str | bytes) -> None:
         if not isinstance(data, str):
             self._error(ERR_INVALID_MESSAGE, "send JSON text frames")
             return
         try:
             msg = json.loads(data)
-        except ValueError:
-            self._error(ERR_INVALID_MESSAGE, "frames must be JSON objects")
+        except (ValueError, RecursionError):  # RecursionError: thousands of nested arrays or objects
+            self._error(ERR_INVALID_MESSAGE, "frames must be JSON objects (nested at most a few levels)")
             return
         kind = msg.get("type") if isinstance(msg, dict) else None
         handler = self._handlers.get(kind) if isinstance(kind, str) else None
@@ -140,14 +178,18 @@ class Session:
         try:
             async with self._lock:
                 await handler(msg)
+        except SignedOut:
+            return
         except Refused as exc:
             self._error(exc.code, exc.message, exc.channel)
+            self._count_refusal(kind)
         except Unavailable as exc:
             log.warning("ws_store_unavailable", error=_why(exc))
             self._error(ERR_UNAVAILABLE, exc.message, msg.get("channel"))
         except DomainError as exc:
             code = next((c for cls, c in DOMAIN_CODES if isinstance(exc, cls)), exc.code)
             self._error(code, exc.message, msg.get("channel"))
+            self._count_refusal(kind)
         except OSError as exc:  # a snapshot's store, reached without an adapter that translates
             log.warning("ws_store_unavailable", error=f"{type(exc).__name__}: {exc}")
             self._error(ERR_UNAVAILABLE, UNAVAILABLE, msg.get("channel"))
@@ -160,10 +202,57 @@ class Session:
         if not isinstance(token, str) or not token.strip():
             raise Refused(ERR_INVALID_MESSAGE, 'auth needs a "token"')
         principal = await self._authenticate(token.strip())
-        if self.principal is not None and principal.user_id != self.principal.user_id:
+        self._become(principal, token.strip())
+
+    def _become(self, principal: Principal, token: str) -> None:
+        """Speak for this principal from now on; channels it may not have are left."""
+        before = self.principal
+        if before is not None and principal.user_id != before.user_id:
             for sub in [s for s in self._subs.values() if s.name in (Role.AGENCY, Role.TRAVELER)]:
                 self._drop(sub)
-        self.principal = principal
+        if not _is_vip(principal):  # no longer VIP: the VIP list is left; the client subscribes again
+            for sub in [s for s in self._subs.values() if s.key == LAUNCHES_VIP]:
+                self._drop(sub)
+                self._error(ERR_FORBIDDEN, "not a VIP any more: subscribe to launches again", sub.name)
+        self.principal, self._token = principal, token
+
+    async def recheck(self) -> None:
+        """Check the session's token again now (sign-outs may have been missed); never raises."""
+        async with self._lock:
+            try:
+                await self._recheck()
+            except SignedOut:
+                return
+            except Exception as exc:  # the store is down, say: the next subscribe checks again
+                log.warning("ws_recheck_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _recheck(self) -> None:
+        """The token may have been revoked, or its user disabled, since it was sent: ask again. Then the
+        socket is closed (4401); an expired token only loses the private channels (_resolve)."""
+        if self._token is None:
+            return
+        try:
+            principal = await self._authenticate(self._token)
+        except Unauthenticated as exc:
+            if exc.code not in SIGNED_OUT_CODES:
+                return
+            self._error(ERR_UNAUTHENTICATED, exc.message)
+            self._end_signed_out(exc.message)
+            raise SignedOut from exc
+        self._become(principal, self._token)
+
+    def _end_signed_out(self, reason: str) -> None:
+        self.principal = self._token = None
+        self.stop()
+        self._out.end(CLOSE_SIGNED_OUT, reason)
+
+    def _count_refusal(self, kind: object) -> None:
+        """A refused subscription counts toward the cap; a client refused that often is closed (1008)."""
+        if kind != TYPE_SUBSCRIBE:
+            return
+        self._refused += 1
+        if self._refused >= self._limits.max_subscriptions:
+            self._out.end(CLOSE_POLICY, "too many refused subscriptions")
 
     async def _on_subscribe(self, msg: dict[str, Any]) -> None:
         name, since, epoch = msg.get("channel"), msg.get("since"), msg.get("epoch")
@@ -173,10 +262,13 @@ class Session:
             raise Refused(ERR_INVALID_MESSAGE, '"since" must be an offset (a whole number ≥ 0)', name)
         if epoch is not None and not isinstance(epoch, str):
             raise Refused(ERR_INVALID_MESSAGE, '"epoch" must be a string', name)
+        await self._recheck()
         key = self._resolve(name)
         old = self._subs.get(name)
-        if old is None and len(self._subs) >= self._limits.max_subscriptions:
-            raise Refused(ERR_TOO_MANY_SUBSCRIPTIONS, "unsubscribe from a channel first", name)
+        if old is None and len(self._subs) + self._refused >= self._limits.max_subscriptions:
+            raise Refused(
+                ERR_TOO_MANY_SUBSCRIPTIONS, "unsubscribe from a channel first (refused ones count too)", name
+            )
         if old is not None:
             self._drop(old)
         sub = _Sub(name, key)
@@ -207,7 +299,9 @@ class Session:
     def _resolve(self, name: str) -> str:
         """The Broadcaster channel behind a client channel name, if this client may have it."""
         if name == LAUNCHES:
-            return LAUNCHES
+            principal = self.principal
+            vip = principal is not None and _is_vip(principal) and principal.expires_at >= time.time()
+            return LAUNCHES_VIP if vip else LAUNCHES
         if name.startswith("launch:"):
             if not _LAUNCH_ID.match(name.removeprefix("launch:")):
                 raise Refused(ERR_UNKNOWN_CHANNEL, "launch:<id> needs a launch id", name)
@@ -229,13 +323,21 @@ class Session:
     ) -> None:
         """Send `subscribed` (with the snapshot or the missed events), then the events held meanwhile."""
         broadcaster = self._broadcaster
+        checked = None
+        if await broadcaster.peek(sub.key) is None:
+            # Nothing was ever published on the channel (or it expired): may this client have it at all?
+            # A refusal (no such launch, VIP only) must leave nothing behind in the store.
+            checked = await broadcaster.snapshot(self.principal, sub.key)
         current, offset = await broadcaster.position(sub.key)
         missed: list[dict[str, Any]] | None = None
         if since is not None and epoch == current:
             events = await broadcaster.since(sub.key, current, since)
             if events is not None:
                 missed = [e for e in events if e["offset"] <= offset]
-        snapshot = None if missed is not None else await broadcaster.snapshot(self.principal, sub.key)
+        snapshot = None
+        if missed is None:  # the snapshot taken before still holds when no event came since: offset 0
+            fresh = checked is not None and offset == 0
+            snapshot = checked if fresh else await broadcaster.snapshot(self.principal, sub.key)
         if self._keys.get(sub.key) is not sub or self._out.closing:
             return
         message: dict[str, Any] = {

@@ -241,6 +241,14 @@ class Connection:
         log.warning("ws_slow_reader_dropped", queued=self._live, subscriptions=subscriptions)
         self._begin_close(WSCloseCode.TRY_AGAIN_LATER, "too slow: the send queue is full")
 
+    def end(self, code: int, reason: str) -> None:
+        """Close with this code, for the session (signed out, a probing client); what the session sent before
+        still goes out first when it was already written (the direct path) — the reason says it again."""
+        if self.closing:
+            return
+        log.info("ws_closed_by_session", code=code, reason=reason)
+        self._begin_close(code, reason)
+
     def _stop_delivery(self) -> None:
         self.closing = True
         if self._session is not None:
