@@ -6,8 +6,11 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Settings, agency_body, register, traveler_body, verify_agency
-from tests.e2e.test_launch_status import book, launch_on
+from tests.conftest import MakeClient, Settings, agency_body, register, traveler_body, verify_agency
+from tests.e2e.test_launch_status import book, launch_on, set_status
+from tests.e2e.test_notify_api import employee, new_launch, start
+from tests.smtpd import SmtpServer
+from web.keys import DISPATCHER
 
 B, A = "/api/booking", "/api/agency"
 
@@ -107,3 +110,41 @@ async def test_free_text_that_e_mails_quote_is_one_bounded_line(client: Any, mak
         json={"status": "aborted", "reason": "x" * 501},
     )
     assert resp.status == 400 and "reason" in (await resp.json())["error"]["details"]["fields"]
+
+
+async def test_e_mails_name_the_agency_as_the_author_of_its_mission_and_reason(
+    make_client: MakeClient, settings: Settings
+) -> None:
+    smtp = SmtpServer()
+    await smtp.start()
+    try:
+        client = await start(make_client, smtp_url=smtp.url, public_url="https://astro.example")
+        it = await employee(client)
+        vip = await register(client, traveler_body())
+        resp = await client.patch(f"/api/system/users/{vip.id}", json={"vip": True}, headers=it.headers)
+        assert resp.status == 200
+        agency = await register(client, agency_body(name="AstroBookings Support"))
+        launch = await new_launch(client, agency)  # "Red dust"
+        assert (await book(client, vip, launch["id"], 1)).status == 201
+        assert (await set_status(client, agency, launch["id"], "aborted", reason="engine")).status == 200
+        await client.app[DISPATCHER].run_once()
+        mails = {m.subject: m.body for m in smtp.received if vip.email in m.rcpt_tos}
+        author = "\u201cAstroBookings Support\u201d, not by AstroBookings."
+        assert mails["New launch: Red dust to mars"].endswith(
+            f"\n\nThe launch's mission name was written by the agency {author}\n"
+        )
+        assert "Reason: engine" in mails["Aborted: Red dust"]
+        assert mails["Aborted: Red dust"].endswith(
+            f"\n\nThe launch's mission name and reason were written by the agency {author}\n"
+        )
+        # Added when the e-mail is rendered: the stored notification data is what the event made.
+        conn = await asyncpg.connect(settings.pg_dsn)
+        try:
+            stored = await conn.fetch(
+                "SELECT data::text AS data FROM notifications WHERE recipient_id = $1", vip.id
+            )
+        finally:
+            await conn.close()
+        assert len(stored) == len(mails) and not any("AstroBookings Support" in r["data"] for r in stored)
+    finally:
+        await smtp.stop()
