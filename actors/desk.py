@@ -48,6 +48,7 @@ def _key(launch_id: str) -> str:
 
 class VipDirectory(Protocol):
     async def promote_vip(self, user_ids: list[str]) -> int: ...
+    async def demote_vip(self, user_ids: list[str]) -> list[str]: ...
 
 
 class BookingLedger(LaunchLedger, Protocol):
@@ -58,6 +59,7 @@ class BookingLedger(LaunchLedger, Protocol):
     async def finish_refund(self, payment_id: str, gateway_ref: str | None, error: str | None) -> None: ...
     async def pending_refunds(self, older_than: timedelta) -> list[RefundOwed]: ...
     async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]: ...
+    async def vip_lost(self, traveler_ids: list[str]) -> list[str]: ...
 
 
 class BookingNotMade(Unavailable):
@@ -114,6 +116,7 @@ class LaunchDesk:
             clock=clock,
             pay_refunds=self.pay_refunds,
             launch_confirmed=self._promote_later,
+            bookings_ended=self._reevaluate_later,
             hold_for=hold_for,
         )
 
@@ -328,6 +331,22 @@ class LaunchDesk:
 
     def _promote_later(self, launch_id: str, among: list[str] | None) -> None:
         self._background.spawn(self._launch_confirmed(launch_id, among))
+
+    async def _bookings_ended(self, traveler_ids: list[str]) -> None:
+        """Take VIP from the travelers whose bookings were cancelled (and refunded) when they no longer
+        hold active bookings on two confirmed launches; a flag IT set by hand stays."""
+        try:
+            lost = await self._ledger.vip_lost(traveler_ids)
+            demoted = await self._users.demote_vip(lost) if lost else []
+        except Exception as exc:  # the flag stays until the traveler's next cancellation re-evaluates it
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("vip_reevaluation_failed", travelers=len(traveler_ids), error=error)
+            return
+        if demoted:
+            log.info("vip_demoted", travelers=len(demoted))
+
+    def _reevaluate_later(self, traveler_ids: list[str]) -> None:
+        self._background.spawn(self._bookings_ended(traveler_ids))
 
     async def wait_background(self) -> None:
         """Wait for captures, refunds and promotions under way (shutdown, tests)."""

@@ -33,7 +33,14 @@ class DispatchQueue(Protocol):
     async def unclaim(self, rows: list[Row]) -> int: ...
     async def requeue_stuck(self, older_than: float, max_attempts: int) -> list[Row]: ...
     async def live_counts(self) -> dict[str, int]: ...
+    async def authors(self, launch_ids: list[str]) -> dict[str, str]: ...
     async def templates(self) -> dict[str, Row]: ...
+
+
+def launch_of(row: Row) -> str | None:
+    """The launch a notification is about (its mission and reason are that launch's agency's text)."""
+    launch_id = (row["data"] or {}).get("launch_id")
+    return str(launch_id) if launch_id else None
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -195,6 +202,7 @@ class DispatcherActor(Actor):
         """Send one claimed batch over up to `connections` SMTP connections at once."""
         result = RoundResult(claimed=len(rows))
         templates = await self.store.templates()
+        authors = await self.store.authors(sorted({i for row in rows if (i := launch_of(row))}))
         queue = deque(rows)
         sent: list[_Sent] = []
 
@@ -204,7 +212,7 @@ class DispatcherActor(Actor):
                 if connections.down is not None:
                     await self._failed(row, f"SMTP server unreachable: {connections.down}", result)
                     continue
-                delivered = await self._send(slot, row, templates, connections, result)
+                delivered = await self._send(slot, row, templates, authors, connections, result)
                 if delivered is not None:
                     sent.append(delivered)
                     if len(sent) >= MARK_EVERY:
@@ -249,7 +257,13 @@ class DispatcherActor(Actor):
             self.state.last_success_at = self.clock.now()
 
     async def _send(
-        self, slot: int, row: Row, templates: dict[str, Row], connections: _Connections, result: RoundResult
+        self,
+        slot: int,
+        row: Row,
+        templates: dict[str, Row],
+        authors: dict[str, str],
+        connections: _Connections,
+        result: RoundResult,
     ) -> _Sent | None:
         """Render and send one notification: what was sent (to be marked), or None when it failed."""
         template = templates.get(row["event"])
@@ -258,7 +272,11 @@ class DispatcherActor(Actor):
             return None
         try:
             subject, body = rules.render(
-                template["subject"], template["body"], row["data"], self.config.base_url
+                template["subject"],
+                template["body"],
+                row["data"],
+                self.config.base_url,
+                author=authors.get(launch_of(row) or ""),
             )
             message = self.mailer.message(row, subject, body)
         except Exception as exc:

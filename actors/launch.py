@@ -144,6 +144,8 @@ class LaunchDeps:
     pay_refunds: Callable[[list[RefundOwed]], None]
     # A launch became confirmed (all its travelers, None) or took bookings while confirmed (these).
     launch_confirmed: Callable[[str, list[str] | None], None]
+    # Bookings of these travelers were cancelled (refunded): their VIP flag is re-evaluated.
+    bookings_ended: Callable[[list[str]], None] = lambda _travelers: None
     hold_for: timedelta = HOLD_FOR
 
 
@@ -206,6 +208,8 @@ class LaunchActor(Actor):
         for envelope in batch:
             message = envelope.message
             try:
+                if isinstance(message, HoldSeats | ChangeStatus) and not launch.agency_verified:
+                    await self._recheck_agency()
                 if isinstance(message, HoldSeats):
                     _reply(envelope, self._hold(message))
                 elif isinstance(message, ConfirmHold):
@@ -229,6 +233,12 @@ class LaunchActor(Actor):
             except DomainError as exc:
                 _refuse(envelope, exc)
         await self._flush(pending)
+
+    async def _recheck_agency(self) -> None:
+        """IT may have verified the launch's agency since it was loaded: that made it public from a new
+        moment (its VIP window starting then). Read again, only while it is not verified."""
+        fresh = await self.deps.ledger.load(self.launch_id)
+        self.state.agency_verified, self.state.public_from = fresh.agency_verified, fresh.public_from
 
     def _hold(self, message: HoldSeats) -> SeatsHeld:
         return self.state.hold(
@@ -304,6 +314,7 @@ class LaunchActor(Actor):
             raise CommitFailed(f"the cancellation of {event.booking_id} did not commit") from exc
         if owed is not None:
             self.deps.pay_refunds([owed])
+        self.deps.bookings_ended([event.traveler_id])
         self._publish([event])
         return Cancelled(event.booking_id, event.refund_cents, event.refund_pct)
 
@@ -325,6 +336,9 @@ class LaunchActor(Actor):
             raise CommitFailed(f"the status change of launch {launch.id} did not commit") from exc
         if refunds:
             self.deps.pay_refunds(refunds)
+        ended = sorted({e.traveler_id for e in events if isinstance(e, BookingCancelled)})
+        if ended:
+            self.deps.bookings_ended(ended)
         if message.status is Status.CONFIRMED:
             self.deps.launch_confirmed(launch.id, None)
         self._publish(events)

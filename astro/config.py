@@ -49,6 +49,7 @@ class Settings:
     # Failed logins a minute from one client address before 429 (beside 5 a minute per email).
     login_ip_limit: int = 20
     vip_window: int = 86400
+    agency_launches_per_day: int = 20
     log_level: str = "INFO"
     metrics_token: str | None = None
     node: str = "node-1"
@@ -147,6 +148,7 @@ class Settings:
             token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
             login_ip_limit=_int(get, "ASTRO_LOGIN_IP_LIMIT", 20, 1, 100_000),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),
+            agency_launches_per_day=_int(get, "ASTRO_AGENCY_LAUNCHES_PER_DAY", 20, 1, 100_000),
             log_level=_choice(get, "ASTRO_LOG_LEVEL", "INFO", LOG_LEVELS),
             metrics_token=get("ASTRO_METRICS_TOKEN"),
             node=get("ASTRO_NODE") or f"node-{os.getpid()}",

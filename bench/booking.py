@@ -94,9 +94,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 class Setup:
     """One agency, its rockets and launches, and the travelers, all made through the platform's API."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, platform: ServerProcess) -> None:
         self.session = session
-        self.api = base_url + "/api"
+        self.platform = platform
+        self.api = platform.base_url + "/api"
         self.agency_token = ""
         self.rockets: dict[int, str] = {}
         self._day = 0
@@ -111,6 +112,23 @@ class Setup:
         }
         data = await call(self.session, "POST", f"{self.api}/system/auth/register", body, expect=201)
         self.agency_token = data["token"]
+        await self.verify(data["user"]["id"])
+
+    async def verify(self, agency_id: str) -> None:
+        """IT verifies the self-registered agency (else its launches are not bookable): an IT employee made
+        by `run.py create-user`, then PATCH /api/system/users/{id}, as SystemWeb's users view does."""
+        email = f"bench-it-{agency_id[-10:].lower()}@example.com"
+        await self.platform.create_user("it", email, "Bench IT", PASSWORD)
+        login = {"email": email, "password": PASSWORD}
+        it = await call(self.session, "POST", f"{self.api}/system/auth/login", login, expect=200)
+        await call(
+            self.session,
+            "PATCH",
+            f"{self.api}/system/users/{agency_id}",
+            {"verified": True},
+            token=it["token"],
+            expect=200,
+        )
 
     async def rocket(self, capacity: int) -> str:
         if capacity not in self.rockets:
@@ -227,7 +245,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             await platform.start()
             set_up = time.monotonic()
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-                setup = Setup(session, platform.base_url)
+                setup = Setup(session, platform)
                 await setup.agency()
                 tokens = await setup.travelers(args.travelers)
                 launches: dict[str, dict[str, list[str]]] = {}

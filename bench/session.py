@@ -155,7 +155,7 @@ async def make_world(
     session: aiohttp.ClientSession, platform: ServerProcess, stores: Stores, travelers: int
 ) -> World:
     """An agency, its rocket and `travelers` travelers, registered through the platform's API."""
-    setup = Setup(session, platform.base_url)
+    setup = Setup(session, platform)
     await setup.agency()
     rocket_id = await setup.rocket(MAX_CAPACITY)
     tokens = await setup.travelers(travelers) if travelers else []

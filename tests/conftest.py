@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,7 @@ async def settings(stores: Stores, tmp_path: Path) -> AsyncIterator[Settings]:
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         vip_window=0,
+        agency_launches_per_day=1000,  # tests make many launches per agency; the limit's own test sets it
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stores.mongo_base)
     try:
@@ -198,11 +200,46 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def register(client: TestClient[web.Request, web.Application], body: dict[str, Any]) -> Account:
+# One IT employee per app, made the way `run.py create-user` does: it verifies the agencies tests register.
+_IT: weakref.WeakKeyDictionary[web.Application, Account] = weakref.WeakKeyDictionary()
+
+
+async def it_account(client: TestClient[web.Request, web.Application]) -> Account:
+    """The app's IT employee (the first one a test made with make_employee, else a new one), logged in."""
+    from astro.domain.users import Role
+    from web.keys import AUTH
+
+    known = _IT.get(client.app)
+    if known is None:
+        n = next(_counter)
+        email, password = f"it{n}@astro.example", "employee-pass"
+        user = await client.app[AUTH].create_employee(
+            email=email, password=password, name=f"it {n}", role=Role.IT
+        )
+        resp = await client.post("/api/system/auth/login", json={"email": email, "password": password})
+        assert resp.status == 200, await resp.text()
+        known = _IT[client.app] = Account(user.id, email, password, (await resp.json())["token"], "it")
+    return known
+
+
+async def verify_agency(client: TestClient[web.Request, web.Application], agency_id: str) -> None:
+    """IT verifies a self-registered agency through SystemAPI, as SystemWeb's users view does."""
+    it = await it_account(client)
+    resp = await client.patch(f"/api/system/users/{agency_id}", json={"verified": True}, headers=it.headers)
+    assert resp.status == 200, await resp.text()
+
+
+async def register(
+    client: TestClient[web.Request, web.Application], body: dict[str, Any], *, verify: bool = True
+) -> Account:
+    """A self-registered traveler or agency; an agency is then verified by IT unless `verify` is False."""
     resp = await client.post("/api/system/auth/register", json=body)
     assert resp.status == 201, await resp.text()
     data = await resp.json()
-    return Account(data["user"]["id"], body["email"], body["password"], data["token"], body["role"])
+    account = Account(data["user"]["id"], body["email"], body["password"], data["token"], body["role"])
+    if body["role"] == "agency" and verify:
+        await verify_agency(client, account.id)
+    return account
 
 
 @pytest.fixture
@@ -215,8 +252,8 @@ def make_traveler(client: TestClient[web.Request, web.Application]) -> Callable[
 
 @pytest.fixture
 def make_agency(client: TestClient[web.Request, web.Application]) -> Callable[..., Awaitable[Account]]:
-    async def make(**changes: Any) -> Account:
-        return await register(client, agency_body(**changes))
+    async def make(*, verify: bool = True, **changes: Any) -> Account:
+        return await register(client, agency_body(**changes), verify=verify)
 
     return make
 
@@ -235,7 +272,10 @@ def make_employee(client: TestClient[web.Request, web.Application]) -> Callable[
         )
         resp = await client.post("/api/system/auth/login", json={"email": email, "password": password})
         assert resp.status == 200, await resp.text()
-        return Account(user.id, email, password, (await resp.json())["token"], role)
+        account = Account(user.id, email, password, (await resp.json())["token"], role)
+        if role == "it":
+            _IT.setdefault(client.app, account)  # it verifies the agencies this test registers
+        return account
 
     return make
 

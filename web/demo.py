@@ -158,6 +158,11 @@ async def _world(d: Demo, app: web.Application, now: datetime) -> list[Login]:
             "legal_address": "7 Dust Road, Boca Chica",
         },
     )
+    # IT verifies the two agencies through SystemAPI, as SystemWeb's users view does.
+    it = await d.call("POST", "/api/system/auth/login", email=f"it@{DOMAIN}", password=PASSWORD)
+    it_login = Login(f"it@{DOMAIN}", "it", it["token"], it["user"]["id"])
+    for agency in (orbital, redplanet):
+        await d.call("PATCH", f"/api/system/users/{agency.id}", it_login, verified=True)
     travelers = [
         await d.register(
             f"{first} {last}",

@@ -298,7 +298,9 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, idempotency
     app[LIVE], app[ACTORS], app[DESK], app[PAYMENTS] = publisher, system, desk, payments
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
-    app[SCHEDULER] = LaunchScheduler(store, publisher, clock, settings.vip_window)
+    app[SCHEDULER] = LaunchScheduler(
+        store, publisher, clock, settings.vip_window, settings.agency_launches_per_day
+    )
     app[FLEET] = Fleet(store, ledger)
     finance = app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
     app[RECONCILIATION] = Reconciliation(PgReconciliation(pool), app[GATEWAY], clock)

@@ -28,7 +28,7 @@ from astro.services.auth import Session
 from web import monitor_api
 from web.errors import error_response
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
-from web.keys import AUTH, NODES, SETTINGS
+from web.keys import AUTH, NODES, SCHEDULER, SETTINGS
 from web.openapi import doc
 
 PREFIX = "/api/system"
@@ -43,6 +43,7 @@ def user_out(user: User, profile: dict[str, Any] | None = None) -> UserOut:
         role=user.role.value,
         vip=user.vip,
         disabled=user.disabled,
+        verified=user.verified if user.role is Role.AGENCY else None,
         created_at=user.created_at,
         profile=profile,
     )
@@ -174,21 +175,26 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @doc(
-    "Set or clear a user's VIP or disabled flag, or rename them. IT cannot disable itself (409 "
-    "cannot_disable_self) nor the last active IT account (409 last_it_account)",
+    "Set or clear a user's VIP or disabled flag, rename them, or verify a pending agency. IT cannot "
+    "disable itself (409 cannot_disable_self) nor the last active IT account (409 last_it_account)",
     body=PatchUserRequest,
     response=UserEnvelope,
 )
 @requires(Role.IT)
 async def patch_user(request: web.Request) -> web.Response:
     data = await read_body(request, PatchUserRequest)
+    it = await authenticate(request)
+    user_id = request.match_info["id"]
     user = await request.app[AUTH].set_flags(
-        request.match_info["id"],
+        user_id,
         vip=data.vip,
         disabled=data.disabled,
         name=data.name,
-        by=await authenticate(request),
+        verified=data.verified,
+        by=it,
     )
+    if data.verified:  # stored with the user first; this repeats harmlessly when a retry comes
+        await request.app[SCHEDULER].agency_verified(user_id, it.user_id)
     return respond(UserEnvelope(user=user_out(user)))
 
 

@@ -32,6 +32,7 @@ class LaunchFacts:
     status: Status
     status_reason: str | None
     public_from: datetime
+    agency_verified: bool = True
 
     @property
     def occupancy(self) -> Occupancy:

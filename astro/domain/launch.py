@@ -18,7 +18,14 @@ from astro.domain.bookings import (
     check_seats,
     percent_of,
 )
-from astro.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from astro.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+)
 from astro.domain.events import (
     BookingCancelled,
     DomainEvent,
@@ -52,6 +59,19 @@ class SlugTaken(Conflict):
     code = "slug_taken"
 
 
+class LaunchLimitReached(TooManyAttempts):
+    """The agency created as many launches in the last 24 hours as it may (ASTRO_AGENCY_LAUNCHES_PER_DAY)."""
+
+    code = "launch_limit"
+
+    def __init__(self, per_day: int, wait: timedelta) -> None:
+        super().__init__(
+            f"an agency creates at most {per_day} launches in 24 hours; try again later",
+            max(1, int(wait.total_seconds()) + 1),
+        )
+        self.details = {**self.details, "per_day": per_day}
+
+
 @dataclass(frozen=True, slots=True)
 class Rocket:
     """The rocket a launch is scheduled on, with its agency's name."""
@@ -62,6 +82,7 @@ class Rocket:
     name: str
     capacity: int
     range: Range
+    agency_verified: bool = True
 
 
 @dataclass(slots=True)
@@ -105,6 +126,8 @@ class Launch:
     created_at: datetime
     updated_at: datetime
     holds: dict[str, Hold] = field(default_factory=dict)
+    # Its agency was verified by IT: until then the launch is not public, bookable nor announced.
+    agency_verified: bool = True
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -131,6 +154,7 @@ class Launch:
             status=self.status,
             status_reason=self.status_reason,
             public_from=self.public_from,
+            agency_verified=self.agency_verified,
         )
 
     def seats_held(self, now: datetime) -> int:
@@ -165,6 +189,11 @@ class Launch:
     ) -> SeatsHeld:
         """Set seats aside for a traveler who is about to pay, if every booking rule allows it."""
         check_seats(seats, len(passengers), vip)
+        if not self.agency_verified:
+            raise Conflict(
+                "this launch's agency is not verified yet: its launches cannot be booked",
+                code="agency_not_verified",
+            )
         self._check_bookable(now)
         if self.vip_only(now) and not vip:
             raise Forbidden(
@@ -383,5 +412,6 @@ def schedule(
         confirmed_at=None,
         created_at=now,
         updated_at=now,
+        agency_verified=rocket.agency_verified,
     )
     return launch, LaunchScheduled(launch.facts())

@@ -109,10 +109,36 @@ def values(data: Mapping[str, Any], base_url: str) -> dict[str, str]:
     return out
 
 
-def render(subject: str, body: str, data: Mapping[str, Any], base_url: str) -> tuple[str, str]:
-    """Subject (one line) and body of a template filled in with the notification's data."""
+def authored_by(template: str, data: Mapping[str, Any], author: str) -> str:
+    """The closing line that names the launch's agency as the author of the free text the e-mail quotes
+    (its mission name, and its reason when there is one), so neither passes for our words; "" when the
+    template (subject and body) quotes neither. The agency chose its own name too: it is quoted, and
+    called an agency."""
+    used = {name for _, name, _, _ in Formatter().parse(template) if name}
+    quoted = ["mission name"] if "mission" in used and data.get("mission") else []
+    if "reason_line" in used and str(data.get("reason") or "").strip():
+        quoted.append("reason")
+    if not quoted:
+        return ""
+    what = " and ".join(quoted)
+    verb = "were" if len(quoted) > 1 else "was"
+    return (
+        f"\n\nThe launch's {what} {verb} written by the agency \u201c{author}\u201d, not by AstroBookings.\n"
+    )
+
+
+def render(
+    subject: str, body: str, data: Mapping[str, Any], base_url: str, *, author: str | None = None
+) -> tuple[str, str]:
+    """Subject (one line) and body of a template filled in with the notification's data; with `author`
+    (the launch's agency, read when rendering: it is not in the stored data) the body ends naming it as
+    the author of the mission and reason it wrote."""
     filled = _Blank(values(data, base_url))
-    return " ".join(subject.format_map(filled).split()), body.format_map(filled)
+    text = body.format_map(filled)
+    closing = authored_by(f"{subject}\n{body}", data, author) if author else ""
+    if closing:
+        text = text.rstrip("\n") + closing
+    return " ".join(subject.format_map(filled).split()), text
 
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:

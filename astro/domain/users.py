@@ -34,6 +34,7 @@ class User:
     # Tokens carry the generation they were issued in; "log out everywhere" moves it on, and every token
     # of an older generation is refused (DESIGN 12).
     token_gen: int = 0
+    verified: bool = True  # an agency: verified by IT (its launches public); pending when False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from astro.schemas.common import Name, Request, Response, Text, UtcTime
+from astro.schemas.common import Name, Request, Response, UtcTime
 
 RangeName = Literal["low_earth", "moon", "mars"]
 Cents = Annotated[int, Field(gt=0, le=10**12)]
@@ -37,9 +37,24 @@ class RocketPage(Response):
     next_cursor: str | None = None
 
 
+# Free text an agency writes that e-mails quote (mission, reason): one line of plain text, bounded, so it
+# cannot pass for the e-mail's own lines; the e-mails name the agency as its author.
+ONE_LINE: Final = r"^[^\x00-\x1f\x7f]*$"
+Mission = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=ONE_LINE),
+    Field(description="one line of plain text, at most 120 characters; e-mails quote it as the agency's"),
+]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=500, pattern=ONE_LINE),
+    Field(description="one line of plain text, at most 500 characters; e-mails quote it as the agency's"),
+]
+
+
 class LaunchIn(Request):
     rocket_id: Annotated[str, Field(min_length=1, max_length=64)]
-    mission: Text
+    mission: Mission
     destination: RangeName
     scheduled_at: UtcTime
     price_cents: Cents
@@ -49,7 +64,7 @@ class LaunchIn(Request):
 class StatusIn(Request):
     status: Literal["confirmed", "delayed", "aborted", "successful", "failed"]
     scheduled_at: UtcTime | None = None
-    reason: Annotated[str, Field(max_length=1000)] | None = None
+    reason: Reason | None = None
 
 
 class LaunchOut(Response):

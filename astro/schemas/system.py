@@ -61,14 +61,21 @@ class CreateEmployeeRequest(Request):
 
 
 class PatchUserRequest(Request):
-    vip: bool | None = None
+    vip: bool | None = Field(
+        None, description="set by hand: the automatic VIP rule never changes it afterwards (travelers)"
+    )
     disabled: bool | None = None
     name: Name | None = None
+    verified: Literal[True] | None = Field(
+        None,
+        description="verify a pending agency: its launches become public, bookable and announced "
+        "(as if scheduled now); agencies only, and it cannot be undone (disable the agency instead)",
+    )
 
     @model_validator(mode="after")
     def _something_to_change(self) -> PatchUserRequest:
-        if self.vip is None and self.disabled is None and self.name is None:
-            raise ValueError("give vip, disabled or name")
+        if self.vip is None and self.disabled is None and self.name is None and self.verified is None:
+            raise ValueError("give vip, disabled, name or verified")
         return self
 
 
@@ -89,6 +96,9 @@ class UserOut(Response):
     role: Literal["traveler", "agency", "finance", "it"]
     vip: bool
     disabled: bool
+    verified: bool | None = Field(
+        None, description="agencies: verified by IT (pending while false); null for other roles"
+    )
     created_at: datetime
     profile: dict[str, Any] | None = None
 

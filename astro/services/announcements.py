@@ -22,6 +22,8 @@ from astro.domain.events import (
     SeatsBooked,
 )
 from astro.services.live import (
+    LAUNCHES,
+    LAUNCHES_VIP,
     LiveEvent,
     agency_channel,
     launch_channel,
@@ -128,10 +130,10 @@ def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Noti
         return out
     if isinstance(event, LaunchScheduled):
         data = launch_values(event.launch)
-        return [
-            Notice("launch_scheduled", ToAgency(event.launch.agency_id), data),
-            Notice("launch_scheduled", ToVipTravelers(), data),
-        ]
+        out = [Notice("launch_scheduled", ToAgency(event.launch.agency_id), data)]
+        if event.launch.agency_verified:  # a pending agency's launch is announced when IT verifies it
+            out.append(announcement(event.launch))
+        return out
     if isinstance(event, InvoiceIssued):
         data = {
             "invoice_id": event.invoice_id,
@@ -152,6 +154,11 @@ def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Noti
         }
         return [Notice("payment_received", ToAgency(event.agency_id), data)]
     return []  # InvoiceDue: a step inside the transaction, told through the InvoiceIssued it makes
+
+
+def announcement(launch: LaunchFacts) -> Notice:
+    """The VIP travelers' early notice of a new launch."""
+    return Notice("launch_scheduled", ToVipTravelers(), launch_values(launch))
 
 
 def _to_traveler_and_agency(
@@ -179,9 +186,13 @@ def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]
         if isinstance(event, SeatsBooked) or (isinstance(event, BookingCancelled) and event.seats_released):
             seats[event.launch.id] = event.launch
     out = [e for launch in seats.values() for e in occupancy_events(launch, now)]
+    hidden: set[str] = set()  # launches of agencies IT has not verified: their agency alone sees them
     for event in events:
         out += _live(event, now)
-    return out
+        launch = getattr(event, "launch", None)
+        if isinstance(launch, LaunchFacts) and not launch.agency_verified:
+            hidden |= {LAUNCHES, LAUNCHES_VIP, launch_channel(launch.id)}
+    return [e for e in out if e.channel not in hidden] if hidden else out
 
 
 def _live(event: DomainEvent, now: datetime) -> list[LiveEvent]:

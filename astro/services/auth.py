@@ -46,6 +46,7 @@ class UserStore(Protocol):
     async def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]: ...
     async def set_flags(self, user_id: str, flags: dict[str, Any]) -> User | None: ...
     async def promote_vip(self, user_ids: list[str]) -> int: ...
+    async def demote_vip(self, user_ids: list[str]) -> list[str]: ...
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None: ...
     async def claim_revocation(self, jti: str, user_id: str, expires_at: datetime) -> bool: ...
     async def revoked(self) -> list[tuple[str, datetime]]: ...
@@ -61,7 +62,7 @@ class ProfileStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ProfileTx]: ...
     async def get(self, user_id: str, role: Role) -> dict[str, Any] | None: ...
     async def update(self, user_id: str, role: Role, profile: dict[str, Any]) -> dict[str, Any]: ...
-    async def set_vip(self, user_ids: list[str], vip: bool) -> None: ...
+    async def set_vip(self, user_ids: list[str], vip: bool, by: str = ...) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +263,24 @@ class AuthService:
         anyone half VIP; a copy that could not be dropped is dropped before this node next authenticates
         anyone, and expires within the cache's TTL anyway."""
         promoted = await self._users.promote_vip(user_ids)
-        await self._profiles.set_vip(user_ids, True)
+        await self._profiles.set_vip(user_ids, True)  # by the rule: a flag IT set by hand is left alone
         try:
             await self._forget(user_ids)
         except Unavailable:  # stored where it counts; the copies are dropped when Redis answers again
             log.warning("user_flags_not_forgotten", users=len(user_ids))
         return promoted
+
+    async def demote_vip(self, user_ids: list[str]) -> list[str]:
+        """Take the VIP flag the rule gave from these travelers (they no longer qualify), in the same order
+        as promote_vip: SystemDB, OperationsDB's mirror, then the cached copies. A flag IT set by hand
+        stays. Those demoted."""
+        demoted = await self._users.demote_vip(user_ids)
+        await self._profiles.set_vip(user_ids, False)
+        try:
+            await self._forget(user_ids)
+        except Unavailable:
+            log.warning("user_flags_not_forgotten", users=len(user_ids))
+        return demoted
 
     async def _forget(self, user_ids: list[str]) -> None:
         """Drop these users' cached flags; when Redis does not answer, remember to (and raise)."""
@@ -358,18 +371,32 @@ class AuthService:
         vip: bool | None,
         disabled: bool | None,
         name: str | None = None,
+        verified: bool | None = None,
         by: Principal | None = None,
     ) -> User:
-        """Change a user's flags or name (by IT `by`): IT cannot disable itself, nor the last active IT."""
+        """IT's changes to a user (by IT `by`): IT cannot disable itself, nor the last active IT; a VIP flag
+        set by hand is kept with who set it, and the automatic rule then never changes it."""
         if disabled and by is not None and by.user_id == user_id:
             raise Conflict("you cannot disable yourself; ask another IT account", code="cannot_disable_self")
         target = await self.get_user(user_id) if disabled else None
         guard = target is not None and target.role is Role.IT and not target.disabled
         if guard and await self._users.count_active(Role.IT) <= 1:
             raise Conflict(LAST_IT, code="last_it_account")
+        setter = by.user_id if by is not None else "it"
         flags: dict[str, Any] = {
             k: v for k, v in (("vip", vip), ("disabled", disabled), ("name", name)) if v is not None
         }
+        if vip is not None:
+            flags |= {"vip_manual": True, "vip_set_by": setter}
+        if verified:
+            known = await self._users.by_id(user_id)
+            if known is None:
+                raise NotFound("no such user")
+            if known.role is not Role.AGENCY:
+                raise InvalidInput(
+                    "only agencies are verified", {"fields": {"verified": "the user is not an agency"}}
+                )
+            flags["verified"] = True
         user = await self._users.set_flags(user_id, flags)
         if user is None:
             raise NotFound("no such user")
@@ -380,7 +407,7 @@ class AuthService:
             await self._forget([user_id])
             raise Conflict(LAST_IT, code="last_it_account")
         if vip is not None and user.role is Role.TRAVELER:
-            await self._profiles.set_vip([user_id], vip)
+            await self._profiles.set_vip([user_id], vip, setter)
         if vip is not None or disabled is not None:
             # Stored first, then the cached copy dropped: Redis down answers 503 (a retry is harmless) and
             # the copy is dropped before this node's next authentication, or expires within the TTL.
@@ -392,6 +419,7 @@ class AuthService:
 
     async def _new_user(self, email: str, password: str, name: str, role: Role) -> User:
         return User(
+            verified=role is not Role.AGENCY,  # IT verifies a self-registered agency
             id=new_id("usr"),
             email=email,
             name=name,

@@ -114,6 +114,8 @@ class PublicCatalog:
                 when = datetime.fromisoformat(moment)
                 if now < when < boundary:
                     boundary = when
+            if not card.get("agency_verified", True):  # an agency IT has not verified yet: not public
+                continue
             shown = with_visibility(card, now)
             if shown["vip_only"] and not vip:
                 continue
@@ -130,6 +132,8 @@ class PublicCatalog:
 
     async def launch(self, id_or_slug: str, *, vip: bool) -> dict[str, Any]:
         card = await self.card(id_or_slug)
+        if not card.get("agency_verified", True):
+            raise NotFound("no such launch")  # not public until IT verifies its agency
         shown = with_visibility(card, self._clock.now())
         if shown["vip_only"] and not vip:
             raise Forbidden(
@@ -155,7 +159,10 @@ class PublicCatalog:
 
 class SchedulingStore(Protocol):
     async def rocket_for_launch(self, agency_id: str, rocket_id: str) -> Rocket: ...
-    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled) -> None: ...
+    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled, per_day: int) -> None: ...
+    async def verify_agency(
+        self, agency_id: str, by: str, now: datetime, vip_window: timedelta
+    ) -> list[Launch]: ...
 
 
 # A second launch of one rocket to one destination on one day gets a suffixed slug; tries at most.
@@ -165,11 +172,25 @@ SLUG_TRIES: Final = 5
 class LaunchScheduler:
     """An agency schedules a launch on one of its rockets; it is announced live at once."""
 
-    def __init__(self, store: SchedulingStore, live: LiveFeed, clock: Clock, vip_window: int) -> None:
+    def __init__(
+        self, store: SchedulingStore, live: LiveFeed, clock: Clock, vip_window: int, per_day: int = 20
+    ) -> None:
         self._store = store
         self._live = live
         self._clock = clock
         self._vip_window = timedelta(seconds=vip_window)
+        self._per_day = per_day
+
+    async def agency_verified(self, agency_id: str, by: str) -> int:
+        """IT verified the agency: its launches not flown yet are public from now, as if scheduled now
+        (announced to VIP travelers, who alone see them for the VIP window). How many."""
+        launches = await self._store.verify_agency(agency_id, by, self._clock.now(), self._vip_window)
+        for launch in launches:
+            self._live.emit(
+                live_events([LaunchScheduled(launch.facts())], self._clock.now()), launch_card(launch)
+            )
+        log.info("agency_verified", agency_id=agency_id, launches=len(launches))
+        return len(launches)
 
     async def schedule(
         self,
@@ -201,7 +222,7 @@ class LaunchScheduler:
                 slug=slug,
             )
             try:
-                await self._store.create_launch(launch, scheduled)
+                await self._store.create_launch(launch, scheduled, self._per_day)
             except SlugTaken:
                 slug = f"{launch.slug}-{secrets.token_hex(2)}"  # another launch of that rocket that day
                 continue

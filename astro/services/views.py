@@ -41,6 +41,8 @@ class CardSource(Protocol):
     def public_from(self) -> datetime: ...
     @property
     def occupancy(self) -> Occupancy: ...
+    @property
+    def agency_verified(self) -> bool: ...
 
 
 def launch_card(launch: CardSource) -> dict[str, Any]:
@@ -57,6 +59,8 @@ def launch_card(launch: CardSource) -> dict[str, Any]:
         "public_from": launch.public_from.isoformat(),
         "rocket": {"id": launch.rocket_id, "name": launch.rocket_name},
         "agency": {"id": launch.agency_id, "name": launch.agency_name},
+        # Only on a launch whose agency IT has not verified yet (its card is then not public).
+        **({} if launch.agency_verified else {"agency_verified": False}),
         **launch.occupancy.as_dict(),
     }
 

@@ -328,27 +328,51 @@ class PgLedger(PgBookingReads):
         ]
 
     async def vip_candidates(self, launch_id: str, among: list[str] | None = None) -> list[str]:
-        """Travelers on this launch (or just `among` them), not VIP yet, with active bookings on at least
-        two launches that were confirmed. (`travelers.vip` is set last when promoting, so a promotion
-        that stopped half-way is found again.)"""
+        """Travelers on this launch (or just `among` them), not VIP yet nor set by hand, with active
+        bookings on at least two launches that were confirmed. (`travelers.vip` is set last when promoting,
+        so a promotion that stopped half-way is found again.)"""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                """SELECT t.id AS traveler_id FROM travelers t
-                   WHERE NOT t.vip
+                f"""SELECT t.id AS traveler_id FROM travelers t
+                   WHERE NOT t.vip AND {BY_RULE}
                      AND t.id IN (
                          SELECT traveler_id FROM bookings WHERE launch_id = $1 AND status = 'confirmed')
                      AND ($2::text[] IS NULL OR t.id = ANY($2::text[]))
-                     AND (SELECT count(*) FROM (
-                             SELECT DISTINCT b.launch_id FROM bookings b JOIN launches l ON l.id = b.launch_id
-                             WHERE b.traveler_id = t.id AND b.status = 'confirmed'
-                               AND l.confirmed_at IS NOT NULL AND l.status <> ALL($3::text[])
-                             LIMIT 2) two) = 2
+                     AND {QUALIFIES.format(statuses="$3")} = 2
                    ORDER BY t.id""",
                 launch_id,
                 among,
                 sorted(REFUND_ALL),
             )
         return [r["traveler_id"] for r in rows]
+
+    async def vip_lost(self, traveler_ids: list[str]) -> list[str]:
+        """Of these travelers, the VIPs by the rule (not set by hand) who no longer hold active bookings on
+        two confirmed launches: a booking was cancelled or refunded, or a launch aborted or failed."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""SELECT t.id AS traveler_id FROM travelers t
+                   WHERE t.vip AND {BY_RULE} AND t.id = ANY($1::text[])
+                     AND {QUALIFIES.format(statuses="$2")} < 2
+                   ORDER BY t.id""",
+                traveler_ids,
+                sorted(REFUND_ALL),
+            )
+        return [r["traveler_id"] for r in rows]
+
+
+# The VIP rule (finding 5 of issue 14): a traveler's flag set by the rule, not by IT's hand ...
+BY_RULE: Final = "(t.vip_set_by IS NULL OR t.vip_set_by = 'auto')"
+# ... and how many (up to 2) launches the traveler holds a qualifying booking on: the booking confirmed
+# and never refunded, the launch confirmed and not aborted or failed. The launch statuses are the last
+# parameter ($3 in vip_candidates, $2 in vip_lost), filled in as `statuses`.
+QUALIFIES: Final = """(SELECT count(*) FROM (
+                             SELECT DISTINCT b.launch_id FROM bookings b JOIN launches l ON l.id = b.launch_id
+                             WHERE b.traveler_id = t.id AND b.status = 'confirmed'
+                               AND l.confirmed_at IS NOT NULL AND l.status <> ALL({statuses}::text[])
+                               AND NOT EXISTS (SELECT 1 FROM traveler_payments p
+                                               WHERE p.booking_id = b.id AND p.kind = 'refund')
+                             LIMIT 2) two)"""
 
 
 class StatusMoved(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -9,9 +10,9 @@ import asyncpg
 from astro.domain.errors import Conflict, NotFound
 from astro.domain.events import LaunchScheduled
 from astro.domain.ids import new_id
-from astro.domain.launch import Launch, Rocket, SlugTaken
+from astro.domain.launch import Launch, LaunchLimitReached, Rocket, SlugTaken
 from astro.domain.launches import OPEN, Range, Status
-from astro.services.announcements import notices
+from astro.services.announcements import announcement, notices
 from astro.store.errors import unavailable_as
 from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
@@ -22,7 +23,7 @@ LAUNCH_COLUMNS: Final = """
     l.id, l.agency_id, l.rocket_id, l.slug, l.mission, l.destination, l.scheduled_at, l.price_cents,
     l.capacity, l.min_passengers, l.seats_booked, l.status, l.status_reason, l.public_from,
     l.last_delayed_at, l.confirmed_at, l.created_at, l.updated_at,
-    r.name AS rocket_name, a.name AS agency_name"""
+    r.name AS rocket_name, a.name AS agency_name, a.verified_at IS NOT NULL AS agency_verified"""
 LAUNCH_FROM: Final = "launches l JOIN rockets r ON r.id = l.rocket_id JOIN agencies a ON a.id = l.agency_id"
 
 
@@ -49,6 +50,7 @@ def launch_of(row: asyncpg.Record) -> Launch:
         confirmed_at=row["confirmed_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        agency_verified=row["agency_verified"],
     )
 
 
@@ -162,7 +164,8 @@ class PgCatalog:
         """The agency's rocket, with the agency's name, to schedule a launch on."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                """SELECT r.id, r.agency_id, a.name AS agency_name, r.name, r.capacity, r.range
+                """SELECT r.id, r.agency_id, a.name AS agency_name, r.name, r.capacity, r.range,
+                          a.verified_at IS NOT NULL AS agency_verified
                    FROM rockets r JOIN agencies a ON a.id = r.agency_id
                    WHERE r.id = $1 AND r.agency_id = $2 AND r.deleted_at IS NULL""",
                 rocket_id,
@@ -171,14 +174,30 @@ class PgCatalog:
         if row is None:
             raise NotFound("no such rocket")
         return Rocket(
-            row["id"], row["agency_id"], row["agency_name"], row["name"], row["capacity"], Range(row["range"])
+            row["id"],
+            row["agency_id"],
+            row["agency_name"],
+            row["name"],
+            row["capacity"],
+            Range(row["range"]),
+            row["agency_verified"],
         )
 
-    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled) -> None:
+    async def create_launch(self, launch: Launch, scheduled: LaunchScheduled, per_day: int) -> None:
         """The new launch and its announcement to the agency and every VIP traveler, in one transaction;
-        SlugTaken when another launch has its slug."""
+        SlugTaken when another launch has its slug, LaunchLimitReached when the agency created `per_day`
+        launches in the last 24 hours (counted under the agency row's lock: parallel creations queue)."""
         try:
             async with write_tx(self._pool) as conn:
+                await conn.execute("SELECT 1 FROM agencies WHERE id = $1 FOR NO KEY UPDATE", launch.agency_id)
+                made, oldest = await conn.fetchrow(
+                    """SELECT count(*), min(created_at) FROM launches
+                       WHERE agency_id = $1 AND created_at > $2::timestamptz - interval '1 day'""",
+                    launch.agency_id,
+                    launch.created_at,
+                )
+                if made >= per_day:
+                    raise LaunchLimitReached(per_day, oldest + timedelta(days=1) - launch.created_at)
                 await conn.execute(
                     """INSERT INTO launches
                            (id, agency_id, rocket_id, slug, mission, destination, scheduled_at,
@@ -202,6 +221,43 @@ class PgCatalog:
             if getattr(exc, "constraint_name", None) == "launches_slug_key":
                 raise SlugTaken("another launch has this slug", {"slug": launch.slug}) from exc
             raise
+
+    async def verify_agency(
+        self, agency_id: str, by: str, now: datetime, vip_window: timedelta
+    ) -> list[Launch]:
+        """Mark the agency verified (once: a second call changes nothing and returns []). Its launches not
+        flown yet become public as if scheduled now: VIP travelers alone see them for `vip_window`, and
+        their early notice is written in the same transaction. Those launches, as they are now."""
+        async with write_tx(self._pool) as conn:
+            verified = await conn.fetchval(
+                """UPDATE agencies SET verified_at = $2, verified_by = $3, updated_at = now()
+                   WHERE id = $1 AND verified_at IS NULL RETURNING id""",
+                agency_id,
+                now,
+                by,
+            )
+            if verified is None:
+                return []
+            await conn.execute(
+                """UPDATE launches SET public_from = $2, updated_at = $3
+                   WHERE agency_id = $1 AND status = ANY($4::text[]) AND scheduled_at > $3""",
+                agency_id,
+                now + vip_window,
+                now,
+                sorted(OPEN),
+            )
+            launches = _launches(
+                await conn.fetch(
+                    f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
+                    WHERE l.agency_id = $1 AND l.status = ANY($2::text[]) AND l.scheduled_at > $3
+                    ORDER BY l.id""",
+                    agency_id,
+                    sorted(OPEN),
+                    now,
+                )
+            )
+            await write_notices(conn, [announcement(launch.facts()) for launch in launches])
+        return launches
 
     async def launch(self, launch_id: str) -> Launch:
         return await fetch_launch(self._pool, launch_id)
@@ -231,7 +287,8 @@ class PgCatalog:
             return _launches(
                 await conn.fetch(
                     f"""SELECT {LAUNCH_COLUMNS} FROM {LAUNCH_FROM}
-                    WHERE l.status = ANY($1::text[]) ORDER BY l.scheduled_at, l.id""",
+                    WHERE l.status = ANY($1::text[]) AND a.verified_at IS NOT NULL
+                    ORDER BY l.scheduled_at, l.id""",
                     sorted(OPEN),
                 )
             )

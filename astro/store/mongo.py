@@ -47,6 +47,8 @@ def _user(doc: Doc) -> User:
         role=Role(doc["role"]),
         vip=bool(doc.get("vip", False)),
         disabled=bool(doc.get("disabled", False)),
+        # An agency is pending until IT verifies it; one stored before verification existed was public.
+        verified=bool(doc.get("verified", True)),
         created_at=doc["created_at"],
         password_hash=doc.get("password_hash", ""),
         token_gen=int(doc.get("token_gen", 0)),
@@ -86,6 +88,8 @@ class MongoUsers:
             "vip": user.vip,
             "disabled": user.disabled,
         }
+        if user.role is Role.AGENCY:
+            fields["verified"] = user.verified
         try:
             await self._users.insert_one(
                 {
@@ -139,12 +143,15 @@ class MongoUsers:
         return _user({**before, **flags})
 
     async def promote_vip(self, user_ids: list[str]) -> int:
-        """Set the VIP flag on these users (the flag's source of truth); how many were not VIP before."""
+        """Set the VIP flag by the rule on these users (the flag's source of truth), unless IT set theirs
+        by hand; how many were not VIP before."""
         promoted = 0
         for user_id in user_ids:
-            doc = await self._users.find_one({"_id": user_id, "vip": {"$ne": True}}, {"_id": 1})
+            doc = await self._users.find_one(
+                {"_id": user_id, "vip": {"$ne": True}, "vip_manual": {"$ne": True}}, {"_id": 1}
+            )
             if doc is not None:
-                await self.set_flags(user_id, {"vip": True})
+                await self.set_flags(user_id, {"vip": True, "vip_manual": False, "vip_set_by": "auto"})
                 promoted += 1
         return promoted
 
@@ -168,6 +175,18 @@ class MongoUsers:
         except DuplicateKeyError:
             return False
         return True
+
+    async def demote_vip(self, user_ids: list[str]) -> list[str]:
+        """Clear the VIP flag the rule set on these users (never one IT set by hand); those cleared."""
+        demoted = []
+        for user_id in user_ids:
+            doc = await self._users.find_one(
+                {"_id": user_id, "vip": True, "vip_manual": {"$ne": True}}, {"_id": 1}
+            )
+            if doc is not None:
+                await self.set_flags(user_id, {"vip": False, "vip_manual": False, "vip_set_by": "auto"})
+                demoted.append(user_id)
+        return demoted
 
     async def revoke(self, jti: str, user_id: str, expires_at: datetime) -> None:
         """Remember a revoked token until it would have expired anyway (a TTL index drops it)."""

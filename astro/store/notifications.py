@@ -120,6 +120,16 @@ class PgNotifications:
         )
         return [dict(r) for r in rows]
 
+    async def authors(self, launch_ids: list[str]) -> dict[str, str]:
+        """The name of each launch's agency, now: e-mails name it as the author of the mission and reason
+        they quote (read when rendering, so the stored notification data stays as the event made it)."""
+        rows = await self._pool.fetch(
+            """SELECT l.id, a.name FROM launches l JOIN agencies a ON a.id = l.agency_id
+               WHERE l.id = ANY($1::text[])""",
+            launch_ids,
+        )
+        return {r["id"]: r["name"] for r in rows}
+
     async def live_counts(self) -> dict[str, int]:
         """Rows per unfinished status (cheap: one index range each)."""
         rows = await self._pool.fetch(

@@ -15,6 +15,8 @@ from astro.store.postgres import translated, write_tx
 
 TRAVELER_FIELDS: Final = ("phone", "contact_email", "tax_id", "address")
 AGENCY_FIELDS: Final = ("legal_name", "tax_id", "legal_address", "description", "contact_email")
+# Who set a VIP flag when the rule did (bookings on two active confirmed launches); IT's own id otherwise.
+AUTO: Final = "auto"
 
 
 @unavailable_as("PostgreSQL")
@@ -49,19 +51,23 @@ class PgProfiles:
             raise NotFound("no profile for this user")
         return dict(row.items())
 
-    async def set_vip(self, user_ids: list[str], vip: bool) -> None:
-        """Mirror the VIP flag (kept with the user in SystemDB) where notifications are addressed."""
+    async def set_vip(self, user_ids: list[str], vip: bool, by: str = AUTO) -> None:
+        """Mirror the VIP flag (kept with the user in SystemDB) where notifications are addressed, with who
+        set it: `by` AUTO (the rule) leaves alone a flag IT set by hand; an IT user's id sets it anyway."""
         # Rows locked in id order: two promotions of overlapping travelers (two launches confirmed at
         # once) wait for each other instead of deadlocking; rows already right are not written. NO KEY
         # UPDATE, as a plain UPDATE takes: bookings being inserted (their key share) never wait on it.
         async with write_tx(self._pool) as conn:
             await conn.execute(
-                """UPDATE travelers SET vip = $2
+                """UPDATE travelers SET vip = $2, vip_set_by = $3
                    WHERE id IN (SELECT id FROM travelers
-                                WHERE id = ANY($1::text[]) AND vip IS DISTINCT FROM $2
+                                WHERE id = ANY($1::text[])
+                                  AND (vip IS DISTINCT FROM $2 OR vip_set_by IS DISTINCT FROM $3)
+                                  AND ($3 <> 'auto' OR vip_set_by IS NULL OR vip_set_by = 'auto')
                                 ORDER BY id FOR NO KEY UPDATE)""",
                 user_ids,
                 vip,
+                by,
             )
 
 

@@ -205,3 +205,40 @@ async def test_the_nodes_view_lists_each_node_and_refreshes(
     await expect(one.get_by_test_id("node-owned")).to_have_text("1")
     await expect(one).to_have_attribute("data-owned", "1")
     await expect(page.get_by_test_id("nodes-summary")).to_contain_text("lease 5 s")
+
+
+async def test_it_verifies_a_pending_agency_in_the_users_view_and_its_launch_becomes_public(
+    site: Site, make_employee: Any, make_agency: Any, make_launch: Any
+) -> None:
+    it = await make_employee("it")
+    pending = await make_agency(verify=False, name="Pending Rockets")
+    verified = await make_agency(name="Known Rockets")
+    launch = await make_launch(pending)
+    listed = await (await site.client.get("/api/booking/launches")).json()
+    assert launch["id"] not in [x["id"] for x in listed["items"]]
+    page = await site.login("it", it)
+    await page.get_by_test_id("users-role").select_option("agency")
+    await page.get_by_test_id("users-filters").get_by_role("button", name="Show").click()
+    rows = page.get_by_test_id("user-row")
+    await expect(rows).to_have_count(2)
+    known = page.locator(f'[data-testid="user-row"][data-user-id="{verified.id}"]')
+    await expect(known.get_by_test_id("agency-verification")).to_have_attribute("data-verified", "true")
+    await expect(known.get_by_test_id("agency-verification")).to_have_text("Verified")
+    await expect(known.get_by_test_id("verify-agency")).to_have_count(0)
+    row = page.locator(f'[data-testid="user-row"][data-user-id="{pending.id}"]')
+    cell = row.get_by_test_id("agency-verification")
+    await expect(cell).to_have_attribute("data-verified", "false")
+    await expect(cell).to_contain_text("Pending")
+
+    await row.get_by_role("button", name="Verify Pending Rockets").click()
+    await expect(page.get_by_test_id("users-result")).to_contain_text("Pending Rockets is verified")
+    await expect(row.get_by_test_id("agency-verification")).to_have_attribute("data-verified", "true")
+    await expect(row.get_by_test_id("verify-agency")).to_have_count(0)
+    listed = await (await site.client.get("/api/booking/launches")).json()
+    assert launch["id"] in [x["id"] for x in listed["items"]]
+    # What the page shows is what is stored: a reload still shows the agency verified.
+    await page.reload()
+    await page.get_by_test_id("users-role").select_option("agency")
+    await page.get_by_test_id("users-filters").get_by_role("button", name="Show").click()
+    again = page.locator(f'[data-testid="user-row"][data-user-id="{pending.id}"]')
+    await expect(again.get_by_test_id("agency-verification")).to_have_attribute("data-verified", "true")

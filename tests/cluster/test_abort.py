@@ -40,7 +40,7 @@ async def test_no_booking_is_accepted_on_one_node_after_an_abort_on_another(
         cluster = await start_cluster(platforms, shared_stores, session, 2)
         node_a, node_b = cluster.nodes
         launch_id, agency, travelers = await open_agency_launch(
-            session, node_a.base, capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, node_a, capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(node_b.base, launch_id, travelers, STORM, CONCURRENCY)
         abort: dict[str, Any] = {}

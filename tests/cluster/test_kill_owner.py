@@ -43,7 +43,7 @@ async def test_kill_9_of_the_owner_mid_storm_the_other_node_takes_over(
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * CONCURRENCY)) as session:
         cluster = await start_cluster(platforms, shared_stores, session, 2)
         launch_id, _, travelers = await open_agency_launch(
-            session, cluster.bases[1], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, cluster.nodes[1], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(cluster.bases, launch_id, travelers, STORM, CONCURRENCY)
         killed: dict[str, Any] = {}

@@ -51,7 +51,7 @@ async def test_a_paused_owner_cannot_commit_after_another_node_took_its_launch(
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * CONCURRENCY)) as session:
         cluster = await start_cluster(platforms, shared_stores, session, 2, ASTRO_LEASE_SECONDS=str(LEASE))
         launch_id, _, travelers = await open_agency_launch(
-            session, cluster.bases[1], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, cluster.nodes[1], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(cluster.bases, launch_id, travelers, STORM, CONCURRENCY)
         paused: dict[str, Any] = {}

@@ -40,7 +40,7 @@ async def test_a_storm_split_across_nodes_sells_exactly_the_capacity_and_every_n
         begun = time.monotonic()
         cluster = await start_cluster(platforms, shared_stores, session, count)
         launch_id, agency, travelers = await open_agency_launch(
-            session, cluster.bases[0], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, cluster.nodes[0], capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(cluster.bases, launch_id, travelers, STORM, CONCURRENCY)
         watchers = [await watch(session, base, launch_id) for base in cluster.bases]

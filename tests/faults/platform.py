@@ -75,6 +75,23 @@ class PlatformProcess:
         env.update(self.extra_env)
         return env
 
+    async def create_user(self, role: str, email: str, name: str, password: str) -> None:
+        """`python run.py create-user` on this platform's stores, as an operator makes an employee (under a
+        node name of its own: the running platform keeps its leases)."""
+        env = {**self.env(), "ASTRO_NEW_PASSWORD": password, "ASTRO_NODE": f"{self.node}-cli"}
+        cli = await asyncio.create_subprocess_exec(
+            *(sys.executable, str(RUN_PY), "create-user", "--role", role, "--email", email, "--name", name),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await cli.communicate()
+        assert cli.returncode == 0, (
+            f"create-user exited with {cli.returncode}:\n{out.decode(errors='replace')}"
+        )
+
     def start(self) -> None:
         """Start `python run.py` (not waiting for it); a second start after a kill reuses every store."""
         assert self.process is None or self.process.poll() is not None, "the platform is still running"

@@ -22,6 +22,7 @@ from typing import Any, Final
 import aiohttp
 
 from tests.conftest import agency_body, future, traveler_body
+from tests.faults.platform import PlatformProcess
 
 # The storm of the fault tests: one-seat bookings, each with its own Idempotency-Key, by travelers in turn.
 STORM: Final = 600
@@ -314,21 +315,53 @@ async def _post(session: aiohttp.ClientSession, url: str, body: Any, token: str 
 
 
 async def open_launch(
-    session: aiohttp.ClientSession, base: str, *, capacity: int, travelers: int, price_cents: int
+    session: aiohttp.ClientSession,
+    platform: PlatformProcess,
+    *,
+    capacity: int,
+    travelers: int,
+    price_cents: int,
 ) -> tuple[str, list[Traveler]]:
     """A new agency's launch of a rocket with `capacity` seats, and `travelers` registered travelers."""
     launch_id, _, registered = await open_agency_launch(
-        session, base, capacity=capacity, travelers=travelers, price_cents=price_cents
+        session, platform, capacity=capacity, travelers=travelers, price_cents=price_cents
     )
     return launch_id, registered
 
 
+async def verified_agency(session: aiohttp.ClientSession, platform: PlatformProcess) -> str:
+    """A self-registered agency that an IT employee (made by `run.py create-user`) verified through
+    PATCH /api/system/users/{id}, as SystemWeb's users view does; the agency's token."""
+    base = platform.base
+    agency = await _post(session, base + "/api/system/auth/register", agency_body())
+    n = uuid.uuid4().hex[:12]
+    email, password = f"it-{n}@astro.example", f"it-{n}-Verifies-Agencies"
+    await platform.create_user("it", email, f"IT {n}", password)
+    async with session.post(
+        base + "/api/system/auth/login", json={"email": email, "password": password}
+    ) as resp:
+        it = await resp.json()
+        assert resp.status == 200, (resp.status, it)
+    async with session.patch(
+        f"{base}/api/system/users/{agency['user']['id']}",
+        json={"verified": True},
+        headers={"Authorization": f"Bearer {it['token']}"},
+    ) as resp:
+        assert resp.status == 200, (resp.status, await resp.text())
+    return str(agency["token"])
+
+
 async def open_agency_launch(
-    session: aiohttp.ClientSession, base: str, *, capacity: int, travelers: int, price_cents: int
+    session: aiohttp.ClientSession,
+    platform: PlatformProcess,
+    *,
+    capacity: int,
+    travelers: int,
+    price_cents: int,
 ) -> tuple[str, str, list[Traveler]]:
     """`open_launch`, with the agency's token too (to read or change the launch)."""
-    agency = await _post(session, base + "/api/system/auth/register", agency_body())
-    token = agency["token"]
+    base = platform.base
+    token = await verified_agency(session, platform)
     rocket = await _post(
         session,
         base + "/api/agency/rockets",

@@ -71,7 +71,7 @@ async def test_kill_9_in_a_storm_then_restart(
         platform.start()
         await platform.wait_ready(session)
         launch_id, travelers = await open_launch(
-            session, platform.base, capacity=capacity, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, platform, capacity=capacity, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(platform.base, launch_id, travelers, size, CONCURRENCY, card_token=gateway.card_token)
 

@@ -84,7 +84,7 @@ async def test_postgres_stopped_and_started_mid_storm(
         platform.start()
         await platform.wait_ready(session)
         launch_id, travelers = await open_launch(
-            session, platform.base, capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
+            session, platform, capacity=CAPACITY, travelers=TRAVELERS, price_cents=PRICE_CENTS
         )
         storm = Storm(platform.base, launch_id, travelers, size, CONCURRENCY, card_token=gateway.card_token)
         stopped = asyncio.Event()

@@ -105,3 +105,24 @@ def test_retry_delay_doubles_from_the_base_up_to_the_cap() -> None:
     assert [retry_delay(n, 60, 3600) for n in range(1, 6)] == [60, 120, 240, 480, 960]
     assert retry_delay(10, 60, 3600) == 3600
     assert retry_delay(0, 5, 100) == 5
+
+
+def test_the_launchs_agency_is_named_as_the_author_of_the_mission_and_reason() -> None:
+    data = {"mission": "Refund pending - confirm your card", "reason": " engine "}
+    _, body = render(
+        "{mission}", "{mission} aborted.{reason_line}\nAstroBookings\n", data, "", author="Ares Co"
+    )
+    assert body == (
+        "Refund pending - confirm your card aborted.\nReason: engine\nAstroBookings\n\n"
+        "The launch's mission name and reason were written by the agency \u201cAres Co\u201d, "
+        "not by AstroBookings.\n"
+    )
+    _, body = render("s", "Hi {mission}", {"mission": "Moon"}, "", author="Ares Co")
+    assert body.endswith(
+        "The launch's mission name was written by the agency \u201cAres Co\u201d, not by AstroBookings.\n"
+    )
+    # Without an agency (no such launch), or a template that quotes none of its text, nothing is added.
+    assert render("s", "Hi {mission}", {"mission": "Moon"}, "")[1] == "Hi Moon"
+    assert render("s", "Invoice {amount}", {"mission": "Moon", "amount": "$1"}, "", author="Ares Co")[1] == (
+        "Invoice $1"
+    )

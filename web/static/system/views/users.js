@@ -1,4 +1,4 @@
-// IT: users by role, their VIP and disabled flags, and new finance or IT employees.
+// IT: users by role, their VIP and disabled flags, agencies' verification, and new finance or IT employees.
 
 import { api } from '../../common/api.js';
 import { banner, busy, clearMarks, field, h, replace, select, showError, values } from '../../common/dom.js';
@@ -18,7 +18,7 @@ export default {
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn primary' }, 'Show')));
     el.append(h('h1', {}, 'Users'), filters, errors, ok,
       h('div', { class: 'table-wrap' }, h('table', { testid: 'users-table' },
-        h('thead', {}, h('tr', {}, ['Name', 'Email', 'Role', 'Since', 'VIP', 'Disabled'].map((x) => h('th', { scope: 'col' }, x)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Email', 'Role', 'Since', 'VIP', 'Verified', 'Disabled'].map((x) => h('th', { scope: 'col' }, x)))),
         tbody)),
       h('div', { class: 'actions' }, more),
       employeeForm());
@@ -32,7 +32,7 @@ export default {
         cursor = page.next_cursor;
         if (!append) tbody.replaceChildren();
         tbody.append(...page.items.map(row));
-        if (!tbody.children.length) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No users.')));
+        if (!tbody.children.length) tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No users.')));
         more.hidden = !cursor;
       } catch (err) {
         showError(errors, err);
@@ -55,10 +55,36 @@ export default {
         h('td', {}, u.role),
         h('td', { class: 'nowrap' }, dateOnly(u.created_at)),
         h('td', {}, u.role === 'traveler' ? vip : h('span', { class: 'muted' }, '—')),
+        h('td', {}, u.role === 'agency' ? verification(u) : h('span', { class: 'muted' }, '—')),
         h('td', {}, disabled));
       vip.addEventListener('change', () => flag(u, { vip: vip.checked }, vip));
       disabled.addEventListener('change', () => flag(u, { disabled: disabled.checked }, disabled));
       return tr;
+    }
+
+    // An agency is pending until IT verifies it: its launches are not public, bookable nor announced.
+    // Verifying cannot be undone (disable the agency instead), so the cell then shows only the state.
+    function verification(u) {
+      const cell = h('span', { class: 'verification', testid: 'agency-verification', dataset: { verified: String(u.verified) } });
+      if (u.verified) {
+        cell.append('Verified');
+        return cell;
+      }
+      const button = h('button', { type: 'button', class: 'btn', testid: 'verify-agency', 'aria-label': `Verify ${u.name}` }, 'Verify');
+      cell.append(h('span', { class: 'muted' }, 'Pending '), button);
+      button.addEventListener('click', () => busy(button, async () => {
+        errors.hide();
+        ok.hide();
+        try {
+          const out = (await api(`/api/system/users/${encodeURIComponent(u.id)}`, { method: 'PATCH', body: { verified: true } })).user;
+          Object.assign(u, out);
+          cell.replaceWith(verification(u));
+          ok.show(`${out.name} is verified: its launches are now public and bookable.`);
+        } catch (err) {
+          showError(errors, err);
+        }
+      }, 'Verifying…'));
+      return cell;
     }
 
     async function flag(u, change, box) {
