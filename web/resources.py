@@ -271,7 +271,7 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
 async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     """Launch actors, the booking desk, the live publisher, the catalogue, the fleet and finance."""
     settings, pool, clock = app[SETTINGS], app[PG_POOL], app[CLOCK]
-    store, ledger = PgCatalog(pool), PgLedger(pool)
+    store, ledger = PgCatalog(pool), PgLedger(pool, stall_limit=settings.lease_seconds)
     publisher = LivePublisher(cache.LaunchCache(app[REDIS]), lambda: app.get(BROADCASTER))
     idle = settings.actor_idle_seconds
     # The reaper looks a tenth as often as an actor may stay idle (every 10 s at the default 300 s).

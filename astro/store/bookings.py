@@ -16,7 +16,7 @@ from astro.domain.events import BookingCancelled, DomainEvent, InvoiceDue
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch
 from astro.domain.launches import REFUND_ALL, Status
-from astro.domain.leases import Fence, Fenced
+from astro.domain.leases import LEASE, Fence, Fenced
 from astro.domain.payments import PaymentsReleased
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.booking_reads import PgBookingReads
@@ -130,8 +130,11 @@ def _single_recipient(notice: Notice) -> tuple[str, str] | None:
 class PgLedger(PgBookingReads):
     """The LaunchLedger and BookingLedger ports in PostgreSQL."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, stall_limit: float = LEASE) -> None:
         self._pool = pool
+        # A launch's write holds its lease row FOR SHARE: an owner paused mid-transaction must not keep a
+        # takeover waiting past a lease's length, so the server ends such a session after it.
+        self._stall_limit = stall_limit
 
     # -- the launch actor's reads and writes -----------------------------------------------------
 
@@ -225,7 +228,7 @@ class PgLedger(PgBookingReads):
             "mails": mails,
         }
         try:
-            async with write_tx(self._pool, recorded=RECORDED) as conn:
+            async with write_tx(self._pool, recorded=RECORDED, stall_limit=self._stall_limit) as conn:
                 _, updated = await conn.fetchrow(COMMIT_BOOKINGS, doc)
                 if updated != 1:
                     raise StatusMoved(launch.id, previous)
@@ -250,7 +253,7 @@ class PgLedger(PgBookingReads):
     async def commit_cancel(self, fence: Fence, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
         """The booking cancelled, its seats given back to the launch, the e-mails and the refund owed, in one
         transaction under the actor's fence."""
-        async with _fenced(self._pool, fence) as conn:
+        async with _fenced(self._pool, fence, self._stall_limit) as conn:
             owed = await _cancel(conn, event)
             await conn.execute(
                 "UPDATE launches SET seats_booked = seats_booked - $2, updated_at = now() WHERE id = $1",
@@ -266,7 +269,7 @@ class PgLedger(PgBookingReads):
         """The new status (compare-and-set on `previous`) and its e-mails; the bookings an aborted or failed
         launch cancels with their refunds owed; the invoice of a launch that ended -- in one transaction
         under the actor's fence."""
-        async with _fenced(self._pool, fence) as conn:
+        async with _fenced(self._pool, fence, self._stall_limit) as conn:
             updated = await conn.fetchval(
                 """WITH l AS (
                        UPDATE launches SET status = $2, scheduled_at = $3, status_reason = $4,
@@ -391,10 +394,10 @@ class BookingMoved(Exception):
 
 
 @contextlib.asynccontextmanager
-async def _fenced(pool: asyncpg.Pool, fence: Fence) -> AsyncIterator[asyncpg.Connection]:
+async def _fenced(pool: asyncpg.Pool, fence: Fence, stall_limit: float) -> AsyncIterator[asyncpg.Connection]:
     """A write transaction of the launch, refused as Fenced when its epoch is not the current one."""
     try:
-        async with write_tx(pool) as conn:
+        async with write_tx(pool, stall_limit=stall_limit) as conn:
             await conn.fetchval(FENCE_CHECK, fence.launch_id, fence.epoch)
             yield conn
     except asyncpg.PostgresError as exc:
