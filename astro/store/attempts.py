@@ -14,7 +14,8 @@ COLUMNS: Final = """id, booking_id, traveler_id, launch_id, seats, amount_cents,
     created_at, error"""
 
 
-def _attempt(row: asyncpg.Record) -> Attempt:
+def attempt_of_row(row: asyncpg.Record) -> Attempt:
+    """An attempt from a row holding COLUMNS (also read by the reconciliation adapter)."""
     return Attempt(
         id=row["id"],
         booking_id=row["booking_id"],
@@ -155,14 +156,14 @@ class PgAttempts:
     async def get(self, attempt_id: str) -> Attempt | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(f"SELECT {COLUMNS} FROM payment_attempts WHERE id = $1", attempt_id)
-        return _attempt(row) if row is not None else None
+        return attempt_of_row(row) if row is not None else None
 
     async def by_booking(self, booking_id: str) -> Attempt | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT {COLUMNS} FROM payment_attempts WHERE booking_id = $1", booking_id
             )
-        return _attempt(row) if row is not None else None
+        return attempt_of_row(row) if row is not None else None
 
     async def claim_due(self, node: str, now: datetime, limit: int, lease: timedelta) -> list[Attempt]:
         """Open attempts past their deadline that no node is recovering now, claimed for `node` (any number
@@ -182,7 +183,7 @@ class PgAttempts:
                 lease,
                 sorted(OPEN),
             )
-        return [_attempt(r) for r in rows]
+        return [attempt_of_row(r) for r in rows]
 
     async def open_count(self) -> int:
         """Attempts not final yet (a gauge for operators)."""

@@ -8,8 +8,9 @@ from typing import Final
 
 import asyncpg
 
-from astro.domain.payments import Attempt, AttemptState
+from astro.domain.payments import AttemptState
 from astro.domain.reconciliation import AttemptSide, BookingSide, Totals
+from astro.store.attempts import attempt_of_row
 from astro.store.errors import unavailable_as
 
 # Each attempt with the booking it paid for (booking_id is unique among attempts), that booking's charge
@@ -53,19 +54,7 @@ GROUP BY a.state
 
 
 def _side(row: asyncpg.Record) -> AttemptSide:
-    attempt = Attempt(
-        id=row["id"],
-        booking_id=row["booking_id"],
-        traveler_id=row["traveler_id"],
-        launch_id=row["launch_id"],
-        seats=row["seats"],
-        amount_cents=row["amount_cents"],
-        state=AttemptState(row["state"]),
-        gateway_ref=row["gateway_ref"],
-        deadline=row["deadline"],
-        created_at=row["created_at"],
-        error=row["error"],
-    )
+    attempt = attempt_of_row(row)
     if row["b_id"] is None:
         return AttemptSide(attempt, None)
     booking = BookingSide(
