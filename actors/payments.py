@@ -17,7 +17,13 @@ import structlog
 
 from actors.loop import GroupWriter, TaskSet
 from astro.domain.clock import Clock
-from astro.domain.errors import DomainError, GatewayError, InvalidInput, PaymentDeclined, Unavailable
+from astro.domain.errors import (
+    DomainError,
+    GatewayError,
+    PaymentDeclined,
+    Unavailable,
+    UnknownCard,
+)
 from astro.domain.ids import new_id
 from astro.domain.payments import (
     DEADLINE,
@@ -117,7 +123,7 @@ class Payments:
         except PaymentDeclined:
             await self.attempts.move(attempt.id, S.CREATED, S.DECLINED, error="declined")
             raise
-        except InvalidInput as exc:
+        except UnknownCard as exc:
             await self.attempts.move(attempt.id, S.CREATED, S.FAILED, error=exc.message)
             raise
         except GatewayError:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from aiohttp import web
 
-from astro.domain.errors import InvalidInput
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
@@ -25,9 +22,18 @@ from astro.schemas.launches import (
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
 from astro.services.views import CardSource, launch_card, with_visibility
 from web.cluster import launch_in_path, routed
-from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
+from web.http import (
+    authenticate,
+    decode_cursor,
+    page_of,
+    query_date,
+    query_limit,
+    read_body,
+    requires,
+    respond,
+)
 from web.keys import CLOCK, DESK, FLEET, SCHEDULER
-from web.openapi import doc
+from web.openapi import PAGE, day, doc
 from web.profiles import profile_endpoints
 
 PREFIX = "/api/agency"
@@ -42,17 +48,7 @@ def launch_out(request: web.Request, launch: CardSource) -> LaunchOut:
     return LaunchOut.model_validate(with_visibility(launch_card(launch), request.app[CLOCK].now()))
 
 
-def query_date(request: web.Request, name: str) -> date | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
-
-
-@doc("The agency's rockets", response=RocketPage, query={"limit": "1..200", "cursor": "from next_cursor"})
+@doc("The agency's rockets", response=RocketPage, query=PAGE)
 @agency_only
 async def list_rockets(request: web.Request) -> web.Response:
     limit = query_limit(request)
@@ -104,7 +100,7 @@ async def delete_rocket(request: web.Request) -> web.Response:
 @doc(
     "The agency's launches with occupancy",
     response=LaunchPage,
-    query={"limit": "1..200", "cursor": "next_cursor"},
+    query=PAGE,
 )
 @agency_only
 async def list_launches(request: web.Request) -> web.Response:
@@ -162,7 +158,7 @@ async def manifest(request: web.Request) -> web.Response:
 @doc(
     "Bookings of successful launches with each traveler's tax data",
     response=BookingsReport,
-    query={"from": "first launch date, YYYY-MM-DD", "to": "day after the last, YYYY-MM-DD"},
+    query={"from": day("first launch date"), "to": day("the day after the last")},
 )
 @agency_only
 async def bookings_report(request: web.Request) -> web.Response:

@@ -24,7 +24,6 @@ from astro.schemas.launches import (
 from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
 from astro.services.idempotency import InProgress
 from astro.services.views import booking_json
-from web.agency_api import query_date
 from web.cluster import launch_in_body, launch_of_booking, routed
 from web.http import (
     IDEMPOTENCY_CLAIM,
@@ -34,13 +33,14 @@ from web.http import (
     idempotent_resuming,
     json_body,
     page_of,
+    query_date,
     query_limit,
     read_body,
     requires,
     respond,
 )
 from web.keys import CATALOG, CLOCK, DESK, LEDGER
-from web.openapi import doc
+from web.openapi import PAGE, choice, day, doc
 from web.profiles import profile_endpoints
 
 PREFIX = "/api/booking"
@@ -65,13 +65,13 @@ async def _is_vip(request: web.Request) -> bool:
     "Upcoming launches with live occupancy (public, cached)",
     response=LaunchPage,
     query={
-        "destination": "low_earth|moon|mars",
-        "from": "YYYY-MM-DD",
-        "to": "YYYY-MM-DD",
-        "limit": "1..200",
-        "cursor": "from next_cursor",
+        "destination": choice("one destination", DESTINATIONS),
+        "from": day("first launch date"),
+        "to": day("the day after the last"),
+        **PAGE,
     },
     public=True,
+    errors={401: "a token was sent and it is expired or revoked (send none to browse anonymously)"},
 )
 async def list_launches(request: web.Request) -> web.Response:
     destination = request.query.get("destination") or None
@@ -99,7 +99,12 @@ async def list_launches(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-@doc("One launch by id or slug, with live occupancy (public, cached)", response=LaunchEnvelope, public=True)
+@doc(
+    "One launch by id or slug, with live occupancy (public, cached)",
+    response=LaunchEnvelope,
+    public=True,
+    errors={401: "a token was sent and it is expired or revoked (send none to browse anonymously)"},
+)
 async def get_launch(request: web.Request) -> web.Response:
     card = await request.app[CATALOG].launch(request.match_info["ref"], vip=await _is_vip(request))
     return respond(LaunchEnvelope(launch=LaunchOut.model_validate(card)))
@@ -123,6 +128,7 @@ async def booking_of_attempt(request: web.Request, attempt_id: str) -> web.Respo
     body=BookingIn,
     response=BookingEnvelope,
     status=201,
+    errors={402: "payment_declined", 404: "no such launch"},
 )
 @routed(launch_in_body)
 @traveler_only
@@ -145,7 +151,7 @@ async def book(request: web.Request) -> web.Response:
 @doc(
     "The traveler's bookings, newest first, with each launch's current status",
     response=BookingPage,
-    query={"limit": "1..200", "cursor": "from next_cursor"},
+    query=PAGE,
 )
 @traveler_only
 async def list_bookings(request: web.Request) -> web.Response:

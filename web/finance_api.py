@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
-from datetime import date
 
 from aiohttp import web
 
@@ -27,25 +25,26 @@ from astro.schemas.finance import (
 )
 from astro.services.finance import AnnualFigures, InvoiceView, annual_csv, totals
 from astro.services.reconciliation import Mismatch, Report
-from web.agency_api import query_date
 from web.http import (
     authenticate,
     decode_cursor,
     encode_cursor,
     idempotent,
     page_of,
+    query_date,
     query_limit,
     read_body,
     requires,
     respond,
 )
 from web.keys import CLOCK, FINANCE, RECONCILIATION
-from web.openapi import doc
+from web.openapi import PAGE, Param, choice, day, doc, text
+
+STATUS = choice("invoices in this status", SHOWN_STATUSES)
+YEAR = Param("YYYY (default: this year)", {"type": "integer", "minimum": 2000, "maximum": 2200})
 
 PREFIX = "/api/finance"
 finance_only = requires(Role.FINANCE)
-PAGE_QUERY = {"limit": "1..200", "cursor": "from next_cursor"}
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def invoice_out(invoice: InvoiceView) -> InvoiceOut:
@@ -91,7 +90,7 @@ async def _invoice_page(request: web.Request, agency_id: str | None) -> web.Resp
 @doc(
     "Invoices, by number",
     response=InvoicePage,
-    query={"agency_id": "one agency", "status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"agency_id": text("one agency's invoices"), "status": STATUS, "year": YEAR, **PAGE},
 )
 @finance_only
 async def list_invoices(request: web.Request) -> web.Response:
@@ -111,6 +110,7 @@ async def get_invoice(request: web.Request) -> web.Response:
     body=InvoiceRequest,
     response=InvoiceEnvelope,
     status=201,
+    errors={404: "no such launch"},
 )
 @finance_only
 async def create_invoice(request: web.Request) -> web.Response:
@@ -141,7 +141,7 @@ async def record_transfer(request: web.Request) -> web.Response:
 @doc(
     "Every agency's figures for launches scheduled in [from, to)",
     response=AgencyReport,
-    query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+    query={"from": day("first launch date"), "to": day("the day after the last")},
 )
 @finance_only
 async def agencies_report(request: web.Request) -> web.Response:
@@ -156,7 +156,7 @@ async def agencies_report(request: web.Request) -> web.Response:
 @doc(
     "One agency's figures for launches scheduled in [from, to)",
     response=AgencyReportOne,
-    query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+    query={"from": day("first launch date"), "to": day("the day after the last")},
 )
 @finance_only
 async def agency_report(request: web.Request) -> web.Response:
@@ -169,11 +169,12 @@ async def agency_report(request: web.Request) -> web.Response:
 @doc(
     "Revenue per month: actual (paid) and pending (issued, unpaid), with totals; format=csv for CSV",
     response=AnnualReport,
-    query={"year": "YYYY (default: this year)", "format": "json|csv"},
+    query={"year": YEAR, "format": choice("json (default) or csv", ("json", "csv"))},
+    also=("text/csv",),
 )
 @finance_only
 async def annual_report(request: web.Request) -> web.StreamResponse:
-    fmt = request.query.get("format", "json")
+    fmt = request.query.get("format") or "json"
     if fmt not in ("json", "csv"):
         raise InvalidInput("format must be json or csv", {"fields": {"format": fmt}})
     year = _year(request, request.app[CLOCK].now().year)
@@ -186,19 +187,6 @@ async def annual_report(request: web.Request) -> web.StreamResponse:
             headers={"Content-Disposition": f'attachment; filename="revenue-{year}.csv"'},
         )
     return respond(annual_out(report))
-
-
-def _day(request: web.Request, name: str) -> date | None:
-    """A YYYY-MM-DD query parameter (none when absent or empty)."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        if not DAY.fullmatch(raw):
-            raise ValueError
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
 
 
 def _mismatch(m: Mismatch) -> dict[str, object]:
@@ -263,16 +251,17 @@ def reconciliation_out(report: Report) -> ReconciliationOut:
     "per attempt; follow next_cursor to check the whole period",
     response=ReconciliationOut,
     query={
-        "from": "YYYY-MM-DD (default: 30 days before `to`)",
-        "to": "YYYY-MM-DD, exclusive (default: tomorrow, or 30 days after `from`); at most 366 days on",
-        **PAGE_QUERY,
+        "from": day("first day (default: 30 days before `to`)"),
+        "to": day("the day after the last (default: tomorrow, or 30 days after `from`); at most 366 days on"),
+        **PAGE,
     },
+    errors={422: "invalid_range: to is not after from, or the period is longer than 366 days"},
 )
 @finance_only
 async def reconciliation(request: web.Request) -> web.Response:
     report = await request.app[RECONCILIATION].report(
-        start=_day(request, "from"),
-        end=_day(request, "to"),
+        start=query_date(request, "from"),
+        end=query_date(request, "to"),
         cursor=decode_cursor(request),
         limit=query_limit(request),
     )
@@ -285,7 +274,7 @@ async def reconciliation(request: web.Request) -> web.Response:
 @doc(
     "The agency's invoices",
     response=InvoicePage,
-    query={"status": "|".join(SHOWN_STATUSES), "year": "YYYY", **PAGE_QUERY},
+    query={"status": STATUS, "year": YEAR, **PAGE},
 )
 @requires(Role.AGENCY)
 async def agency_invoices(request: web.Request) -> web.Response:
@@ -297,6 +286,7 @@ async def agency_invoices(request: web.Request) -> web.Response:
     body=CardPaymentIn,
     response=InvoiceEnvelope,
     status=201,
+    errors={402: "the card was declined"},
 )
 @requires(Role.AGENCY)
 @idempotent

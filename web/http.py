@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from datetime import date
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
@@ -80,12 +82,29 @@ def is_json(media_type: str) -> bool:
 
 
 def query_limit(request: web.Request, default: int = 50) -> int:
+    """`limit`, 1..200; an empty parameter is the same as an absent one (as for every query parameter)."""
     raw = request.query.get("limit")
-    if raw is None:
+    if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}", {"fields": {"limit": raw}})
     return int(raw)
+
+
+DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def query_date(request: web.Request, name: str) -> date | None:
+    """A YYYY-MM-DD query parameter (none when absent or empty)."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        if not DAY.fullmatch(raw):
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date like 2027-01-31", {"fields": {name: raw}}) from None
 
 
 def encode_cursor(value: str) -> str:

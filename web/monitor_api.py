@@ -13,7 +13,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 
-from astro.domain.errors import InvalidInput
+from astro.domain.errors import InvalidInput, RuleViolation
 from astro.domain.users import Role
 from astro.schemas.common import in_utc
 from astro.schemas.monitor import EntityRef, EntryOut, EntryPage, MetricPoint, MetricSeries
@@ -21,20 +21,44 @@ from astro.services.monitor import LEVELS, LogQuery, time_of_id
 from web.http import decode_cursor, page_of, query_limit, requires, respond
 from web.keys import REQUEST_ID
 from web.monitoring import ENTRY_LOGS, METRIC_SAMPLES
-from web.openapi import doc
+from web.openapi import NO_NUL, PAGE, Param, choice, doc
+
+RANGE_ERROR: Final = {422: "invalid_range: until is not later than since"}
+LEVEL_RE: Final = "(" + "|".join(LEVELS) + ")"
+SERVICE_RE: Final = "[A-Za-z0-9_.-]{1,100}"
+FILTER_MAX: Final = 500
+
+
+def filter_text(description: str) -> Param:
+    """A filter value: up to 500 characters without NUL; blank is the same as absent."""
+    return Param(description, {"type": "string", "maxLength": FILTER_MAX, "pattern": NO_NUL})
+
+
+def moment(description: str) -> Param:
+    return Param(
+        f"ISO 8601 time, {description}",
+        {"type": "string", "format": "date-time", "pattern": "^(?!0000)[0-9]{4}-"},
+    )
+
 
 log = structlog.get_logger("astro.monitor")
 
 LOG_FILTERS: Final = ("level", "service", "user_id", "entity_id", "request_id", "q", "since", "until")
 LOG_QUERY_DOC: Final = {
-    "level": "one or more of debug, info, warning, error, critical, comma-separated",
-    "service": "one or more services (web, booking, auth, actors, ...), comma-separated",
-    "user_id": "entries of this user",
-    "entity_id": "entries about this launch, booking, invoice, ... (any id the entry names)",
-    "request_id": "every entry of one HTTP request (its X-Request-ID)",
-    "q": "text the message contains (case-insensitive)",
-    "since": "ISO 8601 time, inclusive",
-    "until": "ISO 8601 time, exclusive",
+    "level": Param(
+        "one or more of debug, info, warning, error, critical, comma-separated",
+        {"type": "string", "pattern": f"^{LEVEL_RE}(,{LEVEL_RE})*$"},
+    ),
+    "service": Param(
+        "one or more services (web, booking, auth, actors, ...), comma-separated",
+        {"type": "string", "pattern": f"^{SERVICE_RE}(,{SERVICE_RE})*$"},
+    ),
+    "user_id": filter_text("entries of this user"),
+    "entity_id": filter_text("entries about this launch, booking, invoice, ... (any id the entry names)"),
+    "request_id": filter_text("every entry of one HTTP request (its X-Request-ID)"),
+    "q": filter_text("text the message contains (case-insensitive)"),
+    "since": moment("inclusive"),
+    "until": moment("exclusive, later than since"),
 }
 EXPORT_BATCH: Final = 1000
 EXPORT_CHUNK: Final = 64 * 1024
@@ -53,8 +77,10 @@ CSV_COLUMNS: Final = (
 )
 MAX_SAMPLES: Final = 20_000
 DEFAULT_RANGE: Final = timedelta(hours=1)
-_SERVICE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_LEVELS = re.compile(f"{LEVEL_RE}(,{LEVEL_RE})*")
+_SERVICES = re.compile(f"{SERVICE_RE}(,{SERVICE_RE})*")
+METRIC_RE: Final = "[a-z][a-z0-9_]{0,99}"
+_METRICS = re.compile(f"{METRIC_RE}(,{METRIC_RE})*")
 
 
 def _time(raw: str) -> datetime:
@@ -70,16 +96,23 @@ def _times(request: web.Request, fields: dict[str, str]) -> tuple[datetime | Non
     found: dict[str, datetime | None] = {"since": None, "until": None}
     for name in found:
         raw = request.query.get(name)
-        if raw is None:
+        if not raw:
             continue
         try:
             found[name] = _time(raw)
         except ValueError:
             fields[name] = "expected an ISO 8601 time from year 1 to 9999, e.g. 2026-11-24T10:00:00Z"
-    since, until = found["since"], found["until"]
+    return found["since"], found["until"]
+
+
+def _in_order(since: datetime | None, until: datetime | None) -> None:
+    """Two well-formed times out of order: a rule of the pair (422), not a malformed parameter."""
     if since is not None and until is not None and until <= since:
-        fields["until"] = "must be later than since"
-    return since, until
+        raise RuleViolation(
+            "until must be later than since",
+            {"fields": {"until": "must be later than since"}},
+            code="invalid_range",
+        )
 
 
 def _unknown(request: web.Request, allowed: Iterable[str], fields: dict[str, str]) -> None:
@@ -90,7 +123,8 @@ def _unknown(request: web.Request, allowed: Iterable[str], fields: dict[str, str
 
 
 def _list(raw: str | None) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p.strip() for p in (raw or "").split(",") if p.strip()))
+    """The parts of a comma-separated value, as written (an empty part fails the caller's pattern)."""
+    return tuple(dict.fromkeys(raw.split(","))) if raw else ()
 
 
 def log_query(request: web.Request, *, extra: tuple[str, ...] = ()) -> LogQuery:
@@ -99,21 +133,22 @@ def log_query(request: web.Request, *, extra: tuple[str, ...] = ()) -> LogQuery:
     _unknown(request, (*LOG_FILTERS, *extra), fields)
     for name in LOG_FILTERS:
         raw = request.query.get(name)
-        if raw is not None and ("\x00" in raw or not raw.strip() or len(raw) > 500):
-            fields[name] = "must be 1 to 500 characters without NUL"
-    levels = tuple(level.lower() for level in _list(request.query.get("level")))
-    if "level" not in fields and any(level not in LEVELS for level in levels):
-        fields["level"] = "expected one or more of " + ", ".join(LEVELS)
+        if raw is not None and ("\x00" in raw or len(raw) > FILTER_MAX):
+            fields[name] = f"must be at most {FILTER_MAX} characters without NUL"
+    levels = _list(request.query.get("level"))
+    if "level" not in fields and levels and not _LEVELS.fullmatch(",".join(levels)):
+        fields["level"] = "expected one or more of " + ", ".join(LEVELS) + ", comma-separated"
     services = _list(request.query.get("service"))
-    if "service" not in fields and any(not _SERVICE.match(s) for s in services):
+    if "service" not in fields and services and not _SERVICES.fullmatch(",".join(services)):
         fields["service"] = "expected service names (letters, digits, . _ -), comma-separated"
     since, until = _times(request, fields)
     if fields:
         raise InvalidInput("some filters are wrong", {"fields": fields})
+    _in_order(since, until)
 
     def text(name: str) -> str | None:
-        raw = request.query.get(name)
-        return raw.strip() if raw is not None else None
+        raw = (request.query.get(name) or "").strip()
+        return raw or None  # blank is the same as absent
 
     return LogQuery(
         levels=levels,
@@ -146,7 +181,8 @@ def entry_out(doc: dict[str, Any]) -> EntryOut:
 @doc(
     "Entry logs, newest first",
     response=EntryPage,
-    query={**LOG_QUERY_DOC, "limit": "1..200", "cursor": "from next_cursor"},
+    query={**LOG_QUERY_DOC, **PAGE},
+    errors=RANGE_ERROR,
 )
 @requires(Role.IT)
 async def list_logs(request: web.Request) -> web.Response:
@@ -196,12 +232,15 @@ def _csv(docs: list[dict[str, Any]], header: bool) -> str:
 
 @doc(
     "Entry logs as a file, oldest first: NDJSON (one entry per line, as in the list) or CSV; streamed",
-    query={**LOG_QUERY_DOC, "format": "ndjson (default) or csv"},
+    query={**LOG_QUERY_DOC, "format": choice("ndjson (default) or csv", ("ndjson", "csv"))},
+    content_type="application/x-ndjson",
+    also=("text/csv",),
+    errors=RANGE_ERROR,
 )
 @requires(Role.IT)
 async def export_logs(request: web.Request) -> web.StreamResponse:
     query = log_query(request, extra=("format",))
-    fmt = request.query.get("format", "ndjson")
+    fmt = request.query.get("format") or "ndjson"
     if fmt not in ("ndjson", "csv"):
         raise InvalidInput("format must be ndjson or csv", {"fields": {"format": fmt}})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -253,25 +292,28 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
     "Stored metric samples by name, oldest first (sampled every ASTRO_METRICS_INTERVAL seconds)",
     response=MetricSeries,
     query={
-        "name": "one or more metric names, comma-separated (default: all)",
-        "since": "ISO 8601 time, inclusive (default: an hour before until)",
-        "until": "ISO 8601 time, exclusive (default: now)",
+        "name": Param(
+            "one or more metric names, comma-separated (default: all)",
+            {"type": "string", "pattern": f"^{METRIC_RE}(,{METRIC_RE})*$"},
+        ),
+        "since": moment("inclusive (default: an hour before until)"),
+        "until": moment("exclusive (default: now)"),
     },
+    errors=RANGE_ERROR,
 )
 @requires(Role.IT)
 async def metric_series(request: web.Request) -> web.Response:
     fields: dict[str, str] = {}
     _unknown(request, ("name", "since", "until"), fields)
     names = _list(request.query.get("name"))
-    if any(not _METRIC.match(n) for n in names):
+    if names and not _METRICS.fullmatch(",".join(names)):
         fields["name"] = "expected metric names (lower case letters, digits, _), comma-separated"
     since, until = _times(request, fields)
     if fields:
         raise InvalidInput("some parameters are wrong", {"fields": fields})
     until = until or datetime.now(UTC)
     since = since or until - min(DEFAULT_RANGE, until - datetime.min.replace(tzinfo=UTC))  # not before year 1
-    if since >= until:
-        raise InvalidInput("since must be before until", {"fields": {"since": "must be before until"}})
+    _in_order(since, until)
     docs = await request.app[METRIC_SAMPLES].between(names=names, since=since, until=until, limit=MAX_SAMPLES)
     series: dict[str, list[MetricPoint]] = {name: [] for name in names}
     for d in docs:

@@ -28,12 +28,12 @@ from astro.schemas.notify import (
 )
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import DISPATCHER, NOTIFY
-from web.openapi import doc
+from web.openapi import NO_NUL, PAGE, Param, choice, doc
 
 PREFIX: Final = "/api/notify"
 it_only = requires(Role.IT)
-PAGE_QUERY: Final = {"limit": "1..200", "cursor": "from next_cursor"}
 ADDRESS_LIMIT: Final = 254
+ADDRESS_SCHEMA: Final = {"type": "string", "maxLength": ADDRESS_LIMIT, "pattern": NO_NUL}
 
 
 def _text_query(request: web.Request, name: str) -> str | None:
@@ -78,7 +78,12 @@ def template_out(row: dict[str, Any]) -> TemplateOut:
 @doc(
     "The notification queue, newest first; recipient is a user id or an email address",
     response=NotificationPage,
-    query={"status": "|".join(STATUSES), "event": "an event name", "recipient": "id or email", **PAGE_QUERY},
+    query={
+        "status": choice("notifications in this status", STATUSES),
+        "event": choice("notifications of this event", EVENTS),
+        "recipient": Param("a user id or an email address", ADDRESS_SCHEMA),
+        **PAGE,
+    },
 )
 @it_only
 async def list_notifications(request: web.Request) -> web.Response:
@@ -158,7 +163,7 @@ async def put_template(request: web.Request) -> web.Response:
     return respond(TemplateEnvelope(template=template_out(row)))
 
 
-@doc("The caller's own notifications, newest first", response=InboxPage, query=PAGE_QUERY)
+@doc("The caller's own notifications, newest first", response=InboxPage, query=PAGE)
 @requires()
 async def inbox(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -186,7 +191,7 @@ def mail_out(doc: dict[str, Any]) -> MailOut:
 @doc(
     "Messages the embedded SMTP sink received, newest first",
     response=MailPage,
-    query={"to": "a recipient address", **PAGE_QUERY},
+    query={"to": Param("a recipient address", ADDRESS_SCHEMA), **PAGE},
 )
 @it_only
 async def mailbox(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ PREFIX = "/api/payments"
     response=WebhookAnswer,
     tag="payments",
     public=True,
+    errors={404: "the sandbox is the gateway: there is no webhook"},
 )
 async def stripe_webhook(request: web.Request) -> web.Response:
     payload = await request.read()

@@ -12,7 +12,7 @@ from astro.schemas.common import parse_time
 from astro.schemas.sync import ChangeOut, ChangePage, SyncJobEnvelope, SyncJobIn, SyncJobOut, SyncJobPage
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import CHANGES, SYNC_JOBS
-from web.openapi import doc
+from web.openapi import PAGE, Param, choice, doc, text
 
 PREFIX = "/api/system"
 ENTITIES = (
@@ -48,11 +48,13 @@ def query_time(request: web.Request, name: str) -> datetime | None:
     "Changes to both stores with their origin, newest first",
     response=ChangePage,
     query={
-        "entity": "|".join(ENTITIES),
-        "origin": "api|actor|sync|system or a service name",
-        "since": "ISO time",
-        "limit": "1..200",
-        "cursor": "from next_cursor",
+        "entity": choice("changes to this kind of entity", ENTITIES),
+        "origin": text("api, actor, sync, system or a service name"),
+        "since": Param(
+            "ISO 8601 time with a zone, inclusive",
+            {"type": "string", "format": "date-time", "pattern": "^(?!0000)[0-9]{4}-"},
+        ),
+        **PAGE,
     },
 )
 @requires(Role.IT)
@@ -87,7 +89,7 @@ async def start_job(request: web.Request) -> web.Response:
     return respond(SyncJobEnvelope(job=SyncJobOut.model_validate(job)), status=202)
 
 
-@doc("Sync jobs, newest first", response=SyncJobPage, query={"limit": "1..200", "cursor": "from next_cursor"})
+@doc("Sync jobs, newest first", response=SyncJobPage, query=PAGE)
 @requires(Role.IT)
 async def list_jobs(request: web.Request) -> web.Response:
     limit = query_limit(request)

@@ -28,7 +28,7 @@ from astro.services.auth import Session
 from web import monitor_api
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import AUTH, NODES, SCHEDULER, SETTINGS
-from web.openapi import doc
+from web.openapi import PAGE, choice, doc
 
 PREFIX = "/api/system"
 REGISTER = TypeAdapter(RegisterRequest)
@@ -82,6 +82,10 @@ async def register(request: web.Request) -> web.Response:
     body=LoginRequest,
     response=AuthOut,
     public=True,
+    errors={
+        401: "invalid_credentials, or user_disabled",
+        429: "too_many_attempts: for this email or from this address; wait Retry-After seconds",
+    },
 )
 async def login(request: web.Request) -> web.Response:
     # read_body refuses what is not JSON (415): a form or text/plain body can be sent cross-site without
@@ -140,7 +144,7 @@ async def validate(request: web.Request) -> web.Response:
 @doc(
     "Users, by id; filter by role",
     response=UserPage,
-    query={"role": "traveler|agency|finance|it", "limit": "1..200", "cursor": "from next_cursor"},
+    query={"role": choice("users of this role", [r.value for r in Role]), **PAGE},
 )
 @requires(Role.IT)
 async def list_users(request: web.Request) -> web.Response:

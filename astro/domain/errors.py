@@ -62,6 +62,12 @@ class RuleViolation(DomainError):
     code = "rule_violation"
 
 
+class UnknownCard(RuleViolation):
+    """422: a well-formed card token that the payment gateway does not know (nothing was held)."""
+
+    code = "unknown_card"
+
+
 class PaymentDeclined(DomainError):
     """402: the payment gateway declined the charge."""
 

@@ -21,7 +21,6 @@ from astro.domain.bookings import (
 from astro.domain.errors import (
     Conflict,
     Forbidden,
-    InvalidInput,
     NotFound,
     RuleViolation,
     TooManyAttempts,
@@ -386,10 +385,11 @@ def schedule(
             code="date_in_past",
         )
     check_destination(rocket.range, destination)
-    if not 1 <= min_passengers <= rocket.capacity:
-        raise InvalidInput(
+    if not 1 <= min_passengers <= rocket.capacity:  # a rule of this rocket, not of the field's shape
+        raise RuleViolation(
             f"min_passengers must be from 1 to the rocket's capacity {rocket.capacity}",
             {"fields": {"min_passengers": f"1..{rocket.capacity}"}},
+            code="over_capacity",
         )
     launch = Launch(
         id=launch_id,

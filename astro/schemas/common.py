@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
 
+# What a body's JSON Schema (OpenAPI) states is exactly what is checked, on the text as sent: the lengths,
+# and the patterns. Surrounding whitespace is dropped only after the checks, so "  x" is "x", and "   " is
+# refused by the pattern (it needs a character that is not whitespace), never by a length the schema does
+# not show. The patterns spell whitespace out: `\s` differs between Python's re (\x1c-\x1f, \x85) and the
+# ECMA-262 regexes of JSON Schema (\ufeff); WS is both, so a pattern means the same to every validator.
+WS: Final = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        to_lower=True, max_length=254, pattern=f"^[^@{WS}\\x00]+@[^@{WS}\\x00]+\\.[^@{WS}\\x00]+$"
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+NOT_BLANK: Final = f"^[^\\x00]*[^{WS}\\x00][^\\x00]*$"  # no NUL, and something besides whitespace
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), AfterValidator(str.strip)
+]
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, pattern=NOT_BLANK), AfterValidator(str.strip)
+]
 # At least 10 characters here; the strength (zxcvbn score >= 3) is checked by the auth service.
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 
@@ -43,13 +55,20 @@ def parse_time(raw: str) -> datetime:
     return in_utc(datetime.fromisoformat(raw))
 
 
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON Schema (2020-12) counts 295.0 as an integer, so an integer field takes it, as 295; 295.5 is refused,
+# and so are "295" and true (Request is strict). Last in an int's Annotated: Annotated[int, Field(..), WHOLE].
+WHOLE: Final = BeforeValidator(_whole)
 UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 
 
 class Request(BaseModel):
     """A request body: strict types, unknown fields refused, no NUL characters in text."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, regex_engine="python-re")
 
     @field_validator("*", mode="after")
     @classmethod

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from astro.schemas.common import Request, Response
+from astro.schemas.common import WHOLE, Request, Response
 
-Cents = Annotated[int, Field(gt=0, le=10**12)]
+Cents = Annotated[int, Field(gt=0, le=10**12), WHOLE]
 
 
 class InvoiceRequest(Request):

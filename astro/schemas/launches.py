@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from astro.schemas.common import Name, Request, Response, UtcTime
+from astro.schemas.common import WHOLE, WS, Name, Request, Response, UtcTime
 
 RangeName = Literal["low_earth", "moon", "mars"]
-Cents = Annotated[int, Field(gt=0, le=10**12)]
+Cents = Annotated[int, Field(gt=0, le=10**12), WHOLE]
 
 
 class RocketIn(Request):
     name: Name
-    capacity: Annotated[int, Field(ge=1, le=1000)]
+    capacity: Annotated[int, Field(ge=1, le=1000), WHOLE]
     range: RangeName
 
 
@@ -40,14 +40,17 @@ class RocketPage(Response):
 # Free text an agency writes that e-mails quote (mission, reason): one line of plain text, bounded, so it
 # cannot pass for the e-mail's own lines; the e-mails name the agency as its author.
 ONE_LINE: Final = r"^[^\x00-\x1f\x7f]*$"
+ONE_LINE_NOT_BLANK: Final = f"^[^\\x00-\\x1f\\x7f]*[^{WS}\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
 Mission = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=ONE_LINE),
+    StringConstraints(min_length=1, max_length=120, pattern=ONE_LINE_NOT_BLANK),
+    AfterValidator(str.strip),
     Field(description="one line of plain text, at most 120 characters; e-mails quote it as the agency's"),
 ]
 Reason = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=500, pattern=ONE_LINE),
+    StringConstraints(max_length=500, pattern=ONE_LINE),
+    AfterValidator(str.strip),
     Field(description="one line of plain text, at most 500 characters; e-mails quote it as the agency's"),
 ]
 
@@ -58,7 +61,7 @@ class LaunchIn(Request):
     destination: RangeName
     scheduled_at: UtcTime
     price_cents: Cents
-    min_passengers: Annotated[int, Field(ge=1, le=1000)]
+    min_passengers: Annotated[int, Field(ge=1, le=1000), WHOLE]
 
 
 class StatusIn(Request):
@@ -106,7 +109,7 @@ class PassengerIn(Request):
 
 class BookingIn(Request):
     launch_id: Annotated[str, Field(min_length=1, max_length=64)]
-    seats: Annotated[int, Field(ge=1, le=1000)]
+    seats: Annotated[int, Field(ge=1, le=1000), WHOLE]
     passengers: Annotated[list[PassengerIn], Field(min_length=1, max_length=10)]
     card_token: Annotated[str, Field(min_length=1, max_length=200)]
 

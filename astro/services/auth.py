@@ -18,6 +18,7 @@ from astro.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RuleViolation,
     TooManyAttempts,
     Unauthenticated,
     Unavailable,
@@ -453,7 +454,10 @@ class AuthService:
 
 
 async def check_password(password: str, *inputs: str) -> None:
-    """Refuse a weak password (400 naming the field, with why); `inputs` are the account's own words."""
+    """Refuse a weak password (422 weak_password naming the field, with why); `inputs` are the account's own
+    words. A rule, not a shape: the schema states the length (10..256), the strength is judged here."""
     why = await asyncio.to_thread(weakness, password, inputs)
     if why is not None:
-        raise InvalidInput(f"the password is too weak: {why}", {"fields": {"password": why}})
+        raise RuleViolation(
+            f"the password is too weak: {why}", {"fields": {"password": why}}, code="weak_password"
+        )

@@ -11,7 +11,7 @@ from typing import Any, Final, Protocol
 import structlog
 
 from astro.domain.clock import Clock
-from astro.domain.errors import Forbidden, InvalidInput, NotFound
+from astro.domain.errors import Forbidden, NotFound, RuleViolation
 from astro.domain.events import LaunchScheduled
 from astro.domain.ids import new_id
 from astro.domain.launch import Launch, Rocket, SlugTaken, schedule
@@ -206,7 +206,9 @@ class LaunchScheduler:
         try:
             rocket = await self._store.rocket_for_launch(agency_id, rocket_id)
         except NotFound:
-            raise InvalidInput("no such rocket in your fleet", {"fields": {"rocket_id": "unknown"}}) from None
+            raise RuleViolation(
+                "no such rocket in your fleet", {"fields": {"rocket_id": "unknown"}}, code="unknown_rocket"
+            ) from None
         launch_id, slug = new_id("lch"), None
         for _ in range(SLUG_TRIES):
             launch, scheduled = schedule(

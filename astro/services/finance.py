@@ -11,7 +11,13 @@ from typing import Protocol
 import structlog
 
 from astro.domain.clock import Clock
-from astro.domain.errors import GatewayError, InvalidInput, NotFound, PaymentDeclined, Unavailable
+from astro.domain.errors import (
+    GatewayError,
+    NotFound,
+    PaymentDeclined,
+    Unavailable,
+    UnknownCard,
+)
 from astro.domain.payments import GatewayState
 from astro.services.payments import PaymentGateway
 
@@ -204,7 +210,7 @@ class FinanceService:
             ref = await self._gateway.authorize(
                 key=payment_id, amount_cents=amount_cents, card_token=card_token, metadata=metadata
             )
-        except (PaymentDeclined, InvalidInput) as exc:
+        except (PaymentDeclined, UnknownCard) as exc:
             await self._invoices.settle(payment_id, None, self._clock.now())
             if isinstance(exc, PaymentDeclined):
                 log.info("invoice_payment_declined", invoice_id=invoice_id, amount_cents=amount_cents)

@@ -23,7 +23,7 @@ class PaymentGateway(Protocol):
     ) -> str:
         """Hold the amount on the card; the gateway's reference of the payment. PaymentDeclined when the
         card is refused (nothing held); GatewayError when the gateway failed (ask `find` what it holds);
-        InvalidInput for a card token it does not know."""
+        UnknownCard for a card token it does not know (nothing held)."""
 
     async def capture(self, ref: str, *, key: str) -> None:
         """Take the held amount (again: nothing more happens). GatewayError when unsure."""

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Protocol
 
 from astro.domain.clock import Clock
-from astro.domain.errors import DomainError, InvalidInput
+from astro.domain.errors import DomainError, InvalidInput, RuleViolation
 from astro.domain.payments import AttemptState
 from astro.domain.reconciliation import (
     AttemptSide,
@@ -80,10 +80,14 @@ def period(start: date | None, end: date | None, today: date) -> tuple[date, dat
         name, day = ("from", start) if end is None else ("to", end)
         raise InvalidInput(f"{name} is out of range", {"fields": {name: str(day)}}) from None
     if end <= start:
-        raise InvalidInput("to must be after from", {"fields": {"to": end.isoformat()}})
+        raise RuleViolation(
+            "to must be after from", {"fields": {"to": end.isoformat()}}, code="invalid_range"
+        )
     if end - start > timedelta(days=MAX_DAYS):
-        raise InvalidInput(
-            f"the period can be at most {MAX_DAYS} days long", {"fields": {"to": end.isoformat()}}
+        raise RuleViolation(
+            f"the period can be at most {MAX_DAYS} days long",
+            {"fields": {"to": end.isoformat()}},
+            code="invalid_range",
         )
     return start, end
 

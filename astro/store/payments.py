@@ -13,7 +13,7 @@ from typing import Final
 
 import asyncpg
 
-from astro.domain.errors import GatewayError, InvalidInput, PaymentDeclined
+from astro.domain.errors import GatewayError, PaymentDeclined, UnknownCard
 from astro.domain.payments import GatewayPayment, GatewayState
 from astro.store.errors import unavailable_as
 
@@ -46,7 +46,7 @@ class SandboxGateway:
         self, *, key: str, amount_cents: int, card_token: str, metadata: Mapping[str, str]
     ) -> str:
         if card_token not in SANDBOX_TOKENS:
-            raise InvalidInput(
+            raise UnknownCard(
                 "unknown card token; the sandbox takes tok_ok, tok_declined, tok_slow or tok_error",
                 {"fields": {"card_token": "unknown"}},
             )

@@ -6,8 +6,8 @@ requests); a refund: its own key — so a call repeated after a crash or a timeo
 keys 24 hours). Every intent's metadata holds `key` (and the caller's `attempt_id`, `booking_id`), so
 `find` can tell what Stripe holds under a key. Nothing here touches our database. Stripe's errors leave as
 the domain's: a declined card as PaymentDeclined (so is an amount Stripe never takes: over $999,999.99 or
-under $0.50), an unknown PaymentMethod as InvalidInput naming card_token, anything else as GatewayError
-(ambiguous: the caller asks `find`).
+under $0.50), an unknown PaymentMethod as UnknownCard (422 unknown_card) naming card_token, anything
+else as GatewayError (ambiguous: the caller asks `find`).
 
 `find` on api.stripe.com asks the Search API; its index may trail writes (Stripe: under a minute, up to an
 hour in an outage), so a miss is checked by listing the intents created in the last hour. A server
@@ -27,7 +27,7 @@ from typing import Any, Final
 import stripe
 import structlog
 
-from astro.domain.errors import DomainError, GatewayError, InvalidInput, PaymentDeclined
+from astro.domain.errors import DomainError, GatewayError, PaymentDeclined, UnknownCard
 from astro.domain.payments import GatewayPayment, GatewayState
 from astro.store.stripe_lookup import Coalesced, best_of
 
@@ -85,7 +85,8 @@ class StripeGateway:
         self, *, key: str, amount_cents: int, card_token: str, metadata: Mapping[str, str]
     ) -> str:
         if not PAYMENT_METHOD.fullmatch(card_token):
-            raise InvalidInput(
+            # The API's schema cannot state which gateway is in use: refused as an unknown card.
+            raise UnknownCard(
                 "card_token must be a Stripe PaymentMethod id such as pm_card_visa",
                 {"fields": {"card_token": "not a PaymentMethod id (pm_...)"}},
             )
@@ -107,7 +108,7 @@ class StripeGateway:
                 )
             except stripe.InvalidRequestError as exc:
                 if exc.http_status == 404 or exc.param == "payment_method" or exc.code == "resource_missing":
-                    raise InvalidInput(
+                    raise UnknownCard(
                         "the payment gateway knows no such PaymentMethod",
                         {"fields": {"card_token": "unknown PaymentMethod"}},
                     ) from None

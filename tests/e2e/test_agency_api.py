@@ -274,7 +274,7 @@ async def test_rocket_with_an_unfinished_launch_cannot_be_deleted_until_aborted(
     assert status == 200 and body["launch"]["status"] == "aborted", body
     # ... but a deleted rocket cannot get new launches.
     status, body = await call(client, "POST", f"{A}/launches", agency, json=launch_body(rocket["id"], at(50)))
-    assert "rocket_id" in error_of(status, body, 400, "invalid_input")["details"]["fields"]
+    assert "rocket_id" in error_of(status, body, 422, "unknown_rocket")["details"]["fields"]
 
 
 # -- launches --------------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ async def test_min_passengers_above_capacity_is_invalid(client: Any, make_agency
     status, body = await call(
         client, "POST", f"{A}/launches", agency, json=launch_body(rocket["id"], at(30), min_passengers=11)
     )
-    assert "min_passengers" in error_of(status, body, 400, "invalid_input")["details"]["fields"]
+    assert "min_passengers" in error_of(status, body, 422, "over_capacity")["details"]["fields"]
     assert (await call(client, "GET", f"{A}/launches", agency))[1]["items"] == []
     # The capacity itself is fine.
     launch = await new_launch(client, agency, rocket["id"], min_passengers=10)
@@ -443,7 +443,7 @@ async def test_unknown_or_foreign_rocket_id_is_invalid(client: Any, make_agency:
         status, body = await call(
             client, "POST", f"{A}/launches", agency, json=launch_body(rocket_id, at(30))
         )
-        assert "rocket_id" in error_of(status, body, 400, "invalid_input")["details"]["fields"], rocket_id
+        assert "rocket_id" in error_of(status, body, 422, "unknown_rocket")["details"]["fields"], rocket_id
     assert (await call(client, "GET", f"{A}/launches", agency))[1]["items"] == []
     assert (await call(client, "GET", f"{A}/launches", other))[1]["items"] == []
 

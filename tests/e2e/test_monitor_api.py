@@ -330,12 +330,12 @@ async def test_only_it_may_read_logs_and_metrics(
 
 BAD: list[tuple[str, dict[str, str], str]] = [
     ("/logs", {"level": "loud"}, "level"),
-    ("/logs", {"level": "info,"}, ""),
+    ("/logs", {"level": "info,"}, "level"),  # exactly as the OpenAPI pattern states: no empty part
+    ("/logs", {"level": "INFO"}, "level"),
     ("/logs", {"service": "we b"}, "service"),
     ("/logs", {"since": "yesterday"}, "since"),
     ("/logs", {"until": "2026-13-01"}, "until"),
-    ("/logs", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
-    ("/logs", {"q": ""}, "q"),
+    ("/logs", {"q": ""}, ""),  # an empty parameter is an absent one
     ("/logs", {"user_id": "a\x00b"}, "user_id"),
     ("/logs", {"request_id": "r" * 501}, "request_id"),
     ("/logs", {"levle": "info"}, "levle"),
@@ -347,7 +347,6 @@ BAD: list[tuple[str, dict[str, str], str]] = [
     ("/logs/export", {"limit": "5"}, "limit"),
     ("/metrics", {"name": "Bad-Name"}, "name"),
     ("/metrics", {"since": "soon"}, "since"),
-    ("/metrics", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
     ("/metrics", {"step": "5"}, "step"),
 ]
 
@@ -359,7 +358,7 @@ async def test_bad_filters_are_400_naming_the_field(
     it = await make_employee("it")
     resp = await client.get(S + path, headers=it.headers, params=params)
     body = await resp.json() if resp.content_type == "application/json" else {}
-    if not field:  # a trailing comma is forgiven
+    if not field:
         assert resp.status == 200, body
         return
     assert resp.status == 400, body
@@ -557,3 +556,14 @@ async def test_the_sampler_stores_figures_every_interval_and_the_api_returns_ser
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     resp = await client.get(f"{S}/metrics", headers=headers, params={"since": tomorrow})
     assert resp.status == 400 and "since" in (await resp.json())["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize("path", ["/logs", "/metrics"])
+async def test_times_out_of_order_are_refused_by_rule(client: Any, make_employee: Any, path: str) -> None:
+    # each time is well-formed (as OpenAPI states it); the pair is refused: 422 invalid_range
+    it = await make_employee("it")
+    params = {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
+    resp = await client.get(S + path, headers=it.headers, params=params)
+    assert resp.status == 422
+    body = await resp.json()
+    assert body["error"]["code"] == "invalid_range" and "until" in body["error"]["details"]["fields"]

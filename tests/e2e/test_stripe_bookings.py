@@ -78,12 +78,12 @@ async def test_a_declined_card_is_402_with_no_booking_the_seats_free_and_nothing
 
 
 @pytest.mark.parametrize("card", ["pm_card_nope", "pm_1NoSuchMethod0000", "tok_ok"])
-async def test_an_unknown_payment_method_is_400_naming_card_token(make_world: MakeWorld, card: str) -> None:
+async def test_an_unknown_payment_method_is_422_naming_card_token(make_world: MakeWorld, card: str) -> None:
     w = await make_world()
     launch, traveler, other = await w.launch(capacity=2), await w.traveler(), await w.traveler()
     resp = await w.book(traveler, launch, 2, card)
     body = await resp.json()
-    assert resp.status == 400 and body["error"]["code"] == "invalid_input", body
+    assert resp.status == 422 and body["error"]["code"] == "unknown_card", body
     assert list(body["error"]["details"]["fields"]) == ["card_token"]
     assert [a.state for a in await w.attempts_of(traveler)] == [S.FAILED]
     [attempt] = await w.attempts_of(traveler)
@@ -392,7 +392,7 @@ async def test_captured_minus_refunded_at_stripe_equals_the_bookings_net_to_the_
         await w.booked(traveler, doomed, seats)
     await w.booked(travelers[3], kept, 2)
     assert (await w.book(travelers[3], kept, 1, "pm_card_visa_chargeDeclined")).status == 402
-    assert (await w.book(travelers[3], kept, 1, "pm_card_nope")).status == 400
+    assert (await w.book(travelers[3], kept, 1, "pm_card_nope")).status == 422
     resp = await w.client.post(f"{BOOKINGS}/{mine['id']}/cancel", headers=travelers[0].headers)
     assert (await resp.json())["refund_cents"] == 180_002
     resp = await w.client.post(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from astro.config import Settings
-from astro.domain.errors import GatewayError, InvalidInput, PaymentDeclined
+from astro.domain.errors import GatewayError, PaymentDeclined, UnknownCard
 from astro.domain.ids import new_id
 from astro.domain.payments import GatewayPayment, GatewayState
 from astro.services.payments import PaymentGateway
@@ -148,11 +148,12 @@ async def test_an_unknown_key_finds_nothing(gateway: Gateway) -> None:
     assert await gateway.port.find(new_id("att")) is None
 
 
-async def test_an_unknown_card_is_invalid_input_naming_card_token(gateway: Gateway) -> None:
+async def test_an_unknown_card_is_a_refusal_naming_card_token(gateway: Gateway) -> None:
+    # well-formed, so not malformed input (400): the gateway knows no such card (422 unknown_card)
     key, _ = keys()
-    with pytest.raises(InvalidInput) as invalid:
+    with pytest.raises(UnknownCard) as invalid:
         await gateway.port.authorize(key=key, amount_cents=AMOUNT, card_token=gateway.unknown, metadata={})
-    assert list(invalid.value.details["fields"]) == ["card_token"]
+    assert list(invalid.value.details["fields"]) == ["card_token"] and invalid.value.code == "unknown_card"
     assert await gateway.port.find(key) is None
 
 

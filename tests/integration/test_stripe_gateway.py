@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from astro.domain.errors import DomainError, GatewayError, InvalidInput, PaymentDeclined
+from astro.domain.errors import DomainError, GatewayError, PaymentDeclined, UnknownCard
 from astro.domain.ids import new_id
 from astro.domain.payments import GatewayState
 from astro.embedded import free_port
@@ -198,10 +198,10 @@ async def test_payment_reads_an_intent_and_knows_none_that_is_not_ours(
     assert await stripe_gateway.payment("pi_doesnotexist") is None
 
 
-async def test_a_token_of_the_sandbox_is_invalid_input_without_asking_stripe() -> None:
+async def test_a_token_of_the_sandbox_is_an_unknown_card_without_asking_stripe() -> None:
     nowhere = StripeGateway(f"http://127.0.0.1:{free_port()}", "sk_test_x", max_network_retries=0)
     try:
-        with pytest.raises(InvalidInput) as invalid:
+        with pytest.raises(UnknownCard) as invalid:
             await nowhere.authorize(key=new_id("att"), amount_cents=100, card_token="tok_ok", metadata={})
         assert invalid.value.details["fields"] == {"card_token": "not a PaymentMethod id (pm_...)"}
     finally:

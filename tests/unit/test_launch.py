@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from astro.domain.bookings import BookingRecord, Passenger, percent_of
-from astro.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
+from astro.domain.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from astro.domain.events import (
     BookingCancelled,
     DomainEvent,
@@ -704,7 +704,7 @@ def test_min_passengers_is_1_to_the_rockets_capacity(minimum: int, ok: bool) -> 
     if ok:
         assert scheduled(min_passengers=minimum)[0].min_passengers == minimum
         return
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(RuleViolation) as exc:
         scheduled(min_passengers=minimum)
-    refused(exc, "invalid_input")
+    refused(exc, "over_capacity")
     assert exc.value.details == {"fields": {"min_passengers": "1..8"}}

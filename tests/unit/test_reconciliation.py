@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from astro.domain.errors import InvalidInput
+from astro.domain.errors import InvalidInput, RuleViolation
 from astro.domain.payments import Attempt, AttemptState, GatewayPayment, GatewayState
 from astro.domain.reconciliation import (
     RECOVERY_GRACE,
@@ -240,12 +240,12 @@ def test_the_period_defaults_to_the_last_30_days_today_included() -> None:
 
 
 def test_a_period_that_ends_before_it_starts_or_is_too_long_names_to() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(RuleViolation) as caught:
         period(date(2027, 1, 2), date(2027, 1, 2), date(2027, 3, 10))
-    assert caught.value.details == {"fields": {"to": "2027-01-02"}}
+    assert caught.value.details == {"fields": {"to": "2027-01-02"}} and caught.value.code == "invalid_range"
     start = date(2026, 1, 1)
     assert period(start, start + timedelta(MAX_DAYS), date(2027, 3, 10))[1] == start + timedelta(MAX_DAYS)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(RuleViolation) as caught:
         period(start, start + timedelta(MAX_DAYS + 1), date(2027, 3, 10))
     assert "366 days" in caught.value.message and set(caught.value.details["fields"]) == {"to"}
 

@@ -1,0 +1,138 @@
+"""The contract step of .ci/run: schemathesis against a running platform, once per role, every check.
+
+Starts the platform as `python run.py` does on a fresh machine (the embedded default, in a temporary
+data directory), fills it with the demo data, logs in as a traveler, an agency, finance and IT, and runs
+`schemathesis run` with every check (`-c all`) anonymously and as each of them, bounded by
+ASTRO_ST_EXAMPLES examples per operation (default 25) and seeded by ASTRO_ST_SEED (default 1) so that a
+run can be replayed. Exit code 0 when every run passes; else 1, naming the runs that failed.
+
+The token-ending operations (logout, logout-all, refresh: each revokes the caller's token) run only in
+the anonymous run: in a role's run they would end that run's own session half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / ".ci" / "schemathesis.toml"
+PASSWORD = "orbit-demo-passage"
+ROLES = {
+    "traveler": "ada@astro.demo",
+    "agency": "orbital@astro.demo",
+    "finance": "finance@astro.demo",
+    "it": "it@astro.demo",
+}
+TOKEN_ENDING = ("/api/system/auth/logout", "/api/system/auth/logout-all", "/api/system/auth/refresh")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(base: str, server: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(
+                f"the platform exited with code {server.returncode} before it was ready (see its log above)"
+            )
+        try:
+            with urllib.request.urlopen(f"{base}/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    sys.exit(f"the platform was not ready at {base}/ready after {seconds:.0f} s")
+
+
+def login(base: str, email: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/system/auth/login",
+        data=json.dumps({"email": email, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return str(json.load(resp)["token"])
+
+
+def schemathesis(base: str, name: str, token: str | None) -> bool:
+    examples = os.environ.get("ASTRO_ST_EXAMPLES", "25")
+    seed = os.environ.get("ASTRO_ST_SEED", "1")
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{base}/api/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        examples,
+        "--seed",
+        seed,
+        "--no-color",
+    ]
+    if token is not None:
+        command += ["-H", f"Authorization: Bearer {token}"]
+        for path in TOKEN_ENDING:
+            command += ["--exclude-path", path]
+    print(f"\n--- schemathesis as {name}: {examples} examples per operation, seed {seed}", flush=True)
+    return subprocess.run(command, cwd=ROOT, check=False).returncode == 0
+
+
+def main() -> int:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="astro-schemathesis-") as data:
+        env = {**os.environ, "ASTRO_DATA_DIR": data, "ASTRO_PORT": str(port), "ASTRO_HOST": "127.0.0.1"}
+        for name in [
+            n for n in env if (n.startswith("ASTRO_") and n.endswith("_URL")) or n == "ASTRO_PG_DSN"
+        ]:
+            del env[name]  # the embedded default, as on a fresh machine
+        print("filling a new platform with the demo data (python run.py demo)", flush=True)
+        subprocess.run(
+            [sys.executable, "run.py", "demo"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        log = Path(data) / "platform.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=out, stderr=out)
+            try:
+                wait_ready(base, server)
+                tokens = {
+                    role: login(base, email) for role, email in ROLES.items()
+                }  # before any fuzzed login
+                results = {"anonymous": schemathesis(base, "anonymous", None)}
+                for role, token in tokens.items():
+                    results[role] = schemathesis(base, role, token)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        failed = [name for name, ok in results.items() if not ok]
+        if failed:
+            print(
+                f"\nschemathesis failed as: {', '.join(failed)} (the platform's log: kept below)", flush=True
+            )
+            print(log.read_text(errors="replace")[-20_000:])
+            return 1
+    print("\nschemathesis passed anonymously and as every role", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
