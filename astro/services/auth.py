@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 import structlog
@@ -36,6 +39,8 @@ LAST_IT: Final = "this is the last active IT account; it cannot be disabled"
 # Users whose cached flags could not be dropped (Redis down), dropped before the next authentication here;
 # past this many the cache's TTL alone bounds how long their copies stay wrong.
 UNFORGOTTEN_MAX: Final = 10_000
+SESSION_TTL: Final = 30 * 86400  # a browser session unused this long ends (ASTRO_SESSION_TTL)
+SESSION_ENDED: Final = "your session has ended; log in again"
 
 
 class UserStore(Protocol):
@@ -52,6 +57,48 @@ class UserStore(Protocol):
     async def revoked(self) -> list[tuple[str, datetime]]: ...
     async def count_active(self, role: Role) -> int: ...
     async def next_token_gen(self, user_id: str) -> int | None: ...
+    async def set_password(self, user_id: str, password_hash: str) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """An access token a session issued: its id and expiry (to revoke it when the session ends)."""
+
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    id: str
+    user_id: str
+    token_gen: int
+    access: list[AccessGrant]
+
+
+class SessionStore(Protocol):
+    """Browser sessions: each keeps only the hash of its current refresh token."""
+
+    async def open(
+        self,
+        session_id: str,
+        user_id: str,
+        token_gen: int,
+        secret_hash: str,
+        expires_at: datetime,
+        first: AccessGrant,
+    ) -> None: ...
+
+    async def rotate(
+        self, session_id: str, secret_hash: str, new_hash: str, expires_at: datetime, grant: AccessGrant
+    ) -> StoredSession | None:
+        """The new refresh token's hash in place of `secret_hash`, if that is still the current one of a
+        session that has not expired (a conditional update: one winner); None otherwise."""
+        ...
+
+    async def get(self, session_id: str) -> StoredSession | None: ...
+    async def end(self, session_id: str) -> StoredSession | None: ...
+    async def end_all(self, user_id: str) -> list[StoredSession]: ...
 
 
 class ProfileTx(Protocol):
@@ -124,6 +171,9 @@ class Session:
     token: str
     expires_at: int
     profile: dict[str, Any] | None = None
+    # The browser session's new refresh token (`<session id>.<secret>`), for its HttpOnly cookie; None
+    # when the token was refreshed with itself (API clients).
+    refresh_token: str | None = None
 
 
 class AuthService:
@@ -136,9 +186,13 @@ class AuthService:
         hasher: PasswordHasher,
         live: LiveSessions | None = None,
         *,
+        sessions: SessionStore | None = None,
         login_address_limit: int = LOGIN_ADDRESS_LIMIT,
+        session_ttl: int = SESSION_TTL,
     ) -> None:
         self._users = users
+        self._sessions = sessions
+        self.session_ttl = session_ttl
         self._live = live
         self._profiles = profiles
         self._cache = cache
@@ -183,7 +237,7 @@ class AuthService:
                 await self._users.delete(user.id)
             raise
         log.info("user_registered", user_id=user.id, role=role.value)
-        return self._session(user, profile)
+        return await self._open_session(user, profile)
 
     async def create_employee(self, *, email: str, password: str, name: str, role: Role) -> User:
         if role not in EMPLOYEES:
@@ -219,7 +273,7 @@ class AuthService:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
         await self._cache.login_succeeded(email, address)
         log.info("login", user_id=user.id)
-        return self._session(user, await self._profile(user))
+        return await self._open_session(user, await self._profile(user))
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a token: signature, expiry, revocation and the user's state all checked.
@@ -325,12 +379,159 @@ class AuthService:
 
     async def logout_all(self, principal: Principal) -> None:
         """Revoke every token of the caller, on every node: the user's token generation moves on (kept in
-        MongoDB), and tokens of an older one are refused once the cached flags are dropped."""
+        MongoDB), and tokens of an older one are refused once the cached flags are dropped; every browser
+        session of the user ends."""
         if await self._users.next_token_gen(principal.user_id) is None:
             raise NotFound("no such user")
-        await self._forget([principal.user_id])
-        await self.close_live_sessions(user_id=principal.user_id)
+        await self._end_everywhere(principal.user_id)
         log.info("logout_all", user_id=principal.user_id)
+
+    async def _end_everywhere(self, user_id: str) -> None:
+        """After the user's token generation moved on: drop the cached flags (so older tokens are refused
+        at once), end every browser session, close every live socket of the user."""
+        await self._forget([user_id])
+        if self._sessions is not None:
+            await self._sessions.end_all(user_id)
+        await self.close_live_sessions(user_id=user_id)
+
+    # -- browser sessions (the refresh token in an HttpOnly cookie) --------------------------------------
+
+    async def _open_session(self, user: User, profile: dict[str, Any] | None) -> Session:
+        """An access token and a new browser session whose refresh token goes in the cookie."""
+        if self._sessions is None:
+            return self._session(user, profile)
+        session_id, secret = new_id("ses"), secrets.token_urlsafe(32)
+        jti = secrets.token_urlsafe(16)
+        token, expires = self._tokens.issue(user.id, user.role, token_gen=user.token_gen, jti=jti)
+        await self._sessions.open(
+            session_id,
+            user.id,
+            user.token_gen,
+            _digest(secret),
+            self._session_expiry(),
+            AccessGrant(jti, datetime.fromtimestamp(expires, UTC)),
+        )
+        return Session(user, token, expires, profile, refresh_token=f"{session_id}.{secret}")
+
+    async def refresh_session(self, refresh_token: str) -> Session:
+        """A new access token and a new refresh token for the browser session's current refresh token;
+        the old one is spent (single use: of two refreshes with one token, one wins). A refresh token
+        used again after its rotation means it was copied: the whole session ends."""
+        if self._sessions is None:
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        session_id, secret = _split(refresh_token)
+        found = await self._sessions.get(session_id)
+        if found is None:
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        user = await self._users.by_id(found.user_id)
+        if user is None or found.token_gen < user.token_gen:  # logged out everywhere, password changed
+            await self._sessions.end(session_id)
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        if user.disabled:
+            raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
+        new_secret, jti = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        token, expires = self._tokens.issue(user.id, user.role, token_gen=found.token_gen, jti=jti)
+        grant = AccessGrant(jti, datetime.fromtimestamp(expires, UTC))
+        rotated = await self._sessions.rotate(
+            session_id, _digest(secret), _digest(new_secret), self._session_expiry(), grant
+        )
+        if rotated is None:
+            # Spent already (or it expired just now): a copy of the cookie in other hands, or a replay.
+            await self._end_session(session_id)
+            log.warning("refresh_token_reused", user_id=user.id, session_id=session_id)
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        log.info("session_refreshed", user_id=user.id)
+        return Session(
+            user, token, expires, await self._profile(user), refresh_token=f"{session_id}.{new_secret}"
+        )
+
+    async def end_session(self, refresh_token: str, *, user_id: str | None = None) -> None:
+        """Log a browser session out (its refresh token and the access tokens it issued are revoked); with
+        `user_id`, only when the session is that user's. An unknown or malformed token ends nothing."""
+        if self._sessions is None:
+            return
+        try:
+            session_id, _ = _split(refresh_token)
+        except Unauthenticated:
+            return
+        if user_id is not None:
+            found = await self._sessions.get(session_id)
+            if found is None or found.user_id != user_id:
+                return
+        await self._end_session(session_id)
+
+    async def _end_session(self, session_id: str) -> None:
+        assert self._sessions is not None
+        ended = await self._sessions.end(session_id)
+        if ended is None:
+            return
+        now = datetime.now(UTC)
+        for grant in ended.access:
+            if grant.expires_at > now:
+                await self._users.revoke(grant.jti, ended.user_id, grant.expires_at)
+                await self._cache.revoke(grant.jti, int((grant.expires_at - now).total_seconds()) + 1)
+                await self.close_live_sessions(jti=grant.jti)
+        log.info("session_ended", user_id=ended.user_id)
+
+    def _session_expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.session_ttl)
+
+    # -- passwords ---------------------------------------------------------------------------------------
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, address: str = "unknown"
+    ) -> Session:
+        """Replace the caller's password after checking the current one (counted like a login attempt);
+        every other token and session of the user is revoked, and the caller gets a new session."""
+        user = await self.get_user(principal.user_id)
+        refused, retry_after = await self._cache.login_attempt(
+            user.email,
+            address,
+            window=LOGIN_WINDOW,
+            email_limit=LOGIN_MAX_FAILURES,
+            address_limit=self._login_address_limit,
+        )
+        if refused is not None:
+            raise TooManyAttempts("too many wrong passwords; wait and try again", retry_after)
+        if not await self._verify(user.password_hash, current):
+            raise InvalidInput("the current password is wrong", {"fields": {"current_password": "is wrong"}})
+        await self._cache.login_succeeded(user.email, address)
+        if hmac.compare_digest(current.encode(), new.encode()):
+            raise InvalidInput(
+                "the new password is the same as the current one",
+                {"fields": {"new_password": "is the same as the current one"}},
+            )
+        await check_password(new, user.email, user.name, field="new_password")
+        gen = await self._store_password(user.id, new)
+        log.info("password_changed", user_id=user.id)
+        return await self._open_session(replace(user, token_gen=gen), await self._profile(user))
+
+    async def reset_password(self, user_id: str, new: str) -> None:
+        """Set a password without the current one (a reset link was followed; its strength was checked
+        with check_password before the link was spent): every token and session of the user is revoked."""
+        await self._store_password(user_id, new)
+        log.info("password_reset", user_id=user_id)
+
+    async def _store_password(self, user_id: str, password: str) -> int:
+        """Hash and store the password; the user's tokens and sessions are revoked. The new generation."""
+        gen = await self._users.set_password(user_id, await self._hash(password))
+        if gen is None:
+            raise NotFound("no such user")
+        await self._end_everywhere(user_id)
+        return gen
+
+    async def count_attempt(self, key: str, address: str) -> None:
+        """Count one attempt of something rate-limited like a login (a reset request, keyed by its email):
+        429 beyond the limits."""
+        refused, retry_after = await self._cache.login_attempt(
+            key,
+            address,
+            window=LOGIN_WINDOW,
+            email_limit=LOGIN_MAX_FAILURES,
+            address_limit=self._login_address_limit,
+        )
+        if refused is not None:
+            raise TooManyAttempts("too many requests; wait and try again", retry_after)
 
     async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
         user = await self.get_user(principal.user_id)
@@ -360,6 +561,9 @@ class AuthService:
         if user is None:
             raise NotFound("no such user")
         return user
+
+    async def find_user(self, email: str) -> User | None:
+        return await self._users.by_email(email)
 
     async def list_users(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
         return await self._users.page(role=role, after=after, limit=limit)
@@ -452,8 +656,21 @@ class AuthService:
         return await asyncio.to_thread(check)
 
 
-async def check_password(password: str, *inputs: str) -> None:
+async def check_password(password: str, *inputs: str, field: str = "password") -> None:
     """Refuse a weak password (400 naming the field, with why); `inputs` are the account's own words."""
     why = await asyncio.to_thread(weakness, password, inputs)
     if why is not None:
-        raise InvalidInput(f"the password is too weak: {why}", {"fields": {"password": why}})
+        raise InvalidInput(f"the password is too weak: {why}", {"fields": {field: why}})
+
+
+def _digest(secret: str) -> str:
+    """What is stored of a secret token: its SHA-256 (the token is random; no salt or stretching needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _split(refresh_token: str) -> tuple[str, str]:
+    """`<session id>.<secret>` -> its parts; a malformed one is an invalid token."""
+    session_id, dot, secret = refresh_token.partition(".")
+    if not dot or not session_id.startswith("ses_") or len(session_id) > 64 or not 20 <= len(secret) <= 128:
+        raise Unauthenticated(SESSION_ENDED, code="invalid_token")
+    return session_id, secret
