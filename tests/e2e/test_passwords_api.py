@@ -152,7 +152,9 @@ async def test_a_reset_link_is_mailed_and_sets_the_password_once_revoking_every_
     pool = client.app[PG_POOL]
     data = await pool.fetchval("SELECT data FROM notifications WHERE event = 'password_reset'")
     assert "link_path" not in data and token_of(link) not in str(data)
-    assert await pool.fetchval("SELECT count(*) FROM password_resets WHERE token_hash = $1", token_of(link)) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM password_resets WHERE token_hash = $1", token_of(link)) == 0
+    )
 
     weak = await client.post(
         f"{AUTH}/password-reset/confirm", json={"token": token_of(link), "password": "password123"}
@@ -160,13 +162,17 @@ async def test_a_reset_link_is_mailed_and_sets_the_password_once_revoking_every_
     assert weak.status == 400 and "password" in (await weak.json())["error"]["details"]["fields"]
 
     client.session.cookie_jar.clear()
-    done = await client.post(f"{AUTH}/password-reset/confirm", json={"token": token_of(link), "password": NEW})
+    done = await client.post(
+        f"{AUTH}/password-reset/confirm", json={"token": token_of(link), "password": NEW}
+    )
     assert done.status == 204, await done.text()
     assert await status_of_me(client, account.token) == 401
     assert await refresh_status(client, cookie) == 401
     assert (await login(client, body["email"], NEW)).status == 200
 
-    again = await client.post(f"{AUTH}/password-reset/confirm", json={"token": token_of(link), "password": NEW})
+    again = await client.post(
+        f"{AUTH}/password-reset/confirm", json={"token": token_of(link), "password": NEW}
+    )
     assert again.status == 400
     error = (await again.json())["error"]
     assert error["code"] == "invalid_reset_token" and error["details"]["reason"] == "used"
