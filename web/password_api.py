@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from astro.schemas.system import AuthOut, ChangePasswordRequest, PasswordResetConfirm, PasswordResetRequest
-from web.cookies import drop_session, keep_session
+from web.cookies import keep_session
 from web.http import authenticate, read_body, requires, respond
 from web.keys import AUTH, BACKGROUND, DISPATCHER, RESETS
 from web.openapi import doc
@@ -66,7 +66,7 @@ async def request_reset(request: web.Request) -> web.Response:
 @doc(
     "Set a new password with the token of a reset link (400 invalid_reset_token, details.reason unknown, "
     "used or expired; 400 naming password when it is weak, which spends nothing). The link is spent and "
-    "every token and session of the user is revoked; the browser's refresh cookie is cleared",
+    "every token and session of the user is revoked",
     body=PasswordResetConfirm,
     status=204,
     public=True,
@@ -74,9 +74,7 @@ async def request_reset(request: web.Request) -> web.Response:
 async def confirm_reset(request: web.Request) -> web.Response:
     data = await read_body(request, PasswordResetConfirm)
     await request.app[RESETS].confirm(data.token, data.password)
-    response = web.Response(status=204)
-    drop_session(request, response)
-    return response
+    return web.Response(status=204)
 
 
 def setup(app: web.Application) -> None:
