@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import secrets
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import structlog
@@ -28,6 +26,7 @@ from astro.domain.errors import (
 from astro.domain.ids import new_id
 from astro.domain.passwords import weakness
 from astro.domain.users import EMPLOYEES, SELF_REGISTERED, Principal, Role, User
+from astro.services.sessions import SESSION_ENDED, SESSION_TTL, BrowserSessions, SessionStore
 from astro.services.tokens import TokenIssuer
 
 log = structlog.get_logger("astro.auth")
@@ -39,8 +38,6 @@ LAST_IT: Final = "this is the last active IT account; it cannot be disabled"
 # Users whose cached flags could not be dropped (Redis down), dropped before the next authentication here;
 # past this many the cache's TTL alone bounds how long their copies stay wrong.
 UNFORGOTTEN_MAX: Final = 10_000
-SESSION_TTL: Final = 30 * 86400  # a browser session unused this long ends (ASTRO_SESSION_TTL)
-SESSION_ENDED: Final = "your session has ended; log in again"
 
 
 class UserStore(Protocol):
@@ -58,47 +55,6 @@ class UserStore(Protocol):
     async def count_active(self, role: Role) -> int: ...
     async def next_token_gen(self, user_id: str) -> int | None: ...
     async def set_password(self, user_id: str, password_hash: str) -> int | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AccessGrant:
-    """An access token a session issued: its id and expiry (to revoke it when the session ends)."""
-
-    jti: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    id: str
-    user_id: str
-    token_gen: int
-    access: list[AccessGrant]
-
-
-class SessionStore(Protocol):
-    """Browser sessions: each keeps only the hash of its current refresh token."""
-
-    async def open(
-        self,
-        session_id: str,
-        user_id: str,
-        token_gen: int,
-        secret_hash: str,
-        expires_at: datetime,
-        first: AccessGrant,
-    ) -> None: ...
-
-    async def rotate(
-        self, session_id: str, secret_hash: str, new_hash: str, expires_at: datetime, grant: AccessGrant
-    ) -> StoredSession | None:
-        """The new refresh token's hash in place of `secret_hash`, if that is still the current one of a
-        session that has not expired (a conditional update: one winner); None otherwise."""
-        ...
-
-    async def get(self, session_id: str) -> StoredSession | None: ...
-    async def end(self, session_id: str) -> StoredSession | None: ...
-    async def end_all(self, user_id: str) -> list[StoredSession]: ...
 
 
 class ProfileTx(Protocol):
@@ -191,7 +147,7 @@ class AuthService:
         session_ttl: int = SESSION_TTL,
     ) -> None:
         self._users = users
-        self._sessions = sessions
+        self._sessions = BrowserSessions(sessions, tokens, session_ttl) if sessions is not None else None
         self.session_ttl = session_ttl
         self._live = live
         self._profiles = profiles
@@ -400,18 +356,8 @@ class AuthService:
         """An access token and a new browser session whose refresh token goes in the cookie."""
         if self._sessions is None:
             return self._session(user, profile)
-        session_id, secret = new_id("ses"), secrets.token_urlsafe(32)
-        jti = secrets.token_urlsafe(16)
-        token, expires = self._tokens.issue(user.id, user.role, token_gen=user.token_gen, jti=jti)
-        await self._sessions.open(
-            session_id,
-            user.id,
-            user.token_gen,
-            _digest(secret),
-            self._session_expiry(),
-            AccessGrant(jti, datetime.fromtimestamp(expires, UTC)),
-        )
-        return Session(user, token, expires, profile, refresh_token=f"{session_id}.{secret}")
+        issued = await self._sessions.open(user)
+        return Session(user, issued.token, issued.expires_at, profile, refresh_token=issued.refresh_token)
 
     async def refresh_session(self, refresh_token: str) -> Session:
         """A new access token and a new refresh token for the browser session's current refresh token;
@@ -419,30 +365,26 @@ class AuthService:
         used again after its rotation means it was copied: the whole session ends."""
         if self._sessions is None:
             raise Unauthenticated(SESSION_ENDED, code="token_revoked")
-        session_id, secret = _split(refresh_token)
-        found = await self._sessions.get(session_id)
-        if found is None:
-            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        found = await self._sessions.find(refresh_token)
         user = await self._users.by_id(found.user_id)
         if user is None or found.token_gen < user.token_gen:  # logged out everywhere, password changed
-            await self._sessions.end(session_id)
+            await self._sessions.end(found.id)
             raise Unauthenticated(SESSION_ENDED, code="token_revoked")
         if user.disabled:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
-        new_secret, jti = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-        token, expires = self._tokens.issue(user.id, user.role, token_gen=found.token_gen, jti=jti)
-        grant = AccessGrant(jti, datetime.fromtimestamp(expires, UTC))
-        rotated = await self._sessions.rotate(
-            session_id, _digest(secret), _digest(new_secret), self._session_expiry(), grant
-        )
-        if rotated is None:
+        issued = await self._sessions.rotate(found, refresh_token, user)
+        if issued is None:
             # Spent already (or it expired just now): a copy of the cookie in other hands, or a replay.
-            await self._end_session(session_id)
-            log.warning("refresh_token_reused", user_id=user.id, session_id=session_id)
+            await self._end_session(found.id)
+            log.warning("refresh_token_reused", user_id=user.id, session_id=found.id)
             raise Unauthenticated(SESSION_ENDED, code="token_revoked")
         log.info("session_refreshed", user_id=user.id)
         return Session(
-            user, token, expires, await self._profile(user), refresh_token=f"{session_id}.{new_secret}"
+            user,
+            issued.token,
+            issued.expires_at,
+            await self._profile(user),
+            refresh_token=issued.refresh_token,
         )
 
     async def end_session(self, refresh_token: str, *, user_id: str | None = None) -> None:
@@ -450,17 +392,12 @@ class AuthService:
         `user_id`, only when the session is that user's. An unknown or malformed token ends nothing."""
         if self._sessions is None:
             return
-        try:
-            session_id, _ = _split(refresh_token)
-        except Unauthenticated:
-            return
-        if user_id is not None:
-            found = await self._sessions.get(session_id)
-            if found is None or found.user_id != user_id:
-                return
-        await self._end_session(session_id)
+        found = await self._sessions.get(refresh_token)
+        if found is not None and (user_id is None or found.user_id == user_id):
+            await self._end_session(found.id)
 
     async def _end_session(self, session_id: str) -> None:
+        """End a session and revoke the access tokens it issued that have not expired (their sockets too)."""
         assert self._sessions is not None
         ended = await self._sessions.end(session_id)
         if ended is None:
@@ -472,9 +409,6 @@ class AuthService:
                 await self._cache.revoke(grant.jti, int((grant.expires_at - now).total_seconds()) + 1)
                 await self.close_live_sessions(jti=grant.jti)
         log.info("session_ended", user_id=ended.user_id)
-
-    def _session_expiry(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.session_ttl)
 
     # -- passwords ---------------------------------------------------------------------------------------
 
@@ -661,16 +595,3 @@ async def check_password(password: str, *inputs: str, field: str = "password") -
     why = await asyncio.to_thread(weakness, password, inputs)
     if why is not None:
         raise InvalidInput(f"the password is too weak: {why}", {"fields": {field: why}})
-
-
-def _digest(secret: str) -> str:
-    """What is stored of a secret token: its SHA-256 (the token is random; no salt or stretching needed)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _split(refresh_token: str) -> tuple[str, str]:
-    """`<session id>.<secret>` -> its parts; a malformed one is an invalid token."""
-    session_id, dot, secret = refresh_token.partition(".")
-    if not dot or not session_id.startswith("ses_") or len(session_id) > 64 or not 20 <= len(secret) <= 128:
-        raise Unauthenticated(SESSION_ENDED, code="invalid_token")
-    return session_id, secret

@@ -8,7 +8,7 @@ from typing import Any, Final
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from astro.services.auth import AccessGrant, StoredSession
+from astro.services.sessions import AccessGrant, StoredSession
 from astro.store.errors import unavailable_as
 
 Doc = dict[str, Any]
