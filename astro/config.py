@@ -45,7 +45,10 @@ class Settings:
     payment_url: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     jwt_secret: str = ""
-    token_ttl: int = 3600
+    token_ttl: int = 900  # the access token's lifetime (seconds)
+    # How long a browser session lasts unused: its refresh token (the HttpOnly cookie) expires this long
+    # after it was last used; every use rotates it.
+    session_ttl: int = 30 * 86400
     # Failed logins a minute from one client address before 429 (beside 5 a minute per email).
     login_ip_limit: int = 20
     vip_window: int = 86400
@@ -145,7 +148,8 @@ class Settings:
             payment_url=_payment_url(get("ASTRO_PAYMENT_URL")),
             stripe_webhook_secret=get("ASTRO_STRIPE_WEBHOOK_SECRET"),
             jwt_secret=_jwt_secret(get("ASTRO_JWT_SECRET"), data_dir),
-            token_ttl=_int(get, "ASTRO_TOKEN_TTL", 3600, 60, 30 * 86400),
+            token_ttl=_int(get, "ASTRO_TOKEN_TTL", 900, 60, 30 * 86400),
+            session_ttl=_int(get, "ASTRO_SESSION_TTL", 30 * 86400, 300, 365 * 86400),
             login_ip_limit=_int(get, "ASTRO_LOGIN_IP_LIMIT", 20, 1, 100_000),
             vip_window=_int(get, "ASTRO_VIP_WINDOW", 86400, 0, 365 * 86400),
             agency_launches_per_day=_int(get, "ASTRO_AGENCY_LAUNCHES_PER_DAY", 20, 1, 100_000),

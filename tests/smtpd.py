@@ -126,9 +126,11 @@ _SEED = re.compile(r"INSERT INTO notification_templates\b.*?\);\s*(?:\n|$)", re.
 
 
 async def seed_templates(pool: asyncpg.Pool) -> None:
-    """Put back the default templates of the migration (the per-test reset empties every table)."""
-    text = (MIGRATIONS_DIR / "004_notifications.sql").read_text()
-    match = _SEED.search(text)
-    assert match is not None, "004_notifications.sql no longer seeds notification_templates"
-    statement = match.group(0).strip().removesuffix(";")
-    await pool.execute(statement + " ON CONFLICT (event) DO NOTHING")
+    """Put back the default templates of the migrations (the per-test reset empties every table)."""
+    assert _SEED.search((MIGRATIONS_DIR / "004_notifications.sql").read_text()), (
+        "004_notifications.sql no longer seeds notification_templates"
+    )
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        for match in _SEED.finditer(path.read_text()):
+            statement = match.group(0).strip().removesuffix(";")
+            await pool.execute(statement + " ON CONFLICT (event) DO NOTHING")

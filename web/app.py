@@ -17,6 +17,7 @@ from web import (
     health,
     notify_api,
     pages,
+    password_api,
     payments_api,
     sync_api,
     system_api,
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/api/openapi.json", openapi_json, allow_head=False)
     app.router.add_get("/api/docs", openapi_docs, allow_head=False)
     system_api.setup(app)
+    password_api.setup(app)
     agency_api.setup(app)
     booking_api.setup(app)
     finance_api.setup(app)

@@ -16,6 +16,7 @@ from actors.desk import LaunchDesk
 from actors.dispatcher import NotificationDispatcher
 from actors.leases import LeaseKeeper
 from actors.live_publisher import LivePublisher
+from actors.loop import TaskSet
 from actors.payments import Payments
 from actors.recovery import RecoveryWorker
 from actors.runtime import ActorSystem
@@ -32,6 +33,7 @@ from astro.services.idempotency import IdempotencyStore
 from astro.services.monitor import BookingObserver
 from astro.services.nodes import NodeStatus
 from astro.services.notify import NotifyService
+from astro.services.passwords import PasswordResets
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
 
@@ -54,6 +56,9 @@ FLEET = web.AppKey("fleet", Fleet)
 FINANCE = web.AppKey("finance", FinanceService)
 RECONCILIATION = web.AppKey("reconciliation", Reconciliation)
 NODES = web.AppKey("nodes", NodeStatus)
+RESETS = web.AppKey("resets", PasswordResets)
+# Work a handler starts after answering (a reset e-mail queued), waited for at shutdown.
+BACKGROUND = web.AppKey("background", TaskSet)
 NOTIFY = web.AppKey("notify", NotifyService)
 CHANGES = web.AppKey("changes", Changes)
 SYNC_JOBS = web.AppKey("sync_jobs", SyncJobs)

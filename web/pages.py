@@ -17,6 +17,9 @@ PAGES: Final = {
     "/": "public/index.html",
     "/launches/{slug}": "public/launch.html",
     "/auth": "auth/index.html",
+    "/auth/forgot": "auth/index.html",  # ask for a password reset link
+    "/auth/reset": "auth/index.html",  # the link's target: choose a new password
+    "/auth/password": "auth/index.html",  # change the password (logged in)
     "/traveler": "traveler/index.html",
     "/agency": "agency/index.html",
     "/system": "system/index.html",

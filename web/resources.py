@@ -45,6 +45,7 @@ from actors.dispatcher import DispatcherConfig, NotificationDispatcher
 from actors.leases import LeaseKeeper
 from actors.live_publisher import LivePublisher
 from actors.log_shipper import LogShipper
+from actors.loop import TaskSet
 from actors.metric_sampler import MetricSampler
 from actors.payments import Payments
 from actors.recovery import RecoveryWorker
@@ -59,6 +60,7 @@ from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
 from astro.services.nodes import NodeStatus
 from astro.services.notify import Mailer, NotifyMetrics, NotifyService
+from astro.services.passwords import PasswordResets
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.payments import PaymentEvents, PaymentGateway
 from astro.services.reconciliation import Reconciliation
@@ -79,6 +81,8 @@ from astro.store.notifications import MongoMailbox, PgNotifications
 from astro.store.payments import SandboxGateway
 from astro.store.people import PgProfiles
 from astro.store.reconciliation import PgReconciliation
+from astro.store.resets import PgResets
+from astro.store.sessions import MongoSessions
 from astro.store.spool import Spool
 from astro.store.stripe_events import PgStripeEvents, StripeSignatures
 from astro.store.stripe_gateway import StripeGateway
@@ -89,6 +93,7 @@ from web.cluster import Forwarder
 from web.keys import (
     ACTORS,
     AUTH,
+    BACKGROUND,
     BOOKING_OBSERVER,
     BROADCASTER,
     CATALOG,
@@ -113,6 +118,7 @@ from web.keys import (
     RECONCILIATION,
     RECOVERY,
     REGISTRY,
+    RESETS,
     SCHEDULER,
     SETTINGS,
     SYNC,
@@ -217,15 +223,20 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         TokenIssuer(settings.jwt_secret, settings.token_ttl),
         hasher,
         live=app[BROADCASTER],  # logout and disable close sockets on every node
+        sessions=MongoSessions(app[MONGO_DB]),
         login_address_limit=settings.login_ip_limit,
+        session_ttl=settings.session_ttl,
     )
     await auth.warm_cache()
     app[AUTH] = auth
+    app[RESETS] = PasswordResets(auth, PgResets(app[PG_POOL]))
+    app[BACKGROUND] = background = TaskSet()
     app[USERS] = users
     app[NODES] = NodeStatus(PgNodes(app[PG_POOL]), settings.lease_seconds)
     try:
         yield
     finally:
+        await background.wait()  # reset e-mails being queued (each a few milliseconds)
         if isinstance(gateway, StripeGateway):
             await gateway.close()
 

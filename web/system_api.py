@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from astro.domain.errors import InvalidInput
+from astro.domain.errors import InvalidInput, Unauthenticated
 from astro.domain.users import Role, User
 from astro.schemas.system import (
     AuthOut,
@@ -26,6 +26,8 @@ from astro.schemas.system import (
 )
 from astro.services.auth import Session
 from web import monitor_api
+from web.cookies import drop_session, keep_session, refresh_token_of
+from web.errors import domain_error_response
 from web.http import authenticate, decode_cursor, page_of, query_limit, read_body, requires, respond
 from web.keys import AUTH, NODES, SCHEDULER, SETTINGS
 from web.openapi import PAGE, choice, doc
@@ -72,13 +74,17 @@ async def register(request: web.Request) -> web.Response:
         role=Role(data.role),
         profile=data.profile.model_dump(),
     )
-    return respond(session_out(session), status=201)
+    response = respond(session_out(session), status=201)
+    keep_session(request, response, session)
+    return response
 
 
 @doc(
     "Log in (a JSON body only, else 415). Every attempt counts before the password is checked: past "
     "5 a minute for one email, or ASTRO_LOGIN_IP_LIMIT (20) failures a minute from one client address, "
-    "the answer is 429 with Retry-After, the right password too",
+    "the answer is 429 with Retry-After, the right password too. Besides the access token in the body, "
+    "a browser session starts: its refresh token in the HttpOnly, SameSite=Strict cookie astro_refresh "
+    "(Path=/api/system/auth; Secure over HTTPS)",
     body=LoginRequest,
     response=AuthOut,
     public=True,
@@ -92,24 +98,50 @@ async def login(request: web.Request) -> web.Response:
     # a preflight (login CSRF, lock-outs).
     data = await read_body(request, LoginRequest)
     session = await request.app[AUTH].login(data.email, data.password, request.remote or "unknown")
-    return respond(session_out(session))
-
-
-@doc("Log out: the token is revoked at once", status=204)
-@requires()
-async def logout(request: web.Request) -> web.Response:
-    await request.app[AUTH].logout(await authenticate(request))
-    return web.Response(status=204)
+    response = respond(session_out(session))
+    keep_session(request, response, session)
+    return response
 
 
 @doc(
-    "Log out everywhere: every token of the caller (this one too, on every node and device) is revoked",
+    "Log out: the Bearer token is revoked at once; the browser session of the refresh cookie (when it is "
+    "the same user's) ends with every access token it issued, and the cookie is cleared. Either the "
+    "token or the cookie is enough",
+    status=204,
+    public=True,
+    errors={401: "neither a valid token nor a refresh cookie"},
+)
+async def logout(request: web.Request) -> web.Response:
+    auth = request.app[AUTH]
+    cookie = refresh_token_of(request)
+    user_id: str | None = None
+    if "Authorization" in request.headers or cookie is None:
+        try:
+            principal = await authenticate(request)
+        except Unauthenticated:
+            if cookie is None:
+                raise
+        else:
+            await auth.logout(principal)
+            user_id = principal.user_id
+    if cookie is not None:
+        await auth.end_session(cookie, user_id=user_id)
+    response = web.Response(status=204)
+    drop_session(request, response)
+    return response
+
+
+@doc(
+    "Log out everywhere: every token and browser session of the caller (this one too, on every node and "
+    "device) is revoked",
     status=204,
 )
 @requires()
 async def logout_all(request: web.Request) -> web.Response:
     await request.app[AUTH].logout_all(await authenticate(request))
-    return web.Response(status=204)
+    response = web.Response(status=204)
+    drop_session(request, response)
+    return response
 
 
 @doc("The caller, with the profile", response=UserEnvelope)
@@ -120,13 +152,28 @@ async def me(request: web.Request) -> web.Response:
 
 
 @doc(
-    "A new token for the caller; the old one is revoked by it (single use: of parallel refreshes of one "
-    "token one wins, the others answer 401 token_revoked)",
+    "A new access token. With a Bearer token (API clients): for that token, which is revoked by it. "
+    "Without one (browsers): for the refresh cookie, which is rotated -- a new one comes with the answer. "
+    "Either is single use: of parallel refreshes with one token one wins, the others answer 401 "
+    "token_revoked; a refresh cookie used again after its rotation ends its whole session",
     response=AuthOut,
+    public=True,
+    errors={401: "the token or the refresh cookie is expired, revoked or spent"},
 )
-@requires()
 async def refresh(request: web.Request) -> web.Response:
-    return respond(session_out(await request.app[AUTH].refresh(await authenticate(request))))
+    auth = request.app[AUTH]
+    cookie = refresh_token_of(request)
+    if "Authorization" in request.headers or cookie is None:
+        return respond(session_out(await auth.refresh(await authenticate(request))))
+    try:
+        session = await auth.refresh_session(cookie)
+    except Unauthenticated as exc:  # the session ended: the browser forgets its cookie
+        response = domain_error_response(exc)
+        drop_session(request, response)
+        return response
+    response = respond(session_out(session))
+    keep_session(request, response, session)
+    return response
 
 
 @doc("Is this token valid now? (for other services)", body=ValidateRequest, response=ValidateOut, public=True)

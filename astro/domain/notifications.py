@@ -22,6 +22,7 @@ EVENTS: Final = (
     "booking_cancelled",
     "invoice_issued",
     "payment_received",
+    "password_reset",
 )
 MAX_ATTEMPTS: Final = 5
 PLACEHOLDERS: Final = frozenset(

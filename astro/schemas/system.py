@@ -49,6 +49,22 @@ class LoginRequest(Request):
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class ChangePasswordRequest(Request):
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password = Field(
+        description="at least 10 characters, zxcvbn score 3 or more, not the current one"
+    )
+
+
+class PasswordResetRequest(Request):
+    email: Email
+
+
+class PasswordResetConfirm(Request):
+    token: Annotated[str, Field(min_length=1, max_length=200, description="the token of the e-mailed link")]
+    password: Password
+
+
 class ValidateRequest(Request):
     token: Annotated[str, Field(min_length=1, max_length=4096)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from astro.domain.errors import (
 from astro.domain.ids import new_id
 from astro.domain.passwords import weakness
 from astro.domain.users import EMPLOYEES, SELF_REGISTERED, Principal, Role, User
+from astro.services.sessions import SESSION_ENDED, SESSION_TTL, BrowserSessions, SessionStore
 from astro.services.tokens import TokenIssuer
 
 log = structlog.get_logger("astro.auth")
@@ -53,6 +55,7 @@ class UserStore(Protocol):
     async def revoked(self) -> list[tuple[str, datetime]]: ...
     async def count_active(self, role: Role) -> int: ...
     async def next_token_gen(self, user_id: str) -> int | None: ...
+    async def set_password(self, user_id: str, password_hash: str) -> int | None: ...
 
 
 class ProfileTx(Protocol):
@@ -125,6 +128,9 @@ class Session:
     token: str
     expires_at: int
     profile: dict[str, Any] | None = None
+    # The browser session's new refresh token (`<session id>.<secret>`), for its HttpOnly cookie; None
+    # when the token was refreshed with itself (API clients).
+    refresh_token: str | None = None
 
 
 class AuthService:
@@ -137,9 +143,13 @@ class AuthService:
         hasher: PasswordHasher,
         live: LiveSessions | None = None,
         *,
+        sessions: SessionStore | None = None,
         login_address_limit: int = LOGIN_ADDRESS_LIMIT,
+        session_ttl: int = SESSION_TTL,
     ) -> None:
         self._users = users
+        self._sessions = BrowserSessions(sessions, tokens, session_ttl) if sessions is not None else None
+        self.session_ttl = session_ttl
         self._live = live
         self._profiles = profiles
         self._cache = cache
@@ -184,7 +194,7 @@ class AuthService:
                 await self._users.delete(user.id)
             raise
         log.info("user_registered", user_id=user.id, role=role.value)
-        return self._session(user, profile)
+        return await self._open_session(user, profile)
 
     async def create_employee(self, *, email: str, password: str, name: str, role: Role) -> User:
         if role not in EMPLOYEES:
@@ -220,7 +230,7 @@ class AuthService:
             raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
         await self._cache.login_succeeded(email, address)
         log.info("login", user_id=user.id)
-        return self._session(user, await self._profile(user))
+        return await self._open_session(user, await self._profile(user))
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a token: signature, expiry, revocation and the user's state all checked.
@@ -326,12 +336,141 @@ class AuthService:
 
     async def logout_all(self, principal: Principal) -> None:
         """Revoke every token of the caller, on every node: the user's token generation moves on (kept in
-        MongoDB), and tokens of an older one are refused once the cached flags are dropped."""
+        MongoDB), and tokens of an older one are refused once the cached flags are dropped; every browser
+        session of the user ends."""
         if await self._users.next_token_gen(principal.user_id) is None:
             raise NotFound("no such user")
-        await self._forget([principal.user_id])
-        await self.close_live_sessions(user_id=principal.user_id)
+        await self._end_everywhere(principal.user_id)
         log.info("logout_all", user_id=principal.user_id)
+
+    async def _end_everywhere(self, user_id: str) -> None:
+        """After the user's token generation moved on: drop the cached flags (so older tokens are refused
+        at once), end every browser session, close every live socket of the user."""
+        await self._forget([user_id])
+        if self._sessions is not None:
+            await self._sessions.end_all(user_id)
+        await self.close_live_sessions(user_id=user_id)
+
+    # -- browser sessions (the refresh token in an HttpOnly cookie) --------------------------------------
+
+    async def _open_session(self, user: User, profile: dict[str, Any] | None) -> Session:
+        """An access token and a new browser session whose refresh token goes in the cookie."""
+        if self._sessions is None:
+            return self._session(user, profile)
+        issued = await self._sessions.open(user)
+        return Session(user, issued.token, issued.expires_at, profile, refresh_token=issued.refresh_token)
+
+    async def refresh_session(self, refresh_token: str) -> Session:
+        """A new access token and a new refresh token for the browser session's current refresh token;
+        the old one is spent (single use: of two refreshes with one token, one wins). A refresh token
+        used again after its rotation means it was copied: the whole session ends."""
+        if self._sessions is None:
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        found = await self._sessions.find(refresh_token)
+        user = await self._users.by_id(found.user_id)
+        if user is None or found.token_gen < user.token_gen:  # logged out everywhere, password changed
+            await self._sessions.end(found.id)
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        if user.disabled:
+            raise Unauthenticated("this account is disabled; contact support", code="user_disabled")
+        issued = await self._sessions.rotate(found, refresh_token, user)
+        if issued is None:
+            # Spent already (or it expired just now): a copy of the cookie in other hands, or a replay.
+            await self._end_session(found.id)
+            log.warning("refresh_token_reused", user_id=user.id, session_id=found.id)
+            raise Unauthenticated(SESSION_ENDED, code="token_revoked")
+        log.info("session_refreshed", user_id=user.id)
+        return Session(
+            user,
+            issued.token,
+            issued.expires_at,
+            await self._profile(user),
+            refresh_token=issued.refresh_token,
+        )
+
+    async def end_session(self, refresh_token: str, *, user_id: str | None = None) -> None:
+        """Log a browser session out (its refresh token and the access tokens it issued are revoked); with
+        `user_id`, only when the session is that user's. An unknown or malformed token ends nothing."""
+        if self._sessions is None:
+            return
+        found = await self._sessions.get(refresh_token)
+        if found is not None and (user_id is None or found.user_id == user_id):
+            await self._end_session(found.id)
+
+    async def _end_session(self, session_id: str) -> None:
+        """End a session and revoke the access tokens it issued that have not expired (their sockets too)."""
+        assert self._sessions is not None
+        ended = await self._sessions.end(session_id)
+        if ended is None:
+            return
+        now = datetime.now(UTC)
+        for grant in ended.access:
+            if grant.expires_at > now:
+                await self._users.revoke(grant.jti, ended.user_id, grant.expires_at)
+                await self._cache.revoke(grant.jti, int((grant.expires_at - now).total_seconds()) + 1)
+                await self.close_live_sessions(jti=grant.jti)
+        log.info("session_ended", user_id=ended.user_id)
+
+    # -- passwords ---------------------------------------------------------------------------------------
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, address: str = "unknown"
+    ) -> Session:
+        """Replace the caller's password after checking the current one (counted like a login attempt);
+        every other token and session of the user is revoked, and the caller gets a new session."""
+        user = await self.get_user(principal.user_id)
+        refused, retry_after = await self._cache.login_attempt(
+            user.email,
+            address,
+            window=LOGIN_WINDOW,
+            email_limit=LOGIN_MAX_FAILURES,
+            address_limit=self._login_address_limit,
+        )
+        if refused is not None:
+            raise TooManyAttempts("too many wrong passwords; wait and try again", retry_after)
+        if not await self._verify(user.password_hash, current):
+            raise RuleViolation(
+                "the current password is wrong",
+                {"fields": {"current_password": "is wrong"}},
+                code="wrong_password",
+            )
+        await self._cache.login_succeeded(user.email, address)
+        if hmac.compare_digest(current.encode(), new.encode()):
+            raise InvalidInput(
+                "the new password is the same as the current one",
+                {"fields": {"new_password": "is the same as the current one"}},
+            )
+        await check_password(new, user.email, user.name, field="new_password")
+        gen = await self._store_password(user.id, new)
+        log.info("password_changed", user_id=user.id)
+        return await self._open_session(replace(user, token_gen=gen), await self._profile(user))
+
+    async def reset_password(self, user_id: str, new: str) -> None:
+        """Set a password without the current one (a reset link was followed; its strength was checked
+        with check_password before the link was spent): every token and session of the user is revoked."""
+        await self._store_password(user_id, new)
+        log.info("password_reset", user_id=user_id)
+
+    async def _store_password(self, user_id: str, password: str) -> int:
+        """Hash and store the password; the user's tokens and sessions are revoked. The new generation."""
+        gen = await self._users.set_password(user_id, await self._hash(password))
+        if gen is None:
+            raise NotFound("no such user")
+        await self._end_everywhere(user_id)
+        return gen
+
+    async def count_attempt(self, key: str, address: str) -> None:
+        """Count one attempt of something rate-limited like a login (a reset request, keyed by its email):
+        429 beyond the limits."""
+        refused, retry_after = await self._cache.login_attempt(
+            key,
+            address,
+            window=LOGIN_WINDOW,
+            email_limit=LOGIN_MAX_FAILURES,
+            address_limit=self._login_address_limit,
+        )
+        if refused is not None:
+            raise TooManyAttempts("too many requests; wait and try again", retry_after)
 
     async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
         user = await self.get_user(principal.user_id)
@@ -361,6 +500,9 @@ class AuthService:
         if user is None:
             raise NotFound("no such user")
         return user
+
+    async def find_user(self, email: str) -> User | None:
+        return await self._users.by_email(email)
 
     async def list_users(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
         return await self._users.page(role=role, after=after, limit=limit)
@@ -453,11 +595,11 @@ class AuthService:
         return await asyncio.to_thread(check)
 
 
-async def check_password(password: str, *inputs: str) -> None:
+async def check_password(password: str, *inputs: str, field: str = "password") -> None:
     """Refuse a weak password (422 weak_password naming the field, with why); `inputs` are the account's own
     words. A rule, not a shape: the schema states the length (10..256), the strength is judged here."""
     why = await asyncio.to_thread(weakness, password, inputs)
     if why is not None:
         raise RuleViolation(
-            f"the password is too weak: {why}", {"fields": {"password": why}}, code="weak_password"
+            f"the password is too weak: {why}", {"fields": {field: why}}, code="weak_password"
         )

@@ -26,15 +26,22 @@ class TokenIssuer:
         self._verified: dict[str, Principal] = {}
 
     def issue(
-        self, user_id: str, role: Role, *, now: float | None = None, token_gen: int = 0
+        self,
+        user_id: str,
+        role: Role,
+        *,
+        now: float | None = None,
+        token_gen: int = 0,
+        jti: str | None = None,
     ) -> tuple[str, int]:
-        """A new token and its expiry (Unix seconds), of the user's token generation `token_gen`."""
+        """A new token and its expiry (Unix seconds), of the user's token generation `token_gen`; its id
+        `jti` when given (a session keeps the ids of the tokens it issued), else a random one."""
         issued = int(now if now is not None else time.time())
         expires = issued + self.ttl
         claims = {
             "sub": user_id,
             "role": role.value,
-            "jti": secrets.token_urlsafe(16),
+            "jti": jti or secrets.token_urlsafe(16),
             "iat": issued,
             "exp": expires,
             "gen": token_gen,

@@ -168,6 +168,19 @@ class MongoUsers:
         )
         return None if doc is None else int(doc["token_gen"])
 
+    async def set_password(self, user_id: str, password_hash: str) -> int | None:
+        """Store a new password hash and move the token generation on (every token issued before is
+        refused) in one update; the new generation, None for an unknown user."""
+        doc = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {
+                "$set": {"password_hash": password_hash, "updated_at": datetime.now(UTC)},
+                "$inc": {"token_gen": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else int(doc["token_gen"])
+
     async def claim_revocation(self, jti: str, user_id: str, expires_at: datetime) -> bool:
         """Revoke a token unless it is revoked already: True for the one caller that revoked it."""
         try:

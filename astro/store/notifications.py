@@ -56,7 +56,9 @@ class PgNotifications:
         rows = await self._pool.fetch(
             """UPDATE notifications n
                SET status = 'sent', sent_at = now(), subject = s.subject, attempts = n.attempts + 1,
-                   updated_at = now()
+                   updated_at = now(),
+                   -- a reset link is for its recipient only: once mailed, the queue keeps no copy of it
+                   data = CASE WHEN n.event = 'password_reset' THEN n.data - 'link_path' ELSE n.data END
                FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
                     AS s(id, claimed_by, claimed_at, subject)
                WHERE n.id = s.id AND n.status = 'sending' AND n.claimed_by = s.claimed_by

@@ -15,10 +15,11 @@ def env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 def test_defaults_leave_every_store_embedded(tmp_path: Path) -> None:
     s = Settings.from_env(env(tmp_path))
-    assert (s.host, s.port, s.token_ttl, s.vip_window, s.log_level) == (
+    assert (s.host, s.port, s.token_ttl, s.session_ttl, s.vip_window, s.log_level) == (
         "127.0.0.1",
         8080,
-        3600,
+        900,
+        30 * 86400,
         86400,
         "INFO",
     )
@@ -38,6 +39,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             ASTRO_PAYMENT_URL="sandbox://local",
             ASTRO_JWT_SECRET="s" * 32,
             ASTRO_TOKEN_TTL="120",
+            ASTRO_SESSION_TTL="3600",
             ASTRO_VIP_WINDOW="0",
             ASTRO_LOG_LEVEL="debug",
             ASTRO_METRICS_TOKEN="scrape",
@@ -45,7 +47,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             ASTRO_ACTOR_IDLE_SECONDS="60",
         )
     )
-    assert s.actor_idle_seconds == 60
+    assert s.actor_idle_seconds == 60 and s.session_ttl == 3600
     assert s.host == "0.0.0.0" and s.port == 9000 and s.pg_dsn == "postgresql://u@db:5432/ops"
     assert s.mongo_url == "mongodb://m:27017/sys" and s.mongo_db == "sys"
     assert s.redis_url == "redis://r:6379/2" and s.smtp_url == "smtps://u:p@mail:465"
@@ -65,6 +67,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("ASTRO_PORT", "http", "whole number from 1 to 65535"),
         ("ASTRO_PORT", "70000", "whole number from 1 to 65535"),
         ("ASTRO_TOKEN_TTL", "-5", "whole number"),
+        ("ASTRO_SESSION_TTL", "60", "whole number from 300 to 31536000"),
         ("ASTRO_VIP_WINDOW", "1.5", "whole number"),
         ("ASTRO_LOG_LEVEL", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
         ("ASTRO_PG_DSN", "mysql://x/y", "postgresql://"),

@@ -1,4 +1,5 @@
-// AuthWeb `/auth`: log in, register as a traveler or an agency, log out.
+// AuthWeb `/auth`: log in, register as a traveler or an agency, log out; `/auth/forgot` asks for a password
+// reset link, `/auth/reset?token=` (the e-mailed link) sets a new password, `/auth/password` changes it.
 
 import { api } from '../common/api.js';
 import { banner, busy, clearMarks, field, h, replace, showError, values } from '../common/dom.js';
@@ -14,11 +15,19 @@ const REASONS = {
   unauthenticated: 'Please log in to continue.',
   user_disabled: 'This account is disabled. Contact AstroBookings support.',
   logged_out: 'You are logged out. See you soon!',
+  password_reset: 'Your new password is set. Log in with it.',
 };
 
-function start() {
+async function start() {
   document.body.prepend(header({ title: 'Account', account: false }));
-  const s = session.current();
+  const page = location.pathname.replace(/\/+$/, '');
+  if (page === '/auth/forgot') return replace(main, forgotForm());
+  if (page === '/auth/reset') return replace(main, resetForm());
+  const s = await session.restore(); // a new tab: the session cookie gives its token
+  if (page === '/auth/password') {
+    if (!s) return location.assign(`/auth?next=${encodeURIComponent('/auth/password')}`);
+    return replace(main, changeForm(s.user));
+  }
   if (s && params.get('switch') !== '1') {
     replace(main, signedIn(s.user));
     return;
@@ -79,7 +88,8 @@ function loginForm() {
     errors,
     field('Email', h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true, testid: 'login-email' })),
     field('Password', h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true, testid: 'login-password' })),
-    h('div', { class: 'actions' }, submit));
+    h('div', { class: 'actions' }, submit),
+    h('p', {}, h('a', { href: '/auth/forgot', testid: 'forgot-link' }, 'Forgot your password?')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     clearMarks(form);
@@ -192,7 +202,142 @@ function checkRequired(form) {
 
 function signIn(out) {
   session.save(out);
+  session.announceLogin(); // other tabs join the session
   location.assign(destinationFor(out.user.role));
+}
+
+/** `/auth/forgot`: the e-mail address to send a reset link to; the same answer whether it has an account. */
+function forgotForm() {
+  document.title = 'Forgot your password · AstroBookings';
+  const errors = banner();
+  const sent = h('p', { class: 'banner banner-success', role: 'status', testid: 'forgot-sent', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'forgot-submit' }, 'Send the link');
+  const form = h('form', { testid: 'forgot-form', novalidate: true },
+    h('h1', {}, 'Forgot your password?'),
+    h('p', {}, 'Enter the email you log in with. We will send it a link to choose a new password.'),
+    errors, sent,
+    field('Email', h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true, testid: 'forgot-email' })),
+    h('div', { class: 'actions' }, h('a', { href: '/auth', class: 'btn' }, 'Back to log in'), submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearMarks(form);
+    errors.hide();
+    const v = values(form);
+    if (!v.email) {
+      errors.show('Enter your email.');
+      return;
+    }
+    busy(submit, async () => {
+      try {
+        await api('/api/system/auth/password-reset', { method: 'POST', anonymous: true, body: { email: v.email } });
+        sent.textContent = `If an account uses ${v.email}, a link to choose a new password is on its way. It works once, for 30 minutes.`;
+        sent.hidden = false;
+      } catch (err) {
+        showError(errors, err, form);
+      }
+    }, 'Sending…');
+  });
+  return h('div', { class: 'auth-box panel' }, form);
+}
+
+/** Two password fields: the new one and its repetition, checked alike before anything is sent. */
+function newPasswordFields(prefix) {
+  return [
+    field('New password', h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', minlength: 10, required: true, testid: `${prefix}-new-password` }), { hint: 'At least 10 characters, hard to guess: a few uncommon words' }),
+    field('Repeat the new password', h('input', { type: 'password', name: 'repeat', autocomplete: 'new-password', required: true, testid: `${prefix}-repeat` })),
+  ];
+}
+
+function checkNewPassword(v, errors) {
+  if (v.new_password.length < 10) {
+    errors.show('The new password needs at least 10 characters.');
+    return false;
+  }
+  if (v.new_password !== v.repeat) {
+    errors.show('The two new passwords differ. Type the same one twice.');
+    return false;
+  }
+  return true;
+}
+
+/** `/auth/reset?token=…`: the e-mailed link's page; the token leaves the address bar at once. */
+function resetForm() {
+  document.title = 'Choose a new password · AstroBookings';
+  const token = params.get('token') || '';
+  history.replaceState(null, '', '/auth/reset'); // not kept in the history or shown over a shoulder
+  const errors = banner();
+  if (!token) {
+    return h('div', { class: 'auth-box panel', testid: 'reset-missing' },
+      h('h1', {}, 'Choose a new password'),
+      h('p', { class: 'banner banner-error', role: 'alert' }, 'This link has no reset code. Open the link from the e-mail again, or ask for a new one.'),
+      h('p', {}, h('a', { href: '/auth/forgot', class: 'btn primary' }, 'Ask for a new link')));
+  }
+  const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'reset-submit' }, 'Set the new password');
+  const again = h('p', { hidden: true, testid: 'reset-again' }, h('a', { href: '/auth/forgot' }, 'Ask for a new link'));
+  const form = h('form', { testid: 'reset-form', novalidate: true },
+    h('h1', {}, 'Choose a new password'),
+    errors, again,
+    ...newPasswordFields('reset'),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearMarks(form);
+    errors.hide();
+    const v = values(form);
+    if (!checkNewPassword(v, errors)) return;
+    busy(submit, async () => {
+      try {
+        await api('/api/system/auth/password-reset/confirm', { method: 'POST', anonymous: true, body: { token, password: v.new_password } });
+        location.assign('/auth?reason=password_reset');
+      } catch (err) {
+        showError(errors, err, form, { password: 'new_password' });
+        again.hidden = err.code !== 'invalid_reset_token';
+      }
+    }, 'Saving…');
+  });
+  return h('div', { class: 'auth-box panel' }, form);
+}
+
+/** `/auth/password`: change the password; this browser stays logged in, every other device is logged out. */
+function changeForm(user) {
+  document.title = 'Change your password · AstroBookings';
+  const errors = banner();
+  const done = h('div', { class: 'banner banner-success', role: 'status', testid: 'password-changed', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'change-submit' }, 'Change the password');
+  const form = h('form', { testid: 'change-form', novalidate: true },
+    h('h1', {}, 'Change your password'),
+    h('p', { class: 'muted' }, `For ${user.email}. Other devices and browsers will have to log in again.`),
+    errors, done,
+    field('Current password', h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true, testid: 'change-current' })),
+    ...newPasswordFields('change'),
+    h('div', { class: 'actions' }, h('a', { href: session.homeOf(user.role), class: 'btn', testid: 'change-back' }, 'Back'), submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearMarks(form);
+    errors.hide();
+    done.hidden = true;
+    const v = values(form);
+    if (!v.current_password) {
+      errors.show('Enter your current password.');
+      return;
+    }
+    if (!checkNewPassword(v, errors)) return;
+    busy(submit, async () => {
+      try {
+        const out = await api('/api/system/auth/password', {
+          method: 'POST', body: { current_password: v.current_password, new_password: v.new_password },
+        });
+        session.save(out);
+        form.reset();
+        done.replaceChildren('Your password is changed. You stay logged in here; other devices have to log in again. ',
+          h('a', { href: session.homeOf(user.role) }, 'Continue'));
+        done.hidden = false;
+      } catch (err) {
+        showError(errors, err, form);
+      }
+    }, 'Saving…');
+  });
+  return h('div', { class: 'auth-box panel' }, form);
 }
 
 /** ?next= when it belongs to this role's app or the public pages; else the role's app. */

@@ -25,6 +25,8 @@ const FIELD_LABELS = {
   body: 'the form',
   email: 'Email',
   password: 'Password',
+  current_password: 'Current password',
+  new_password: 'New password',
   name: 'Name',
   role: 'Account type',
   'profile.phone': 'Phone',
@@ -132,6 +134,10 @@ export function explain(status, code, message, details = {}, retryAfter = null) 
       return 'Please log in again.';
     case 'token_expired':
       return 'Your session has expired. Please log in again.';
+    case 'invalid_reset_token':
+      if (d.reason === 'used') return 'This reset link has been used already. Ask for a new one if you still need it.';
+      if (d.reason === 'expired') return 'This reset link has expired (links work for 30 minutes). Ask for a new one.';
+      return 'This reset link is not valid. Open the link from the e-mail again, or ask for a new one.';
     case 'user_disabled':
       return 'This account is disabled. Contact AstroBookings support.';
     case 'forbidden':
@@ -208,13 +214,23 @@ export function explain(status, code, message, details = {}, retryAfter = null) 
   }
 }
 
+// A 401 with one of these means this tab's access token is no longer good (expired, revoked): the
+// session cookie may still give a new one.
+const TOKEN_GONE = new Set(['token_expired', 'token_revoked', 'invalid_token', 'unauthenticated']);
+// Requests that are themselves about getting a session: their 401 is the answer, never retried.
+const SESSION_PATHS = /^\/api\/system\/auth\/(login|register|refresh|logout|password-reset)/;
+
 /**
  * Call the API. Options: method, body (JSON), query (object; empty values left out), headers,
- * idempotencyKey, anonymous (send no token), on401: 'login' (default: back to /auth) | 'drop'
- * (forget the session, retry without a token) | 'throw'; raw (answer the Response itself).
+ * idempotencyKey, anonymous (send no token), on401: 'login' (default) | 'drop' | 'throw'; raw (answer
+ * the Response itself). A token that expired or was revoked is refreshed from the session cookie and
+ * the request sent once more; when the session itself has ended, 'login' opens the log-in dialog over
+ * the page and sends the request again once logged in, 'drop' sends it without a token.
  */
 export async function api(path, opts = {}) {
-  const { method = 'GET', body, query, headers = {}, idempotencyKey, anonymous = false, on401 = 'login', raw = false } = opts;
+  const {
+    method = 'GET', body, query, headers = {}, idempotencyKey, anonymous = false, on401 = 'login', raw = false, retried = false,
+  } = opts;
   let url = path;
   if (query) {
     const q = new URLSearchParams();
@@ -223,6 +239,7 @@ export async function api(path, opts = {}) {
     if (qs) url += `${url.includes('?') ? '&' : '?'}${qs}`;
   }
   const h = { Accept: 'application/json', 'X-Request-ID': session.requestId(), ...headers };
+  if (!anonymous && !session.token() && session.signedIn()) await session.restore(); // a new tab
   const token = anonymous ? null : session.token();
   if (token) h.Authorization = `Bearer ${token}`;
   if (body !== undefined) h['Content-Type'] = 'application/json';
@@ -243,12 +260,17 @@ export async function api(path, opts = {}) {
     return type.includes('json') ? resp.json() : resp.text();
   }
   const error = await toError(resp);
-  if (resp.status === 401 && token && !path.startsWith('/api/system/auth/login')) {
+  // Without a token too, when someone was signed in here: their session ended (the header says so).
+  if (resp.status === 401 && (token || (!anonymous && session.known())) && on401 !== 'throw' && !retried && TOKEN_GONE.has(error.code) && !SESSION_PATHS.test(path)) {
+    // Another request of this tab may have refreshed the token meanwhile; else ask the cookie.
+    const fresh = session.token() && session.token() !== token ? session.current() : await session.refresh();
+    if (fresh) return api(path, { ...opts, retried: true });
     if (on401 === 'drop') {
       session.clear();
       return api(path, { ...opts, anonymous: true });
     }
-    if (on401 === 'login') session.toLogin(error.code);
+    const again = await session.relogin(error.code);
+    if (again) return api(path, { ...opts, retried: true });
   }
   throw error;
 }

@@ -7,18 +7,34 @@ import { h, replace, clear } from './dom.js';
 import { liveIndicator } from './ws.js';
 import * as session from './session.js';
 
-/** The brand, app links and the account area; used by the public pages too. */
+/** The account area of the header: who is signed in (My account, Change password, Log out), or Log in. */
+function accountArea(user, ended = false) {
+  if (!user) {
+    return h('div', { class: 'account' },
+      ended ? h('span', { class: 'session-ended', testid: 'session-ended' }, 'Session ended') : null,
+      h('a', { href: session.loginUrl(), class: 'btn small primary', testid: 'login-link' }, 'Log in'));
+  }
+  return h('div', { class: 'account' },
+    h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role } },
+      user.name, h('span', { class: 'role' }, ` · ${user.role}`),
+      user.vip ? h('span', { class: 'badge badge-vip', testid: 'vip-badge' }, 'VIP') : null),
+    location.pathname.startsWith(session.homeOf(user.role)) ? null
+      : h('a', { href: session.homeOf(user.role), class: 'btn small', testid: 'my-app-link' }, 'My account'),
+    h('a', { href: '/auth/password', class: 'account-link', testid: 'change-password-link', title: 'Change your password' }, 'Password'),
+    h('button', { type: 'button', class: 'btn small', testid: 'logout-button', onclick: logout }, 'Log out'));
+}
+
+/** The brand, app links and the account area; used by the public pages too. The account area follows
+ * the session: it never shows a name whose session has ended. */
 export function header({ title, nav = [], live = null, user = session.user(), account: showAccount = true }) {
-  const account = !showAccount ? null : user
-    ? h('div', { class: 'account' },
-      h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role } },
-        user.name, h('span', { class: 'role' }, ` · ${user.role}`),
-        user.vip ? h('span', { class: 'badge badge-vip', testid: 'vip-badge' }, 'VIP') : null),
-      location.pathname.startsWith(session.homeOf(user.role)) ? null
-        : h('a', { href: session.homeOf(user.role), class: 'btn small', testid: 'my-app-link' }, 'My account'),
-      h('button', { type: 'button', class: 'btn small', testid: 'logout-button', onclick: logout }, 'Log out'))
-    : h('div', { class: 'account' },
-      h('a', { href: `/auth?next=${encodeURIComponent(location.pathname + location.hash)}`, class: 'btn small primary', testid: 'login-link' }, 'Log in'));
+  let account = showAccount ? accountArea(user) : null;
+  if (account) {
+    session.onChange((s, reason) => {
+      const next = accountArea(s?.user ?? null, !s && reason !== 'logged_out');
+      account.replaceWith(next);
+      account = next;
+    });
+  }
   const navEl = nav.length
     ? h('nav', { class: 'app-nav', 'aria-label': `${title} sections` },
       h('ul', {}, nav.map((n) => h('li', {}, h('a', {
@@ -34,14 +50,9 @@ export function header({ title, nav = [], live = null, user = session.user(), ac
     navEl);
 }
 
-export async function logout() {
-  try {
-    await api('/api/system/auth/logout', { method: 'POST', on401: 'throw' });
-  } catch {
-    // the token may be gone already; leaving is what matters
-  }
-  session.clear();
-  location.assign('/auth?reason=logged_out');
+/** Log out of this browser: every tab. */
+export function logout() {
+  return session.logout();
 }
 
 /**
@@ -49,11 +60,16 @@ export async function logout() {
  * views: [{id, title, roles?, hidden?, load}], ctx: extra context handed to every view.
  */
 export async function startApp({ title, roles, views, defaultView, setup }) {
-  const s = session.current();
+  const s = await session.restore(); // a new tab or a reopened page: from the session cookie
   if (!s) {
-    session.toLogin();
+    session.clear();
+    location.assign(session.loginUrl());
     return;
   }
+  // Logged out in another tab: this one leaves too (a session that merely ended gets the dialog).
+  session.onChange((now, reason) => {
+    if (!now && reason === 'logged_out') location.assign('/auth?reason=logged_out');
+  });
   let me;
   try {
     me = (await api('/api/system/auth/me')).user;
@@ -69,6 +85,7 @@ export async function startApp({ title, roles, views, defaultView, setup }) {
   const mine = views.filter((v) => !v.roles || v.roles.includes(me.role));
   const ctx = { user: me, params: {}, navigate, title };
   if (setup) Object.assign(ctx, await setup(ctx));
+  if (ctx.live) ctx.live.needsSession = true; // its indicator says "Signed out" when the session ends
   const headerEl = header({
     title,
     live: ctx.live ?? null,

@@ -253,12 +253,26 @@ export function liveIndicator(live) {
   el.setAttribute('role', 'status');
   el.live = live; // tests reach the client here, e.g. to drop the socket: el.live.drop()
   const labels = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
-  live.onState((state) => {
-    el.dataset.state = state;
+  let signedOut = false; // an app's session ended: its private numbers no longer update, whatever the socket
+  const show = (state) => {
     el.dataset.reconnects = live.reconnects;
     el.dataset.resume = live.lastResume ?? ''; // how the last (re)subscription caught up: first | recovered | snapshot
+    if (signedOut) {
+      el.dataset.state = 'signed-out';
+      el.textContent = 'Signed out';
+      el.title = 'Log in again to see live updates';
+      return;
+    }
+    el.dataset.state = state;
     el.textContent = labels[state] ?? state;
     el.title = state === 'live' ? 'Numbers update as they change' : 'Numbers may be out of date until the connection is back';
+  };
+  live.onState(show);
+  session.onChange((s) => {
+    if (!live.needsSession) return;
+    signedOut = !s;
+    if (s) live.drop(); // reconnect with the new token: every channel subscribed again
+    show(live.state);
   });
   return el;
 }

@@ -15,6 +15,7 @@ let launch = null;
 let view = null;
 
 async function start() {
+  user = (await session.restore())?.user ?? null; // a new tab: the session cookie gives its token
   if (user) {
     try {
       const me = await api('/api/system/auth/me', { on401: 'drop' });

@@ -25,6 +25,7 @@ const count = h('p', { class: 'muted', 'aria-live': 'polite', testid: 'launch-co
 const list = h('div', { class: 'grid cards', testid: 'launch-list' });
 
 async function start() {
+  state.user = (await session.restore())?.user ?? null; // a new tab: the session cookie gives its token
   if (state.user) {
     try {
       const me = await api('/api/system/auth/me', { on401: 'drop' });

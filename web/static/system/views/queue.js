@@ -10,7 +10,7 @@ import { clock, duration, jsonDetails, moreButton, readQuery, every, writeQuery 
 const STATUSES = ['pending', 'sending', 'sent', 'failed', 'held', 'cancelled'];
 const EVENTS = [
   'launch_scheduled', 'launch_confirmed', 'launch_delayed', 'launch_aborted', 'launch_successful', 'launch_failed',
-  'booking_confirmed', 'booking_cancelled', 'invoice_issued', 'payment_received',
+  'booking_confirmed', 'booking_cancelled', 'invoice_issued', 'payment_received', 'password_reset',
 ];
 // The moves of docs/api.md "IT's control": target status -> what the button says and does.
 const MOVES = {
