@@ -36,8 +36,10 @@ def doc(
     tag: str | None = None,
     query: dict[str, str] | None = None,
     public: bool = False,
+    content_type: str = "application/json",
 ) -> Callable[[F], F]:
-    """Describe a handler for the OpenAPI document: its body and response models, its query parameters."""
+    """Describe a handler for the OpenAPI document: its body and response models, its query parameters;
+    `content_type` for a response that is not JSON (e.g. application/pdf with response=bytes)."""
 
     def mark(handler: F) -> F:
         handler.__dict__["openapi"] = {
@@ -48,6 +50,7 @@ def doc(
             "tag": tag,
             "query": query or {},
             "public": public,
+            "content_type": content_type,
         }
         return handler
 
@@ -101,7 +104,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             }
         ok: dict[str, Any] = {"description": "success"}
         if meta["response"] is not None:
-            ok["content"] = {"application/json": {"schema": _schema(meta["response"], defs)}}
+            media = meta.get("content_type", "application/json")
+            ok["content"] = {media: {"schema": _schema(meta["response"], defs)}}
         responses = {str(meta["status"]): ok}
         roles = getattr(route.handler, "roles", None)
         for status, text in ERROR_STATUSES.items():
@@ -129,9 +133,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
 
 
 def _path_params(path: str) -> list[str]:
-    return [
-        part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")
-    ]
+    return [name.split(":")[0] for name in re.findall(r"\{([^}]+)\}", path)]  # also /{id}.pdf
 
 
 DOCS_STYLE: Final = (
