@@ -89,11 +89,13 @@ async def test_agency_downloads_an_invoice_pdf(
         f"/api/agency/launches/{launch['id']}/status", headers=agency.headers, json={"status": "aborted"}
     )
     assert resp.status == 200, await resp.text()  # an aborted launch is invoiced the flat fee at once
+    listed = await site.client.get("/api/agency/invoices", headers=agency.headers)
+    [invoice] = (await listed.json())["items"]
     page = await open_page(site, "agency", agency, phone)
-    await page.goto("/agency#invoices")
-    row = page.get_by_test_id("invoice-row").first
-    await expect(row).to_be_visible()
-    number = await row.get_attribute("data-number")
+    await page.goto(f"/agency#invoices/{invoice['id']}")  # the link of the invoice's e-mail
+    row = page.locator(f"[data-testid='invoice-row'][data-invoice-id='{invoice['id']}']")
+    await expect(row).to_have_class(re.compile(r"\bselected\b"))
+    number = invoice["number"]
     button = row.get_by_test_id("invoice-pdf")
     await button.scroll_into_view_if_needed()
     name, text, pages = await downloaded_pdf(page, button)

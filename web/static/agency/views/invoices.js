@@ -8,7 +8,7 @@ import { pdfButton } from '../../common/files.js';
 import { INVOICE_STATUSES, invoiceTable } from '../../common/invoices.js';
 
 export default {
-  mount(el) {
+  mount(el, ctx) {
     const errors = banner();
     const ok = banner('success');
     ok.dataset.testid = 'payment-result';
@@ -27,7 +27,7 @@ export default {
       const v = values(filters);
       try {
         invoices = await all('/api/agency/invoices', { status: v.status, year: v.year });
-        draw();
+        draw(ctx?.arg ?? null); // #invoices/<id>, the link of the invoice's e-mail, marks that one
       } catch (err) {
         showError(errors, err);
       }
