@@ -52,12 +52,13 @@ export default {
         replace(listBox, h('p', { class: 'panel empty', testid: 'inbox-empty' }, 'No messages yet.'));
         return;
       }
-      replace(listBox, table(['When', 'What', 'Subject', 'Email', ''], items.map((n) => h('tr', {
+      // Three columns, the subject first: it stays readable on a phone.
+      replace(listBox, table(['Message', 'Email', ''], items.map((n) => h('tr', {
         testid: 'inbox-row', class: n.id === selected ? 'selected' : '', dataset: { id: n.id },
       },
-      h('td', { class: 'nowrap' }, dateTime(n.created_at)),
-      h('td', {}, EVENTS[n.event] ?? n.event),
-      h('td', {}, h('a', { href: `${base}/${encodeURIComponent(n.id)}`, testid: 'inbox-subject', onclick: (e) => { e.preventDefault(); open(n.id); } }, n.subject || '(no subject)')),
+      h('td', {},
+        h('a', { href: `${base}/${encodeURIComponent(n.id)}`, testid: 'inbox-subject', onclick: (e) => { e.preventDefault(); open(n.id); } }, n.subject || '(no subject)'),
+        h('div', { class: 'muted' }, `${EVENTS[n.event] ?? n.event} · ${dateTime(n.created_at)}`)),
       h('td', {}, delivery(n)),
       h('td', {}, h('button', { type: 'button', class: 'btn small', testid: 'inbox-open', 'aria-label': `Open: ${n.subject ?? ''}`, onclick: () => open(n.id) }, 'Open')))), { testid: 'inbox' }));
     }
