@@ -92,6 +92,11 @@ class Settings:
     notify_batch_size: int = 50
     notify_connections: int = 4
     smtp_timeout: float = 30.0
+    # The platform's legal data printed on every invoice (ASTRO_COMPANY_*); None: a line saying to set it.
+    company_name: str = "AstroBookings"
+    company_address: str | None = None
+    company_tax_id: str | None = None
+    company_email: str | None = None
 
     @property
     def mongo_db(self) -> str:
@@ -168,6 +173,10 @@ class Settings:
             notify_poll_interval=_float(get, "ASTRO_NOTIFY_POLL_INTERVAL", 1.0, 0.05, 60),
             notify_retry_base=_float(get, "ASTRO_NOTIFY_RETRY_BASE", 60.0, 0.1, 3600),
             smtp_timeout=_float(get, "ASTRO_SMTP_TIMEOUT", 30.0, 1, 300),
+            company_name=_legal(get, "ASTRO_COMPANY_NAME") or "AstroBookings",
+            company_address=_legal(get, "ASTRO_COMPANY_ADDRESS"),
+            company_tax_id=_legal(get, "ASTRO_COMPANY_TAX_ID"),
+            company_email=_legal(get, "ASTRO_COMPANY_EMAIL"),
         )
 
 
@@ -249,6 +258,18 @@ def _mail_from(raw: str | None) -> str:
     if "@" not in address or any(c in raw for c in "\r\n\x00"):
         raise ConfigError("ASTRO_MAIL_FROM", "an email address, optionally as Name <address>", raw)
     return raw
+
+
+def _legal(get: _Getter, name: str) -> str | None:
+    """A line of the platform's legal data for invoices: printable text, at most 300 characters
+    (an address may keep its line breaks, written as \\n)."""
+    raw = get(name)
+    if raw is None:
+        return None
+    text = raw.replace("\\n", "\n")
+    if len(text) > 300 or any(not c.isprintable() and c != "\n" for c in text):
+        raise ConfigError(name, "printable text of at most 300 characters", raw[:300])
+    return text
 
 
 def _choice(get: _Getter, name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -122,6 +122,7 @@ class SmtpServer:
         await self.until(lambda: len(self.received) >= n, timeout)
 
 
+TEMPLATE_MIGRATIONS: Final = ("014_human_templates.sql",)
 _SEED = re.compile(r"INSERT INTO notification_templates\b.*?\);\s*(?:\n|$)", re.DOTALL)
 
 
@@ -134,3 +135,5 @@ async def seed_templates(pool: asyncpg.Pool) -> None:
         for match in _SEED.finditer(path.read_text()):
             statement = match.group(0).strip().removesuffix(";")
             await pool.execute(statement + " ON CONFLICT (event) DO NOTHING")
+    for later in TEMPLATE_MIGRATIONS:  # the migrations that rewrote the shipped texts since
+        await pool.execute((MIGRATIONS_DIR / later).read_text())

@@ -13,6 +13,7 @@ from astro.domain.clock import Clock, SystemClock
 from web import (
     agency_api,
     booking_api,
+    documents_api,
     finance_api,
     health,
     notify_api,
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/api/docs", openapi_docs, allow_head=False)
     system_api.setup(app)
     password_api.setup(app)
+    documents_api.setup(app)
     agency_api.setup(app)
     booking_api.setup(app)
     finance_api.setup(app)

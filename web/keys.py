@@ -27,6 +27,7 @@ from astro.domain.users import Principal
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
+from astro.services.documents import Documents
 from astro.services.finance import FinanceService
 from astro.services.fleet import BookingRecords, Fleet, FleetStore
 from astro.services.idempotency import IdempotencyStore
@@ -54,6 +55,7 @@ CATALOG = web.AppKey("catalog", PublicCatalog)
 SCHEDULER = web.AppKey("scheduler", LaunchScheduler)
 FLEET = web.AppKey("fleet", Fleet)
 FINANCE = web.AppKey("finance", FinanceService)
+DOCUMENTS = web.AppKey("documents", Documents)
 RECONCILIATION = web.AppKey("reconciliation", Reconciliation)
 NODES = web.AppKey("nodes", NodeStatus)
 RESETS = web.AppKey("resets", PasswordResets)

@@ -12,7 +12,9 @@ from astro.domain.errors import InvalidInput, NotFound
 from astro.domain.notifications import EVENTS, PLACEHOLDERS, STATUSES
 from astro.domain.users import Role
 from astro.schemas.notify import (
+    InboxEnvelope,
     InboxItem,
+    InboxMessage,
     InboxPage,
     MailOut,
     MailPage,
@@ -173,6 +175,14 @@ async def inbox(request: web.Request) -> web.Response:
     return respond(InboxPage(items=[InboxItem.model_validate(r) for r in rows], next_cursor=cursor))
 
 
+@doc("One of the caller's own notifications with its full text (anyone else's: 404)", response=InboxEnvelope)
+@requires()
+async def inbox_message(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    row = await request.app[NOTIFY].inbox_message(principal.user_id, _path_id(request))
+    return respond(InboxEnvelope(message=InboxMessage.model_validate(row)))
+
+
 def mail_out(doc: dict[str, Any]) -> MailOut:
     received = doc.get("received_at") or datetime.now(UTC)
     if received.tzinfo is None:
@@ -211,4 +221,5 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/templates/{{event}}", get_template, allow_head=False)
     r.add_put(f"{PREFIX}/templates/{{event}}", put_template)
     r.add_get(f"{PREFIX}/inbox", inbox, allow_head=False)
+    r.add_get(f"{PREFIX}/inbox/{{id}}", inbox_message, allow_head=False)
     r.add_get(f"{PREFIX}/mailbox", mailbox, allow_head=False)

@@ -231,9 +231,7 @@ RETRY_AFTER: Final = {"description": "seconds to wait", "schema": {"type": "inte
 
 
 def _path_params(path: str) -> list[str]:
-    return [
-        part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")
-    ]
+    return [name.split(":")[0] for name in re.findall(r"\{([^}]+)\}", path)]  # also /{id}.pdf
 
 
 DOCS_STYLE: Final = (

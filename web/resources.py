@@ -31,6 +31,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from email.utils import parseaddr
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -52,10 +53,12 @@ from actors.recovery import RecoveryWorker
 from actors.runtime import ActorSystem
 from actors.sync import JobRunner, SyncMetrics, SyncWorker
 from astro import logs
+from astro.config import Settings
 from astro.domain.leases import Owner
 from astro.services.auth import AuthService
 from astro.services.catalog import LaunchScheduler, PublicCatalog
 from astro.services.changes import Changes, SyncJobs
+from astro.services.documents import Documents, Party
 from astro.services.finance import FinanceService
 from astro.services.fleet import Fleet
 from astro.services.nodes import NodeStatus
@@ -69,6 +72,7 @@ from astro.store import cache, mongo, postgres
 from astro.store.attempts import PgAttempts
 from astro.store.bookings import PgLedger
 from astro.store.changes import MongoChanges, PgChanges, PgJobs
+from astro.store.documents import PgDocumentSource
 from astro.store.idempotency import PgIdempotency
 from astro.store.invoices import PgInvoices
 from astro.store.launches import PgCatalog
@@ -102,6 +106,7 @@ from web.keys import (
     CLOCK,
     DESK,
     DISPATCHER,
+    DOCUMENTS,
     FINANCE,
     FLEET,
     FORWARDER,
@@ -314,6 +319,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[FLEET] = Fleet(store, ledger)
     finance = app[FINANCE] = FinanceService(PgInvoices(pool), app[GATEWAY], clock)
+    app[DOCUMENTS] = Documents(PgDocumentSource(pool), finance, platform_party(settings), clock)
     app[RECONCILIATION] = Reconciliation(PgReconciliation(pool), app[GATEWAY], clock)
     recovery = app[RECOVERY] = RecoveryWorker(
         node=settings.node,
@@ -335,6 +341,13 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         await system.stop()
         await desk.wait_background()
         await publisher.stop()
+
+
+def platform_party(settings: Settings) -> Party:
+    """The platform as the issuer of invoices: ASTRO_COMPANY_*, its e-mail the sender's by default."""
+    email = settings.company_email or parseaddr(settings.mail_from)[1] or None
+    name = settings.company_name
+    return Party(name, name, settings.company_address, settings.company_tax_id, email)
 
 
 async def sync_ctx(app: web.Application) -> AsyncIterator[None]:

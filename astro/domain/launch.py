@@ -269,7 +269,7 @@ class Launch:
         free = max(self.seats_free(now), 0)
         if seats > free:
             raise Conflict(
-                f"only {free} seat(s) left",
+                f"only {free} seat{'' if free == 1 else 's'} left",
                 {"seats_available": free, "seats_requested": seats},
                 code="sold_out",
             )

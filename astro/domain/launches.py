@@ -18,6 +18,20 @@ class Range(enum.StrEnum):
     MARS = "mars"
 
 
+# How people name a destination on its own ("Destination: Moon") and after "to" in a sentence
+# ("New launch: Artemis IV to the Moon"); the apps label them alike (web/static/common/format.js).
+DESTINATION_LABELS: Final = {Range.LOW_EARTH: "Low Earth orbit", Range.MOON: "Moon", Range.MARS: "Mars"}
+DESTINATION_PHRASES: Final = {Range.LOW_EARTH: "Low Earth orbit", Range.MOON: "the Moon", Range.MARS: "Mars"}
+
+
+def destination_phrase(destination: str) -> str:
+    """A destination as it reads after "to": 'moon' -> 'the Moon' (an unknown one as it is)."""
+    try:
+        return DESTINATION_PHRASES[Range(destination)]
+    except ValueError:
+        return destination
+
+
 # A rocket reaches its own range and every nearer destination.
 REACH: Final = {Range.LOW_EARTH: 0, Range.MOON: 1, Range.MARS: 2}
 

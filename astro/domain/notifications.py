@@ -32,7 +32,9 @@ PLACEHOLDERS: Final = frozenset(
         "destination",
         "date",
         "seats",
+        "seats_text",
         "seats_available",
+        "seats_available_text",
         "price",
         "amount",
         "refund",
@@ -44,8 +46,14 @@ PLACEHOLDERS: Final = frozenset(
         "booking_id",
         "link",
         "reason_line",
+        "ticket_link",
+        "ticket_line",
+        "invoice_link",
+        "invoice_line",
     }
 )
+# Destinations as notifications written before they were named for people stored them ("low earth").
+_OLD_DESTINATIONS: Final = {"low earth": "Low Earth orbit", "moon": "the Moon", "mars": "Mars"}
 
 # For each status IT may set, the statuses it may be set from (the dispatcher owns `sending`).
 MOVES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -100,13 +108,34 @@ class _Blank(dict[str, str]):
         return ""
 
 
+def count(n: object, noun: str) -> str:
+    """A number of things as a person writes it: '1 seat', '2 seats' (a non-number as it is)."""
+    try:
+        number = int(str(n))
+    except ValueError:
+        return f"{n} {noun}s"
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def values(data: Mapping[str, Any], base_url: str) -> dict[str, str]:
-    """The placeholder values of a notification: its data, plus `link` and `reason_line`."""
+    """The placeholder values of a notification: its data, plus the links, the lines that hold them
+    (`reason_line`, `ticket_line`, `invoice_line`: empty when there is nothing to say) and the counts
+    in words (`seats_text`: "1 seat", "2 seats")."""
     out = {k: str(v) for k, v in data.items() if v is not None}
     path = out.get("link_path", "")
     out["link"] = f"{base_url}{path}" if path else ""
     reason = out.get("reason", "").strip()
     out["reason_line"] = f"\nReason: {reason}" if reason else ""
+    out["destination"] = _OLD_DESTINATIONS.get(out.get("destination", ""), out.get("destination", ""))
+    for name in ("seats", "seats_available"):
+        if name in out:
+            out[f"{name}_text"] = count(out[name], "seat")
+    ticket = out.get("ticket_path", "")
+    out["ticket_link"] = f"{base_url}{ticket}" if ticket else ""
+    out["ticket_line"] = f"\nYour e-ticket and receipt (PDF): {out['ticket_link']}" if ticket else ""
+    invoice = out.get("invoice_path", "")
+    out["invoice_link"] = f"{base_url}{invoice}" if invoice else ""
+    out["invoice_line"] = f"\nSee it and download the PDF: {out['invoice_link']}" if invoice else ""
     return out
 
 

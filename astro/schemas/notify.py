@@ -137,6 +137,15 @@ class InboxItem(Response):
     sent_at: datetime | None
 
 
+class InboxMessage(InboxItem):
+    body: str = Field(description="the full text of the e-mail")
+    recipient_email: str = Field(description="the address it was (or will be) sent to")
+
+
+class InboxEnvelope(Response):
+    message: InboxMessage
+
+
 class InboxPage(Response):
     items: list[InboxItem]
     next_cursor: str | None = None

@@ -21,6 +21,7 @@ from astro.domain.events import (
     PaymentReceived,
     SeatsBooked,
 )
+from astro.domain.launches import destination_phrase
 from astro.services.live import (
     LAUNCHES,
     LAUNCHES_VIP,
@@ -76,7 +77,7 @@ def launch_values(launch: LaunchFacts) -> dict[str, Any]:
     return {
         "launch_id": launch.id,
         "mission": launch.mission,
-        "destination": str(launch.destination).replace("_", " "),
+        "destination": destination_phrase(str(launch.destination)),
         "date": when(launch.scheduled_at),
         "link_path": f"/launches/{launch.slug}",
         "price": money(launch.price_cents),
@@ -108,7 +109,12 @@ def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Noti
             "seats": event.seats,
             "amount": money(event.total_cents),
         }
-        return _to_traveler_and_agency("booking_confirmed", event.traveler_id, event.launch.agency_id, data)
+        # The traveler's copy links to the booking, where its e-ticket is; the agency's does not.
+        ticket = {**data, "ticket_path": f"/traveler#bookings/{event.booking_id}"}
+        return [
+            Notice("booking_confirmed", ToTraveler(event.traveler_id), ticket),
+            Notice("booking_confirmed", ToAgency(event.launch.agency_id), data),
+        ]
     if isinstance(event, BookingCancelled):
         if not event.by_traveler:  # the launch's own e-mail (aborted, failed) tells of the refund
             return []
@@ -143,6 +149,7 @@ def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Noti
             "kind": "commission" if event.kind == "commission" else "abort fee",
             "amount": money(event.amount_cents),
             "due_date": event.due_at.date().isoformat(),
+            "invoice_path": f"/agency#invoices/{event.invoice_id}",
         }
         return [Notice("invoice_issued", ToAgency(event.agency_id), data)]
     if isinstance(event, PaymentReceived):

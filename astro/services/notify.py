@@ -14,7 +14,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from astro.domain import notifications as rules
-from astro.domain.errors import DomainError
+from astro.domain.errors import DomainError, NotFound
 
 log = structlog.get_logger("astro.notify")
 Row = dict[str, Any]
@@ -62,6 +62,8 @@ class NotificationQueue(Protocol):
     async def template(self, event: str) -> Row: ...
     async def save_template(self, event: str, subject: str, body: str, user_id: str) -> Row: ...
     async def inbox(self, recipient_id: str, after: str | None, limit: int) -> list[Row]: ...
+    async def inbox_item(self, recipient_id: str, notification_id: str) -> Row | None: ...
+    async def authors(self, launch_ids: list[str]) -> dict[str, str]: ...
     async def last_hour(self) -> Row: ...
 
 
@@ -207,6 +209,27 @@ class NotifyService:
                 tpl = templates[row["event"]]
                 row["subject"] = self.render(tpl, row)[0]
         return rows
+
+    async def inbox_message(self, user_id: str, notification_id: str) -> Row:
+        """One of the caller's notifications with its full text (404 for anyone else's: the same answer
+        as for none). The subject is the one sent; the body is rendered from the event's template now,
+        as the dispatcher renders it (the queue keeps the data, not the text)."""
+        row = await self.store.inbox_item(user_id, notification_id)
+        if row is None:
+            raise NotFound("no such message")
+        template = (await self.store.templates()).get(row["event"])
+        if template is None:
+            return {**row, "body": ""}
+        launch_id = (row["data"] or {}).get("launch_id")
+        authors = await self.store.authors([str(launch_id)]) if launch_id else {}
+        subject, body = rules.render(
+            template["subject"],
+            template["body"],
+            row["data"] or {},
+            self.base_url,
+            author=authors.get(str(launch_id)) if launch_id else None,
+        )
+        return {**row, "subject": row["subject"] or subject, "body": body}
 
     def render(self, template: Row, row: Row) -> tuple[str, str]:
         return rules.render(template["subject"], template["body"], row["data"] or {}, self.base_url)

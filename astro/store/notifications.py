@@ -276,6 +276,15 @@ class PgNotifications:
         )
         return [_row(r) for r in rows]
 
+    async def inbox_item(self, recipient_id: str, notification_id: str) -> Row | None:
+        """One notification of the recipient's (None when there is no such one, or it is someone else's)."""
+        record = await self._pool.fetchrow(
+            f"SELECT {COLUMNS} FROM notifications WHERE id = $1 AND recipient_id = $2",
+            notification_id,
+            recipient_id,
+        )
+        return None if record is None else _row(record)
+
 
 def _row(record: asyncpg.Record) -> Row:
     """A notification as a dict; `data` always a dict (a JSON text is decoded)."""

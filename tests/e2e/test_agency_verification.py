@@ -130,7 +130,7 @@ async def test_e_mails_name_the_agency_as_the_author_of_its_mission_and_reason(
         await client.app[DISPATCHER].run_once()
         mails = {m.subject: m.body for m in smtp.received if vip.email in m.rcpt_tos}
         author = "\u201cAstroBookings Support\u201d, not by AstroBookings."
-        assert mails["New launch: Red dust to mars"].endswith(
+        assert mails["New launch: Red dust to Mars"].endswith(
             f"\n\nThe launch's mission name was written by the agency {author}\n"
         )
         assert "Reason: engine" in mails["Aborted: Red dust"]

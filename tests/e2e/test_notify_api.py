@@ -131,14 +131,17 @@ async def test_a_booking_emails_the_traveler_and_the_agency_into_the_embedded_ma
 
     [mail] = await mailbox(client, it, traveler.email)
     assert mail["to"] == [traveler.email]
-    assert mail["subject"] == "Booking confirmed: 2 seat(s) on Red dust"
-    assert f"Booking {booking['id']}: 2 seat(s) on Red dust to mars" in mail["body"]
+    assert mail["subject"] == "Booking confirmed: 2 seats on Red dust"
+    assert f"Booking {booking['id']}: 2 seats on Red dust to Mars" in mail["body"]
+    ticket = f"https://astro.example/traveler#bookings/{booking['id']}"
+    assert f"Your e-ticket and receipt (PDF): {ticket}" in mail["body"]
     assert "$5,000.00 charged" in mail["body"]
     assert f"https://astro.example/launches/{launch['slug']}" in mail["body"]
     [row] = await sql(client, "SELECT id FROM notifications WHERE recipient_id = $1", traveler.id)
     assert mail["message_id"].startswith(f"<{row['id']}@")
     to_agency = await mailbox(client, it, agency.email)
-    assert sorted(m["subject"] for m in to_agency) == [mail["subject"], "New launch: Red dust to mars"]
+    assert sorted(m["subject"] for m in to_agency) == [mail["subject"], "New launch: Red dust to Mars"]
+    assert all("e-ticket" not in m["body"] for m in to_agency)  # the agency's copy has no ticket link
 
     status, inbox = await call(client, "GET", f"{N}/inbox", traveler)
     assert status == 200
@@ -157,7 +160,7 @@ async def test_new_launch_reaches_vips_first_with_the_public_link(make_client: M
     launch = await new_launch(client, agency)
     await client.app[DISPATCHER].run_once()
     [mail] = await mailbox(client, it, vip.email)
-    assert mail["subject"] == "New launch: Red dust to mars"
+    assert mail["subject"] == "New launch: Red dust to Mars"
     assert "As a VIP traveler you can book it before everyone else" in mail["body"]
     assert f"https://astro.example/launches/{launch['slug']}" in mail["body"]
     assert await mailbox(client, it, regular.email) == []
@@ -393,7 +396,7 @@ async def test_the_inbox_shows_only_the_callers_notifications_newest_first(make_
     # Not sent yet: the subject is what the current template makes of it.
     assert [i["subject"] for i in body["items"]] == [
         "Delayed: Two now on",
-        "Booking confirmed: seat(s) on One",
+        "Booking confirmed: on One",
     ]
     assert {i["status"] for i in body["items"]} == {"pending"}
 
@@ -410,6 +413,51 @@ async def test_the_inbox_shows_only_the_callers_notifications_newest_first(make_
     ):
         status, body = await call(client, "GET", f"{N}/inbox", who)
         assert status == 200 and len(body["items"]) == count
+
+
+async def test_a_message_opens_with_its_full_text_for_its_recipient_only(make_client: MakeClient) -> None:
+    client = await start(make_client, public_url="https://astro.example")
+    agency = await register(client, agency_body(name="Selene Lines"))
+    alice, bob = await register(client, traveler_body()), await register(client, traveler_body())
+    launch = await new_launch(client, agency)
+    resp = await client.post(
+        "/api/booking/bookings",
+        headers=alice.headers,
+        json={"launch_id": launch["id"], "seats": 1, "passengers": passengers(1), "card_token": "tok_ok"},
+    )
+    assert resp.status == 201, await resp.text()
+    booking = (await resp.json())["booking"]
+    [item] = (await call(client, "GET", f"{N}/inbox", alice))[1]["items"]
+
+    # pending: the text the current template makes of it
+    status, body = await call(client, "GET", f"{N}/inbox/{item['id']}", alice)
+    assert status == 200, body
+    message = body["message"]
+    assert (message["id"], message["event"]) == (item["id"], "booking_confirmed")
+    assert message["status"] == "pending"
+    assert message["subject"] == "Booking confirmed: 1 seat on Red dust"
+    assert message["recipient_email"] == alice.email
+    assert message["body"].startswith("Hello ")
+    assert f"Booking {booking['id']}: 1 seat on Red dust to Mars on " in message["body"]
+    assert f"https://astro.example/traveler#bookings/{booking['id']}" in message["body"]
+    assert "written by the agency \u201cSelene Lines\u201d" in message["body"]  # as the e-mail names it
+
+    # sent: the subject that went out, and the same text
+    await client.app[DISPATCHER].run_once()
+    status, sent = await call(client, "GET", f"{N}/inbox/{item['id']}", alice)
+    assert status == 200 and sent["message"]["status"] == "sent" and sent["message"]["sent_at"]
+    assert (sent["message"]["subject"], sent["message"]["body"]) == (message["subject"], message["body"])
+
+    # anyone else's, or none, is the same 404; without a token, 401
+    for who in (bob, agency, await employee(client)):
+        status, answer = await call(client, "GET", f"{N}/inbox/{item['id']}", who)
+        assert status == 404 and answer["error"]["code"] == "not_found", who.role
+    status, none = await call(client, "GET", f"{N}/inbox/ntf_nope", alice)
+    assert status == 404 and none["error"]["message"] == answer["error"]["message"]
+    status, _ = await call(client, "GET", f"{N}/inbox/{'x' * 300}", alice)
+    assert status == 404
+    status, _ = await call(client, "GET", f"{N}/inbox/{item['id']}")
+    assert status == 401
 
 
 # -- the embedded sink's mailbox ------------------------------------------------------------------

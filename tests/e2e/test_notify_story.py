@@ -52,7 +52,7 @@ async def test_book_cancel_delay_abort_email_the_right_people_while_it_steers_th
     await dispatcher.run_once()
     [cancelled, confirmed] = sorted(mails_to(smtp, ada.email), key=lambda m: m.subject)
     assert (
-        confirmed.subject == "Booking confirmed: 2 seat(s) on Red dust"
+        confirmed.subject == "Booking confirmed: 2 seats on Red dust"
         and "$5,000.00 charged" in confirmed.body
     )
     assert cancelled.subject == "Booking cancelled: Red dust"
@@ -60,7 +60,7 @@ async def test_book_cancel_delay_abort_email_the_right_people_while_it_steers_th
     assert {m.subject for m in mails_to(smtp, agency.email)} >= {
         confirmed.subject,
         cancelled.subject,
-        "Booking confirmed: 1 seat(s) on Red dust",
+        "Booking confirmed: 1 seat on Red dust",
     }
 
     # The SMTP server goes down: the delay and the abort wait in the queue, IT sees and steers them.

@@ -124,9 +124,9 @@ async def test_due_row_is_rendered_sent_and_marked_sent(
     assert mail.notification_id == nid
     assert mail.message["Message-ID"] == f"<{nid}@astro.example>"
     assert mail.message["To"] == "User 0 <user0@example.com>"
-    assert mail.subject == "Booking confirmed: 2 seat(s) on Tranquility tour"
+    assert mail.subject == "Booking confirmed: 2 seats on Tranquility tour"
     assert "Hello User 0," in mail.body
-    assert "Booking bkg_1: 2 seat(s) on Tranquility tour to moon on 2027-01-02 10:00 UTC" in mail.body
+    assert "Booking bkg_1: 2 seats on Tranquility tour to the Moon on 2027-01-02 10:00 UTC" in mail.body
     assert f"{BASE_URL}/launches/falcon-moon-2027-01-02" in mail.body
     [row] = await rows(pool)
     assert row["status"] == "sent" and row["attempts"] == 1 and row["claimed_by"] == "n1"

@@ -209,6 +209,7 @@ async def test_an_issued_invoice_writes_its_agencys_row_at_the_contact_address(p
                 "kind": "abort fee",
                 "amount": "$1,000.00",
                 "due_date": "2027-05-31",
+                "invoice_path": f"/agency#invoices/{issued.invoice_id}",
                 "name": "Orbital agy_1",
             },
         }

@@ -39,7 +39,7 @@ SLUG = "falcon-x-moon-2028-02-05"
 LAUNCH_VALUES = {
     "launch_id": LAUNCH_ID,
     "mission": "Artemis Tour",
-    "destination": "moon",
+    "destination": "the Moon",
     "date": "2028-02-05 12:00 UTC",
     "link_path": f"/launches/{SLUG}",
     "price": "$1,000.00",
@@ -156,8 +156,10 @@ def test_seats_booked_live_tells_what_cancelling_would_refund_at_that_moment() -
 
 def test_seats_booked_notices() -> None:
     data = {**LAUNCH_VALUES, "booking_id": "bkg_1", "seats": 2, "amount": "$2,000.00"}
+    ticket = {**data, "ticket_path": "/traveler#bookings/bkg_1"}
     assert notices([booked(facts())]) == [
-        Notice("booking_confirmed", ToTraveler("usr_t1"), data),
+        # only the traveler's copy links to the booking, where its e-ticket is
+        Notice("booking_confirmed", ToTraveler("usr_t1"), ticket),
         Notice("booking_confirmed", ToAgency(AGENCY), data),
     ]
 
@@ -347,7 +349,7 @@ def test_seats_of_a_launch_in_its_vip_window_reach_only_the_vip_list() -> None:
 
 def test_launch_scheduled_notices_go_to_the_agency_and_every_vip() -> None:
     event = LaunchScheduled(make_launch(destination="low_earth").facts())
-    data = {**LAUNCH_VALUES, "destination": "low earth", "seats_available": 10}
+    data = {**LAUNCH_VALUES, "destination": "Low Earth orbit", "seats_available": 10}
     assert notices([event]) == [
         Notice("launch_scheduled", ToAgency(AGENCY), data),
         Notice("launch_scheduled", ToVipTravelers(), data),
@@ -377,6 +379,7 @@ def test_invoice_issued_notices_the_agency(kind: str, shown: str) -> None:
         "kind": shown,
         "amount": "$12,345.67",
         "due_date": "2027-01-31",
+        "invoice_path": "/agency#invoices/inv_1",
     }
     assert notices([event]) == [Notice("invoice_issued", ToAgency(AGENCY), data)]
     assert live_events([event], NOW) == []

@@ -176,3 +176,27 @@ def test_run_py_exits_2_naming_a_bad_payment_url_without_its_key(
     assert run.main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("configuration error: ASTRO_PAYMENT_URL: expected") and "hunter2" not in err
+
+
+def test_the_platform_legal_data_for_invoices_is_read_and_checked(tmp_path: Path) -> None:
+    s = Settings.from_env(env(tmp_path))
+    assert (s.company_name, s.company_address, s.company_tax_id, s.company_email) == (
+        "AstroBookings",
+        None,
+        None,
+        None,
+    )
+    s = Settings.from_env(
+        env(
+            tmp_path,
+            ASTRO_COMPANY_NAME="Orbit Ops S.L.",
+            ASTRO_COMPANY_ADDRESS="Calle Luna 1\\n28001 Madrid",
+            ASTRO_COMPANY_TAX_ID="ESB12345678",
+            ASTRO_COMPANY_EMAIL="billing@orbit.example",
+        )
+    )
+    assert s.company_name == "Orbit Ops S.L." and s.company_address == "Calle Luna 1\n28001 Madrid"
+    assert (s.company_tax_id, s.company_email) == ("ESB12345678", "billing@orbit.example")
+    for bad in ("x" * 301, "bell\x07"):
+        with pytest.raises(ConfigError, match="ASTRO_COMPANY_ADDRESS: expected printable text"):
+            Settings.from_env(env(tmp_path, ASTRO_COMPANY_ADDRESS=bad))

@@ -33,6 +33,7 @@ def test_an_issued_invoice_notifies_its_agency_only() -> None:
                 "kind": "abort fee",
                 "amount": "$1,000.00",
                 "due_date": "2027-03-31",
+                "invoice_path": "/agency#invoices/inv_1",
             },
         )
     ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from astro.domain.errors import Conflict, InvalidInput
@@ -126,3 +129,70 @@ def test_the_launchs_agency_is_named_as_the_author_of_the_mission_and_reason() -
     assert render("s", "Invoice {amount}", {"mission": "Moon", "amount": "$1"}, "", author="Ares Co")[1] == (
         "Invoice $1"
     )
+
+
+# -- written as a person would (issue 15, finding 7) ----------------------------------------------
+
+
+def _shipped_templates() -> dict[str, tuple[str, str]]:
+    """The templates as a fresh database has them: 004's seed, rewritten by the later migrations."""
+    root = Path(__file__).resolve().parents[2] / "migrations"
+    seed = (root / "004_notifications.sql").read_text()
+    templates = {
+        event: (subject, body)
+        for event, subject, body in re.findall(r"\('(\w+)', '([^']*)',\s*E'([^']*)'\)", seed)
+    }
+    for update in (root / "014_human_templates.sql").read_text().split(";"):
+        match = re.search(r"SET\s+(subject|body) = E?'([^']*)'.*?WHERE event = '(\w+)'", update, re.DOTALL)
+        if match:
+            field, text, event = match.groups()
+            subject, body = templates[event]
+            templates[event] = (text, body) if field == "subject" else (subject, text)
+    return {e: (s, b.replace("\\n", "\n")) for e, (s, b) in templates.items()}
+
+
+@pytest.mark.parametrize(("seats", "shown"), [(1, "1 seat"), (2, "2 seats"), (6, "6 seats")])
+def test_booking_subjects_count_seats_in_words(seats: int, shown: str) -> None:
+    subject, body = _shipped_templates()["booking_confirmed"]
+    data = {"mission": "Artemis", "destination": "the Moon", "seats": seats, "booking_id": "bkg_1"}
+    out_subject, out_body = render(subject, body, data, "https://astro.example")
+    assert out_subject == f"Booking confirmed: {shown} on Artemis"
+    assert f"Booking bkg_1: {shown} on Artemis to the Moon on" in out_body
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("the Moon", "the Moon"), ("moon", "the Moon"), ("low earth", "Low Earth orbit"), ("mars", "Mars")],
+)
+def test_new_launch_subject_names_the_destination_for_people(stored: str, shown: str) -> None:
+    """Notifications queued before destinations were named for people stored 'low earth', 'moon'."""
+    subject, body = _shipped_templates()["launch_scheduled"]
+    out_subject, _ = render(subject, body, {"mission": "Artemis IV", "destination": stored}, "https://x")
+    assert out_subject == f"New launch: Artemis IV to {shown}"
+
+
+def test_no_shipped_template_says_seat_s_or_a_raw_destination() -> None:
+    for event, (subject, body) in _shipped_templates().items():
+        for text in (subject, body):
+            assert "(s)" not in text and "{seats} seat" not in text, event
+            assert "{seats_available} seats" not in text, event
+
+
+def test_launch_with_one_seat_left_says_1_seat() -> None:
+    subject, body = _shipped_templates()["launch_scheduled"]
+    _, out = render(subject, body, {"mission": "M", "destination": "Mars", "seats_available": 1}, "https://x")
+    assert ", 1 seat at " in out
+
+
+def test_ticket_and_invoice_lines_only_when_there_is_a_link() -> None:
+    subject, body = _shipped_templates()["booking_confirmed"]
+    data = {"mission": "M", "seats": 1, "booking_id": "bkg_1", "ticket_path": "/traveler#bookings/bkg_1"}
+    _, traveler = render(subject, body, data, "https://astro.example")
+    assert "Your e-ticket and receipt (PDF): https://astro.example/traveler#bookings/bkg_1" in traveler
+    _, agency = render(subject, body, {k: v for k, v in data.items() if k != "ticket_path"}, "https://x")
+    assert "e-ticket" not in agency
+    subject, body = _shipped_templates()["invoice_issued"]
+    _, mail = render(
+        subject, body, {"invoice_number": "INV-1", "invoice_path": "/agency#invoices/i"}, "https://x"
+    )
+    assert "See it and download the PDF: https://x/agency#invoices/i" in mail

@@ -1,6 +1,7 @@
 // The traveler's bookings, kept live from the `traveler` channel; views listen for 'change'.
 
 import { all } from '../common/api.js';
+import { plural } from '../common/format.js';
 
 const REFUNDED_BY_LAUNCH = new Set(['aborted', 'failed']);
 
@@ -54,7 +55,7 @@ export class BookingStore extends EventTarget {
   onEvent(name, data) {
     if (name === 'booking_confirmed') {
       this.items.set(data.id, { ...(this.items.get(data.id) ?? {}), ...data });
-      this.emit({ kind: 'booked', id: data.id, text: `Booking confirmed: ${data.seats} seat(s) on ${data.mission}.` });
+      this.emit({ kind: 'booked', id: data.id, text: `Booking confirmed: ${plural(data.seats, 'seat')} on ${data.mission}.` });
     } else if (name === 'booking_cancelled') {
       const b = this.items.get(data.booking_id);
       if (b) {

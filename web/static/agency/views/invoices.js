@@ -4,10 +4,11 @@ import { all, api, newKey } from '../../common/api.js';
 import { CARDS } from '../../common/cards.js';
 import { banner, busy, field, h, replace, select, showError, values } from '../../common/dom.js';
 import { centsToInput, money, parseMoney, statusLabel } from '../../common/format.js';
+import { pdfButton } from '../../common/files.js';
 import { INVOICE_STATUSES, invoiceTable } from '../../common/invoices.js';
 
 export default {
-  mount(el) {
+  mount(el, ctx) {
     const errors = banner();
     const ok = banner('success');
     ok.dataset.testid = 'payment-result';
@@ -26,7 +27,7 @@ export default {
       const v = values(filters);
       try {
         invoices = await all('/api/agency/invoices', { status: v.status, year: v.year });
-        draw();
+        draw(ctx?.arg ?? null); // #invoices/<id>, the link of the invoice's e-mail, marks that one
       } catch (err) {
         showError(errors, err);
       }
@@ -36,9 +37,11 @@ export default {
       replace(listBox, invoices.length
         ? invoiceTable(invoices, {
           selected,
-          action: (inv) => (inv.balance_cents > 0
-            ? h('button', { type: 'button', class: 'btn small primary', testid: 'invoice-pay', onclick: () => payForm(inv) }, 'Pay')
-            : h('span', { class: 'muted' }, 'Paid')),
+          action: (inv) => h('span', { class: 'actions' },
+            inv.balance_cents > 0
+              ? h('button', { type: 'button', class: 'btn small primary', testid: 'invoice-pay', onclick: () => payForm(inv) }, 'Pay')
+              : h('span', { class: 'muted' }, 'Paid'),
+            pdfButton(`/api/agency/invoices/${encodeURIComponent(inv.id)}.pdf`, inv, errors)),
         })
         : h('p', { class: 'panel empty', testid: 'no-invoices' }, 'No invoices.'));
     }

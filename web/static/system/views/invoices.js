@@ -4,6 +4,7 @@
 import { all, api, newKey } from '../../common/api.js';
 import { banner, busy, clearMarks, field, h, replace, select, showError, values } from '../../common/dom.js';
 import { centsToInput, dateOnly, dateTime, money, parseMoney, statusLabel } from '../../common/format.js';
+import { pdfButton } from '../../common/files.js';
 import { INVOICE_STATUSES, invoiceBadge, invoiceTable, kindLabel, paymentsList } from '../../common/invoices.js';
 
 export default {
@@ -80,6 +81,7 @@ export default {
           h('dt', {}, 'Balance'), h('dd', { testid: 'detail-balance' }, money(inv.balance_cents)),
           h('dt', {}, 'Issued'), h('dd', {}, dateTime(inv.issued_at)),
           h('dt', {}, 'Due'), h('dd', {}, dateOnly(inv.due_at))),
+        h('div', { class: 'actions' }, pdfButton(`/api/finance/invoices/${encodeURIComponent(inv.id)}.pdf`, inv, errors, 'Download PDF')),
         h('h3', {}, 'Payments'), paymentsList(inv),
         inv.balance_cents > 0 ? transferForm(inv) : h('p', { class: 'muted' }, 'Paid in full.'));
       return box;

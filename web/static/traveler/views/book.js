@@ -144,7 +144,7 @@ export default {
         problems.seats = `choose 1 to ${maxSeats} seats${vip ? '' : ' (6 for VIP travelers)'}`;
         return problems; // the passengers follow the number of seats: fix that first
       }
-      if (n > launch.seats_available) problems.seats = `only ${launch.seats_available} seat(s) left`;
+      if (n > launch.seats_available) problems.seats = `only ${plural(launch.seats_available, 'seat')} left`;
       const day = utcDay(launch.scheduled_at);
       for (let i = 0; i < Math.min(n, maxSeats); i += 1) {
         const name = v[`passengers.${i}.name`];

@@ -2,6 +2,7 @@
 
 import { api, newKey } from '../../common/api.js';
 import { banner, busy, confirmDialog, h, replace, showError, toast } from '../../common/dom.js';
+import { browserZone, downloadFile } from '../../common/files.js';
 import { dateTime, money, plural, relative } from '../../common/format.js';
 import { FINAL, statusBadge } from '../../common/launches.js';
 import { refundQuote } from '../store.js';
@@ -91,7 +92,33 @@ export default {
         passengers,
         h('p', { class: 'hint' }, `Booked ${dateTime(b.created_at)} · ref. ${b.id}`),
         h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn', testid: 'ticket-download', title: 'E-ticket and receipt (PDF)', onclick: (e) => ticket(b, e.currentTarget) },
+            b.status === 'cancelled' ? 'Download receipt' : 'Download ticket'),
           cancellable ? h('button', { type: 'button', class: 'btn', testid: 'cancel-button', onclick: (e) => cancel(b, e.currentTarget) }, 'Cancel booking') : null));
+    }
+
+    function ticket(b, button) {
+      errors.hide();
+      return busy(button, async () => {
+        try {
+          await downloadFile(`/api/booking/bookings/${encodeURIComponent(b.id)}/ticket.pdf`, {
+            query: { tz: browserZone() }, fallback: `astrobookings-ticket-${b.id}.pdf`,
+          });
+        } catch (err) {
+          showError(errors, err);
+        }
+      }, 'Preparing…');
+    }
+
+    // #bookings/<id> (the link in the booking's e-mail): that booking, shown once the list is there.
+    let focusOn = ctx.arg;
+    function reveal() {
+      if (!focusOn) return;
+      const row = rows.get(focusOn);
+      if (!row) return;
+      focusOn = null;
+      row.classList.add('highlight');
+      row.scrollIntoView({ block: 'center' });
     }
 
     async function cancel(b, button) {
@@ -126,6 +153,7 @@ export default {
 
     const onChange = (e) => {
       render();
+      reveal();
       if (e.detail?.text) {
         announce.textContent = e.detail.text;
         if (e.detail.kind === 'status') toast(e.detail.text);
@@ -134,6 +162,7 @@ export default {
     };
     store.addEventListener('change', onChange);
     render();
+    reveal();
     return () => store.removeEventListener('change', onChange);
   },
 };
