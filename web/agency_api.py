@@ -10,6 +10,7 @@ from astro.domain.errors import InvalidInput
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
+    ActivityPage,
     BookingsReport,
     LaunchEnvelope,
     LaunchIn,
@@ -171,6 +172,18 @@ async def bookings_report(request: web.Request) -> web.Response:
     return respond(BookingsReport.model_validate(report))
 
 
+@doc(
+    "What happened lately to the agency's launches and bookings, newest first: launches scheduled, "
+    "status changes, bookings, cancellations (the history of the live `agency` channel's feed)",
+    response=ActivityPage,
+    query={"limit": "1..200 (default 50)"},
+)
+@agency_only
+async def activity(request: web.Request) -> web.Response:
+    items = await request.app[FLEET].activity(await _agency(request), query_limit(request))
+    return respond(ActivityPage.model_validate({"items": items}))
+
+
 get_profile, put_profile = profile_endpoints(
     Role.AGENCY, AgencyProfile, AgencyProfileUpdate, "agency's legal profile"
 )
@@ -191,3 +204,4 @@ def setup(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/launches/{{id}}/status", change_status)
     r.add_get(f"{PREFIX}/launches/{{id}}/bookings", manifest, allow_head=False)
     r.add_get(f"{PREFIX}/reports/bookings", bookings_report, allow_head=False)
+    r.add_get(f"{PREFIX}/activity", activity, allow_head=False)

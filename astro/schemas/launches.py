@@ -197,3 +197,25 @@ class BookingsReport(Response):
     total_cents: int
     refund_cents: int
     net_cents: int
+
+
+class ActivityItem(Response):
+    """One thing that happened to the agency's launches or bookings, as its live feed shows it."""
+
+    id: str
+    at: datetime
+    kind: Literal["launch_added", "status", "booking", "cancel"]
+    launch_id: str | None = None
+    mission: str | None = None
+    status: str | None = Field(default=None, description="kind status: the launch's new status")
+    reason: str | None = None
+    booking_id: str | None = None
+    seats: int | None = None
+    total_cents: int | None = None
+    refund_cents: int | None = None
+    refund_pct: int | None = None
+    seats_released: bool | None = None
+
+
+class ActivityPage(Response):
+    items: list[ActivityItem]

@@ -784,3 +784,51 @@ async def test_bookings_report_bad_dates(client: Any, make_agency: Any, query: s
     status, body = await call(client, "GET", f"{A}/reports/bookings?{query}", agency)
     err = error_of(status, body, 400, "invalid_input")
     assert field in err["details"]["fields"], err
+
+
+async def test_activity_answers_the_agency_its_recent_history_newest_first(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
+    agency, other = await make_agency(), await make_agency()
+    traveler = await make_traveler()
+    launch = await make_launch(agency, capacity=10, min_passengers=2, price_cents=250_000, days=400)
+    mine = {"Authorization": agency.headers["Authorization"]}
+    resp = await client.post(
+        "/api/booking/bookings",
+        headers=traveler.headers,
+        json={"launch_id": launch["id"], "seats": 2, "passengers": passengers(2), "card_token": "tok_ok"},
+    )
+    assert resp.status == 201, await resp.text()
+    booking = (await resp.json())["booking"]
+    resp = await client.post(f"/api/booking/bookings/{booking['id']}/cancel", headers=traveler.headers)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"{A}/launches/{launch['id']}/status", headers=mine, json={"status": "aborted", "reason": "weather"}
+    )
+    assert resp.status == 200, await resp.text()
+
+    resp = await client.get(f"{A}/activity", headers=mine)
+    assert resp.status == 200, await resp.text()
+    items = (await resp.json())["items"]
+    # The booking and the confirmation it caused share one commit: either may come first.
+    assert [i["kind"] for i in items[:2]] == ["status", "cancel"] and items[4]["kind"] == "launch_added"
+    aborted, cancel = items[:2]
+    [confirmed] = [i for i in items[2:4] if i["kind"] == "status"]
+    [booked] = [i for i in items[2:4] if i["kind"] == "booking"]
+    assert all(i["launch_id"] == launch["id"] and i["mission"] == launch["mission"] for i in items)
+    assert (aborted["status"], aborted["reason"]) == ("aborted", "weather")
+    assert confirmed["status"] == "confirmed"  # two seats reached min_passengers
+    assert (booked["booking_id"], booked["seats"], booked["total_cents"]) == (booking["id"], 2, 500_000)
+    refund = (cancel["booking_id"], cancel["refund_pct"], cancel["refund_cents"])
+    assert refund == (booking["id"], 90, 450_000)
+    assert cancel["seats_released"] is True
+    assert [i["at"] for i in items] == sorted((i["at"] for i in items), reverse=True)
+    resp = await client.get(f"{A}/activity?limit=2", headers=mine)
+    assert [i["id"] for i in (await resp.json())["items"]] == [aborted["id"], cancel["id"]]
+
+    resp = await client.get(f"{A}/activity", headers=other.headers)
+    assert resp.status == 200 and (await resp.json())["items"] == []  # another agency's history is not theirs
+    resp = await client.get(f"{A}/activity", headers=traveler.headers)
+    assert resp.status == 403
+    resp = await client.get(f"{A}/activity?limit=500", headers=mine)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_input"
