@@ -173,6 +173,11 @@ class Manifest(Response):
     launch_id: str
     seats_booked: int
     items: list[ManifestEntry]
+    active_bookings: int = Field(
+        description="bookings not cancelled: each refunded in full if it is aborted or failed"
+    )
+    refund_all_cents: int = Field(description="what aborting or failing the launch refunds to travelers")
+    abort_fee_cents: int = Field(description="the flat fee invoiced to the agency when it aborts the launch")
 
 
 class ReportLine(Response):

@@ -7,6 +7,7 @@ from typing import Any, Final, Protocol
 
 from astro.domain.bookings import BookingView
 from astro.domain.errors import NotFound
+from astro.domain.invoices import ABORT_FEE_CENTS
 from astro.domain.launch import Launch
 from astro.domain.launches import Status
 
@@ -88,7 +89,17 @@ class Fleet:
         """Every booking of one of the agency's launches, with its passengers."""
         launch = await self.launch(agency_id, launch_id)
         items = await self._bookings.manifest(launch.id)
-        return {"launch_id": launch.id, "seats_booked": launch.seats_booked, "items": items}
+        active = [b for b in items if b["status"] == "confirmed"]
+        return {
+            "launch_id": launch.id,
+            "seats_booked": launch.seats_booked,
+            "items": items,
+            # What ending it early costs (DESIGN 5): aborting or failing refunds every active booking in
+            # full; aborting is invoiced a flat fee.
+            "active_bookings": len(active),
+            "refund_all_cents": sum(b["total_cents"] for b in active),
+            "abort_fee_cents": ABORT_FEE_CENTS,
+        }
 
     async def bookings_report(self, agency_id: str, start: date | None, end: date | None) -> Row:
         """Bookings of the agency's successful launches in [start, end), with their sums."""

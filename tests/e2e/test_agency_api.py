@@ -615,7 +615,9 @@ async def test_manifest_lists_bookings_with_passengers(client: Any, make_agency:
     other = await new_launch(client, agency, rocket["id"], at(401), min_passengers=5)
 
     status, body = await call(client, "GET", f"{A}/launches/{launch['id']}/bookings", agency)
-    assert status == 200 and body == {"launch_id": launch["id"], "seats_booked": 0, "items": []}, body
+    empty = {"launch_id": launch["id"], "seats_booked": 0, "items": []}
+    costs = {"active_bookings": 0, "refund_all_cents": 0, "abort_fee_cents": 100_000}
+    assert status == 200 and body == {**empty, **costs}, body
 
     group = [
         {"name": "Ada Lovelace", "birth_date": "1985-12-10"},
@@ -654,6 +656,12 @@ async def test_manifest_lists_bookings_with_passengers(client: Any, make_agency:
     entry = {x["id"]: x for x in body["items"]}[b2["id"]]
     assert entry["status"] == "cancelled" and entry["refund_cents"] == 45_000 and entry["cancelled_at"]
     assert body["seats_booked"] == 2
+    # What aborting would cost now: the one active booking back in full, and the flat fee.
+    assert (body["active_bookings"], body["refund_all_cents"], body["abort_fee_cents"]) == (
+        1,
+        100_000,
+        100_000,
+    )
 
 
 # -- bookings report -------------------------------------------------------------------------------
