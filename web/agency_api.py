@@ -7,6 +7,7 @@ from datetime import date
 from aiohttp import web
 
 from astro.domain.errors import InvalidInput
+from astro.domain.invoices import ABORT_FEE_CENTS
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
@@ -21,6 +22,7 @@ from astro.schemas.launches import (
     RocketIn,
     RocketOut,
     RocketPage,
+    SchedulingRules,
     StatusIn,
 )
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
@@ -131,6 +133,22 @@ async def create_launch(request: web.Request) -> web.Response:
     return respond(LaunchEnvelope(launch=launch_out(request, launch)), status=201)
 
 
+@doc(
+    "What scheduling a launch implies: the VIP window, the daily limit, the abort fee",
+    response=SchedulingRules,
+)
+@agency_only
+async def scheduling_rules(request: web.Request) -> web.Response:
+    scheduler = request.app[SCHEDULER]
+    return respond(
+        SchedulingRules(
+            vip_window_seconds=scheduler.vip_window_seconds,
+            launches_per_day=scheduler.launches_per_day,
+            abort_fee_cents=ABORT_FEE_CENTS,
+        )
+    )
+
+
 @doc("One launch with occupancy", response=LaunchEnvelope)
 @agency_only
 async def get_launch(request: web.Request) -> web.Response:
@@ -205,3 +223,4 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/launches/{{id}}/bookings", manifest, allow_head=False)
     r.add_get(f"{PREFIX}/reports/bookings", bookings_report, allow_head=False)
     r.add_get(f"{PREFIX}/activity", activity, allow_head=False)
+    r.add_get(f"{PREFIX}/scheduling", scheduling_rules, allow_head=False)

@@ -224,3 +224,13 @@ class ActivityItem(Response):
 
 class ActivityPage(Response):
     items: list[ActivityItem]
+
+
+class SchedulingRules(Response):
+    """What scheduling a launch implies, for the agency's schedule form."""
+
+    vip_window_seconds: int = Field(
+        description="a new launch is visible and bookable only to VIP travelers for this long (public_from)"
+    )
+    launches_per_day: int = Field(description="launches one agency may create in any 24 hours")
+    abort_fee_cents: int = Field(description="the flat fee invoiced when the agency aborts a launch")

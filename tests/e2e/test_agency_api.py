@@ -840,3 +840,15 @@ async def test_activity_answers_the_agency_its_recent_history_newest_first(
     assert resp.status == 403
     resp = await client.get(f"{A}/activity?limit=500", headers=mine)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_input"
+
+
+async def test_scheduling_rules_tell_the_agency_the_vip_window_limit_and_abort_fee(
+    make_client: Any, make_employee: Any
+) -> None:
+    client = await make_client(vip_window=7200, agency_launches_per_day=3)
+    agency = await register(client, agency_body())
+    status, body = await call(client, "GET", f"{A}/scheduling", agency)
+    assert status == 200, body
+    assert body == {"vip_window_seconds": 7200, "launches_per_day": 3, "abort_fee_cents": 100_000}
+    traveler = await register(client, traveler_body())
+    assert (await call(client, "GET", f"{A}/scheduling", traveler))[0] == 403
