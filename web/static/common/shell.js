@@ -11,7 +11,7 @@ import * as session from './session.js';
 export function header({ title, nav = [], live = null, user = session.user(), account: showAccount = true }) {
   const account = !showAccount ? null : user
     ? h('div', { class: 'account' },
-      h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role } },
+      h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role }, title: `${user.name} · ${user.role}` },
         user.name, h('span', { class: 'role' }, ` · ${user.role}`),
         user.vip ? h('span', { class: 'badge badge-vip', testid: 'vip-badge' }, 'VIP') : null),
       location.pathname.startsWith(session.homeOf(user.role)) ? null
