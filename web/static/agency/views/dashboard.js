@@ -85,7 +85,7 @@ export default {
       const value = h('td', { class: 'num', testid: 'booked-value' });
       const whenBox = h('div', { class: 'muted' });
       const row = h('tr', { testid: 'occupancy-row', dataset: { launchId: l.id } },
-        h('td', { class: 'lead' }, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), whenBox,
+        h('td', { class: 'lead long-text' }, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), whenBox,
           h('div', { class: 'muted' }, `${destination(l.destination)} · ${l.rocket?.name ?? ''}`)),
         status, seats, viable, value,
         h('td', { class: 'nowrap' }, h('a', { class: 'btn small', href: `#launch/${encodeURIComponent(l.id)}`, testid: 'manage-link' }, 'Manage')));

@@ -214,11 +214,11 @@ export default {
         replace(manifestBox,
           table(['Booked', 'Traveler', 'Seats', 'Total', 'Status', 'Passengers'], m.items.map((b) => h('tr', { testid: 'manifest-row', dataset: { bookingId: b.id, status: b.status } },
             h('td', { class: 'nowrap' }, when(b.created_at)),
-            h('td', { class: 'lead' }, b.traveler_name, h('div', { class: 'muted' }, b.traveler_email)),
+            h('td', { class: 'lead long-text' }, b.traveler_name, h('div', { class: 'muted' }, b.traveler_email)),
             h('td', { class: 'num' }, String(b.seats)),
             h('td', { class: 'num' }, money(b.total_cents)),
             h('td', {}, statusBadge(b.status, 'booking-status'), b.refund_cents ? h('div', { class: 'muted' }, `refund ${money(b.refund_cents)}`) : null),
-            h('td', {}, h('ul', {}, b.passengers.map((p) => h('li', {}, `${p.name} (${p.birth_date})`)))))), { testid: 'manifest-table' }),
+            h('td', { class: 'long-text' }, h('ul', {}, b.passengers.map((p) => h('li', {}, `${p.name} (${p.birth_date})`)))))), { testid: 'manifest-table' }),
           h('p', { class: 'muted' }, `${plural(m.seats_booked, 'seat')} booked.`));
       } catch (err) {
         replace(manifestBox, h('p', { class: 'banner banner-error', role: 'alert' }, err.message));

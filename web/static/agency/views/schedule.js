@@ -34,14 +34,17 @@ export default {
     const showUtc = () => {
       const iso = localInputToIso(dateInput.value);
       utcEcho.textContent = iso ? `That is ${utcDateTime(iso)}.` : '';
+      utcEcho.hidden = !iso || new Date(iso).getTimezoneOffset() === 0; // said already when local is UTC
     };
+    const dateField = field(`Date and time (${zoneName()})`, dateInput, { hint: 'In your time zone' });
+    dateField.append(utcEcho);
     dateInput.addEventListener('input', showUtc);
     showUtc();
     const form = h('form', { class: 'panel narrow', testid: 'launch-form', novalidate: true },
       field('Rocket', rocket),
       field('Mission', h('input', { name: 'mission', required: true, maxlength: 500, testid: 'launch-mission' }), { hint: 'The name travelers see' }),
       field('Destination', dest, { hint: 'As far as the rocket reaches' }),
-      field(`Date and time (${zoneName()})`, dateInput, { hint: 'In your time zone' }), utcEcho,
+      dateField,
       h('div', { class: 'row' },
         field('Price per seat (USD)', h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: '250000.00', testid: 'launch-price' })),
         field('Minimum passengers', minPassengers, { hint: 'The launch is confirmed once this many seats are booked' })),

@@ -39,7 +39,7 @@ export default {
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Agency'), h('th', { scope: 'col' }, 'Launches'),
             COLUMNS.map(([, label]) => h('th', { scope: 'col', class: 'num' }, label)))),
           h('tbody', {}, r.items.map((a) => h('tr', { testid: 'agency-report-row', dataset: { agencyId: a.agency_id } },
-            h('td', { class: 'lead' }, h('a', { href: `#invoices?agency=${encodeURIComponent(a.agency_id)}`, title: 'This agency’s invoices' }, a.agency_name)),
+            h('td', { class: 'lead long-text' }, h('a', { href: `#invoices?agency=${encodeURIComponent(a.agency_id)}`, title: 'This agency’s invoices' }, a.agency_name)),
             h('td', { class: 'num' }, String(a.launches)),
             COLUMNS.map(([key]) => h('td', { class: 'num', dataset: { key } }, money(a[key])))))),
           h('tfoot', {}, h('tr', { testid: 'agency-report-totals' },

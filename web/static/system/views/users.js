@@ -50,8 +50,8 @@ export default {
         disabled: self, title: self ? 'You cannot disable your own account' : null,
       });
       const tr = h('tr', { testid: 'user-row', dataset: { userId: u.id, role: u.role } },
-        h('td', { class: 'lead' }, u.name),
-        h('td', {}, u.email),
+        h('td', { class: 'lead long-text' }, u.name),
+        h('td', { class: 'long-text' }, u.email),
         h('td', {}, u.role),
         h('td', { class: 'nowrap' }, dateOnly(u.created_at)),
         h('td', {}, u.role === 'traveler' ? vip : h('span', { class: 'muted' }, '—')),
