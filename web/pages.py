@@ -98,7 +98,7 @@ The address may be mistyped, or the page has moved.</p>
 
 def is_page_path(path: str) -> bool:
     """A path a person would type or follow (not an API, probe, WebSocket or asset)."""
-    return not path.startswith(("/api/", "/health", "/ready", "/metrics", "/ws", "/internal", STATIC_PREFIX))
+    return not path.startswith(("/api/", "/health", "/ready", "/metrics", "/ws", STATIC_PREFIX))
 
 
 def not_found_page(request: web.Request) -> web.Response:

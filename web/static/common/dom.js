@@ -203,7 +203,8 @@ export function stacked(tableEl) {
     let col = 0;
     for (const td of tr.children) {
       const span = Number(td.getAttribute('colspan') || 1);
-      if (span === 1 && labels[col] && !td.dataset.label) td.dataset.label = labels[col];
+      const action = td.classList.contains('row-action'); // a button says what it does by itself
+      if (span === 1 && labels[col] && !action && !td.dataset.label) td.dataset.label = labels[col];
       col += span;
     }
   };

@@ -125,6 +125,7 @@ export default {
           showError(errors, err);
           return;
         }
+        if (!costs) return; // a click while it was busy
         const reasonInput = h('textarea', { name: 'reason', testid: 'status-reason-input', maxlength: 1000 });
         const ok = await confirmDialog({
           title: to === 'aborted' ? 'Abort this launch?' : 'Report this launch as failed?',
