@@ -4,8 +4,11 @@ says what it costs, and times show in the viewer's own time zone with UTC on hov
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,11 +73,11 @@ async def test_finished_launches_stay_listed_and_the_feed_keeps_its_history_acro
 
 
 async def test_mark_successful_turns_on_when_the_launch_time_comes_without_a_reload(
-    site: Site, make_agency: Any, make_launch: Any
+    site: Site, tmp_path: Path, make_agency: Any, make_traveler: Any, make_launch: Any
 ) -> None:
-    agency = await make_agency()
+    agency, traveler = await make_agency(), await make_traveler()
     launch = await make_launch(agency, capacity=10, min_passengers=1, days=6 / 86400)  # in 6 seconds
-    await set_status(site, agency, launch["id"], "confirmed")
+    await site.book(traveler, launch["id"], 1)  # confirms it (min 1)
     page = await site.login("agency", agency)
     await page.goto(f"/agency#launch/{launch['id']}")
     await page.evaluate("window.__sameDocument = true")
@@ -90,6 +93,17 @@ async def test_mark_successful_turns_on_when_the_launch_time_comes_without_a_rel
     assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
     await successful.click()
     await expect(page.get_by_test_id("status-result")).to_have_text("The launch is now Successful.")
+
+    # Its booking is in the bookings report; the CSV gives dollars with their currency.
+    await page.goto("/agency#reports")
+    await expect(page.get_by_test_id("report-row")).to_have_count(1)
+    async with page.expect_download() as download:
+        await page.get_by_test_id("report-csv").click()
+    saved = tmp_path / "report.csv"
+    await (await download.value).save_as(saved)
+    [row] = list(csv.DictReader(io.StringIO(saved.read_text())))
+    assert (row["currency"], row["total"], row["refund"], row["net"]) == ("USD", "1000.00", "0.00", "1000.00")
+    assert row["launch_date"].endswith(" UTC")
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])

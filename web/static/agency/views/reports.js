@@ -61,10 +61,11 @@ export default {
     }
 
     function csv() {
-      const rows = [['booking_id', 'launch', 'launch_date', 'traveler', 'tax_id', 'address', 'contact_email', 'seats', 'total', 'refund', 'net']];
+      // Amounts in decimal units of the currency named on each row; the launch date in UTC.
+      const rows = [['booking_id', 'launch', 'launch_date', 'traveler', 'tax_id', 'address', 'contact_email', 'seats', 'currency', 'total', 'refund', 'net']];
       for (const x of last.items) {
         rows.push([x.booking_id, x.mission, utcDateTime(x.scheduled_at), x.traveler_name, x.tax_id, x.address, x.contact_email ?? '',
-          x.seats, centsToInput(x.total_cents), centsToInput(x.refund_cents), centsToInput(x.net_cents)]);
+          x.seats, 'USD', centsToInput(x.total_cents), centsToInput(x.refund_cents), centsToInput(x.net_cents)]);
       }
       saveBlob(new Blob([toCsv(rows)], { type: 'text/csv' }), `bookings-${last.range.from || 'all'}-${last.range.to || 'all'}.csv`);
     }
