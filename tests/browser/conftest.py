@@ -81,10 +81,13 @@ def install_chromium() -> str | None:
     install = [apt, "install", "-y", "-qq", "--no-install-recommends", "chromium"]
     for args in ([apt, "update", "-qq"], install):
         try:
-            done = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired):
+            done = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            print(f"browser tests: {' '.join(args[:2])} failed: {exc}", file=sys.stderr)
             return None
         if done.returncode != 0:
+            why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:]
+            print(f"browser tests: {' '.join(args[:2])} failed: {' '.join(why)}", file=sys.stderr)
             return None
     return find_chromium()
 
