@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from astro.domain.invoices import ABORT_FEE_CENTS
 from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
+    ActivityPage,
     BookingsReport,
     LaunchEnvelope,
     LaunchIn,
@@ -17,6 +19,7 @@ from astro.schemas.launches import (
     RocketIn,
     RocketOut,
     RocketPage,
+    SchedulingRules,
     StatusIn,
 )
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
@@ -33,7 +36,7 @@ from web.http import (
     respond,
 )
 from web.keys import CLOCK, DESK, FLEET, SCHEDULER
-from web.openapi import PAGE, day, doc
+from web.openapi import LIMIT, PAGE, day, doc
 from web.profiles import profile_endpoints
 
 PREFIX = "/api/agency"
@@ -126,6 +129,22 @@ async def create_launch(request: web.Request) -> web.Response:
     return respond(LaunchEnvelope(launch=launch_out(request, launch)), status=201)
 
 
+@doc(
+    "What scheduling a launch implies: the VIP window, the daily limit, the abort fee",
+    response=SchedulingRules,
+)
+@agency_only
+async def scheduling_rules(request: web.Request) -> web.Response:
+    scheduler = request.app[SCHEDULER]
+    return respond(
+        SchedulingRules(
+            vip_window_seconds=scheduler.vip_window_seconds,
+            launches_per_day=scheduler.launches_per_day,
+            abort_fee_cents=ABORT_FEE_CENTS,
+        )
+    )
+
+
 @doc("One launch with occupancy", response=LaunchEnvelope)
 @agency_only
 async def get_launch(request: web.Request) -> web.Response:
@@ -167,6 +186,18 @@ async def bookings_report(request: web.Request) -> web.Response:
     return respond(BookingsReport.model_validate(report))
 
 
+@doc(
+    "What happened lately to the agency's launches and bookings, newest first: launches scheduled, "
+    "status changes, bookings, cancellations (the history of the live `agency` channel's feed)",
+    response=ActivityPage,
+    query={"limit": LIMIT},
+)
+@agency_only
+async def activity(request: web.Request) -> web.Response:
+    items = await request.app[FLEET].activity(await _agency(request), query_limit(request))
+    return respond(ActivityPage.model_validate({"items": items}))
+
+
 get_profile, put_profile = profile_endpoints(
     Role.AGENCY, AgencyProfile, AgencyProfileUpdate, "agency's legal profile"
 )
@@ -187,3 +218,5 @@ def setup(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/launches/{{id}}/status", change_status)
     r.add_get(f"{PREFIX}/launches/{{id}}/bookings", manifest, allow_head=False)
     r.add_get(f"{PREFIX}/reports/bookings", bookings_report, allow_head=False)
+    r.add_get(f"{PREFIX}/activity", activity, allow_head=False)
+    r.add_get(f"{PREFIX}/scheduling", scheduling_rules, allow_head=False)

@@ -22,6 +22,7 @@ from astro.schemas.finance import (
     InvoiceRequest,
     ReconciliationOut,
     TransferIn,
+    UninvoicedPage,
 )
 from astro.services.finance import AnnualFigures, InvoiceView, annual_csv, totals
 from astro.services.reconciliation import Mismatch, Report
@@ -117,6 +118,20 @@ async def create_invoice(request: web.Request) -> web.Response:
     data = await read_body(request, InvoiceRequest)
     invoice = await request.app[FINANCE].create_invoice(data.launch_id)
     return respond(InvoiceEnvelope(invoice=invoice_out(invoice)), status=201)
+
+
+@doc(
+    "Finished launches (successful or aborted) without their invoice, by launch id: what POST /invoices "
+    "may issue on demand",
+    response=UninvoicedPage,
+    query=PAGE,
+)
+@finance_only
+async def uninvoiced_launches(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    found = await request.app[FINANCE].uninvoiced_launches(decode_cursor(request), limit + 1)
+    rows, cursor = page_of(found, limit, lambda r: r.launch_id)
+    return respond(UninvoicedPage.model_validate({"items": [asdict(r) for r in rows], "next_cursor": cursor}))
 
 
 @doc(
@@ -313,5 +328,6 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/reports/agencies/{{id}}", agency_report, allow_head=False)
     r.add_get(f"{PREFIX}/reports/annual", annual_report, allow_head=False)
     r.add_get(f"{PREFIX}/reconciliation", reconciliation, allow_head=False)
+    r.add_get(f"{PREFIX}/launches/uninvoiced", uninvoiced_launches, allow_head=False)
     r.add_get("/api/agency/invoices", agency_invoices, allow_head=False)
     r.add_post("/api/agency/invoices/{id}/payments", agency_pay)

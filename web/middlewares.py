@@ -19,6 +19,7 @@ from web.errors import HTTP_CODES, domain_error_response, error_response
 from web.http import Handler
 from web.keys import PRINCIPAL, REQUEST_ID
 from web.metrics import HttpMetrics
+from web.pages import is_page_path, not_found_page
 
 log = structlog.get_logger("astro.web")
 
@@ -143,6 +144,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and request.method in ("GET", "HEAD") and is_page_path(request.path):
+            return not_found_page(request)  # a mistyped address: a page, not an API error body
         code = HTTP_CODES.get(exc.status, "http_error")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         message = exc.reason if exc.status != 404 else f"no such endpoint: {request.method} {request.path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Final
@@ -66,6 +67,48 @@ def content_security_policy(request: web.Request) -> str:
         f"connect-src 'self'{sockets}; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     )
+
+
+NOT_FOUND_PAGE: Final = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Page not found · AstroBookings</title>
+<link rel="icon" href="/static/common/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/common/style.css">
+</head>
+<body>
+<header class="site-header"><div class="bar">
+<a href="/" class="brand" aria-label="AstroBookings home"><span aria-hidden="true" class="logo">◐</span>
+AstroBookings</a>
+</div></header>
+<main id="main" data-app="not-found">
+<section class="panel narrow" data-testid="not-found">
+<h1>Page not found</h1>
+<p>There is no page at <code class="long-text" data-testid="not-found-path">{path}</code>.
+The address may be mistyped, or the page has moved.</p>
+<div class="actions">
+<a class="btn primary" href="/" data-testid="not-found-home">See upcoming launches</a>
+<a class="btn" href="/auth">Log in to your account</a>
+</div>
+</section>
+</main>
+</body>
+</html>
+"""
+
+
+def is_page_path(path: str) -> bool:
+    """A path a person would type or follow (not an API, probe, WebSocket or asset)."""
+    return not path.startswith(("/api/", "/health", "/ready", "/metrics", "/ws", STATIC_PREFIX))
+
+
+def not_found_page(request: web.Request) -> web.Response:
+    """The HTML 404 of a mistyped address: what happened and where to go instead."""
+    body = NOT_FOUND_PAGE.format(path=html.escape(request.path))
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": content_security_policy(request)}
+    return web.Response(status=404, text=body, content_type="text/html", charset="utf-8", headers=headers)
 
 
 async def asset_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -66,6 +66,21 @@ class InvoicePage(Response):
     next_cursor: str | None = None
 
 
+class UninvoicedLaunchOut(Response):
+    launch_id: str
+    mission: str
+    agency_id: str
+    agency_name: str
+    status: Literal["successful", "aborted"]
+    kind: Literal["commission", "abort_fee"] = Field(description="the invoice it gets when issued")
+    scheduled_at: datetime
+
+
+class UninvoicedPage(Response):
+    items: list[UninvoicedLaunchOut]
+    next_cursor: str | None = None
+
+
 class AgencyFigures(Response):
     agency_id: str
     agency_name: str

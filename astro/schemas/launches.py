@@ -176,6 +176,11 @@ class Manifest(Response):
     launch_id: str
     seats_booked: int
     items: list[ManifestEntry]
+    active_bookings: int = Field(
+        description="bookings not cancelled: each refunded in full if it is aborted or failed"
+    )
+    refund_all_cents: int = Field(description="what aborting or failing the launch refunds to travelers")
+    abort_fee_cents: int = Field(description="the flat fee invoiced to the agency when it aborts the launch")
 
 
 class ReportLine(Response):
@@ -200,3 +205,35 @@ class BookingsReport(Response):
     total_cents: int
     refund_cents: int
     net_cents: int
+
+
+class ActivityItem(Response):
+    """One thing that happened to the agency's launches or bookings, as its live feed shows it."""
+
+    id: str
+    at: datetime
+    kind: Literal["launch_added", "status", "booking", "cancel"]
+    launch_id: str | None = None
+    mission: str | None = None
+    status: str | None = Field(default=None, description="kind status: the launch's new status")
+    reason: str | None = None
+    booking_id: str | None = None
+    seats: int | None = None
+    total_cents: int | None = None
+    refund_cents: int | None = None
+    refund_pct: int | None = None
+    seats_released: bool | None = None
+
+
+class ActivityPage(Response):
+    items: list[ActivityItem]
+
+
+class SchedulingRules(Response):
+    """What scheduling a launch implies, for the agency's schedule form."""
+
+    vip_window_seconds: int = Field(
+        description="a new launch is visible and bookable only to VIP travelers for this long (public_from)"
+    )
+    launches_per_day: int = Field(description="launches one agency may create in any 24 hours")
+    abort_fee_cents: int = Field(description="the flat fee invoiced when the agency aborts a launch")

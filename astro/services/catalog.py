@@ -181,6 +181,15 @@ class LaunchScheduler:
         self._vip_window = timedelta(seconds=vip_window)
         self._per_day = per_day
 
+    @property
+    def vip_window_seconds(self) -> int:
+        """How long a new launch is for VIP travelers only (public_from = scheduling time + this)."""
+        return int(self._vip_window.total_seconds())
+
+    @property
+    def launches_per_day(self) -> int:
+        return self._per_day
+
     async def agency_verified(self, agency_id: str, by: str) -> int:
         """IT verified the agency: its launches not flown yet are public from now, as if scheduled now
         (announced to VIP travelers, who alone see them for the VIP window). How many."""

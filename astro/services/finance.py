@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 import structlog
 
@@ -67,6 +67,19 @@ class InvoiceView:
 
 
 @dataclass(frozen=True, slots=True)
+class UninvoicedLaunch:
+    """A finished launch that should have an invoice and has none (finance issues it on demand)."""
+
+    launch_id: str
+    mission: str
+    agency_id: str
+    agency_name: str
+    status: str  # successful | aborted
+    kind: str  # the invoice it gets: commission | abort_fee
+    scheduled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AgencyFigures:
     """One agency's figures for the launches of a period, in cents."""
 
@@ -114,13 +127,29 @@ def totals(items: list[AgencyFigures]) -> dict[str, int]:
     return {name: sum(getattr(i, name) for i in items) for name in SUMMED} if items else {}
 
 
+CURRENCY: Final = "USD"
+
+
+def decimal_amount(cents: int) -> str:
+    """Cents as a decimal amount of the currency, as a spreadsheet reads it: 58800000 -> 588000.00."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
 def annual_csv(report: AnnualFigures) -> str:
+    """The annual report as CSV: amounts in decimal units of the currency named on each row (the screen
+    shows the same dollars)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["year", "month", "actual_cents", "pending_cents"])
+    writer.writerow(["year", "month", "currency", "actual", "pending"])
     for m in report.months:
-        writer.writerow([report.year, m.month, m.actual_cents, m.pending_cents])
-    writer.writerow([report.year, "total", report.total_actual_cents, report.total_pending_cents])
+        writer.writerow(
+            [report.year, m.month, CURRENCY, decimal_amount(m.actual_cents), decimal_amount(m.pending_cents)]
+        )
+    total_actual, total_pending = report.total_actual_cents, report.total_pending_cents
+    writer.writerow(
+        [report.year, "total", CURRENCY, decimal_amount(total_actual), decimal_amount(total_pending)]
+    )
     return out.getvalue()
 
 
@@ -148,6 +177,9 @@ class InvoiceLedger(Protocol):
         limit: int,
     ) -> list[InvoiceView]:
         """Invoices by number after `after`, their status as shown at `now`."""
+
+    async def uninvoiced(self, after: str | None, limit: int) -> list[UninvoicedLaunch]:
+        """Finished launches (successful, aborted) without their invoice, by launch id after `after`."""
 
     async def reserve(self, invoice_id: str, agency_id: str, amount_cents: int, user_id: str) -> str:
         """Set part of the balance aside for a card payment under way; its payment id (RuleViolation
@@ -187,6 +219,10 @@ class FinanceService:
         invoice = await self._invoices.create_for(launch_id, self._clock.now())
         log.info("invoice_issued", invoice_id=invoice.id, number=invoice.number, launch_id=launch_id)
         return invoice
+
+    async def uninvoiced_launches(self, after: str | None, limit: int) -> list[UninvoicedLaunch]:
+        """What finance may invoice on demand: finished launches whose invoice is missing."""
+        return await self._invoices.uninvoiced(after, limit)
 
     async def invoice(self, invoice_id: str, agency_id: str | None = None) -> InvoiceView:
         return await self._invoices.get(invoice_id, self._clock.now(), agency_id)

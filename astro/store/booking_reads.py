@@ -3,6 +3,7 @@ manifest, an agency's bookings report."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any, Final
 
@@ -92,6 +93,28 @@ class PgBookingReads:
                 launch_id,
             )
         return [dict(r.items()) for r in rows]
+
+    async def agency_activity(self, agency_id: str, events: list[str], limit: int) -> list[Row]:
+        """The agency's newest notifications of these events (what happened to its launches and bookings),
+        each with its booking's amounts when it is about one."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT n.id, n.event, n.created_at, n.data, b.total_cents, b.refund_cents, b.refund_pct,
+                          b.seats_released, b.cancel_reason
+                   FROM notifications n LEFT JOIN bookings b ON b.id = n.data ->> 'booking_id'
+                   WHERE n.recipient_id = $1 AND n.recipient_role = 'agency' AND n.event = ANY($2::text[])
+                   ORDER BY n.id DESC LIMIT $3""",
+                agency_id,
+                events,
+                limit,
+            )
+        out = []
+        for r in rows:
+            row = dict(r.items())
+            if isinstance(row["data"], str):
+                row["data"] = json.loads(row["data"])
+            out.append(row)
+        return out
 
     async def bookings_report(self, agency_id: str, start: date | None, end: date | None) -> list[Row]:
         """Bookings of the agency's successful launches in [start, end), with each traveler's tax data."""

@@ -13,7 +13,14 @@ from astro.domain.events import InvoiceDue, InvoiceIssued
 from astro.domain.ids import new_id
 from astro.domain.launches import Status
 from astro.services.announcements import notices
-from astro.services.finance import SUMMED, AgencyFigures, InvoiceView, MonthFigures, PaymentLine
+from astro.services.finance import (
+    SUMMED,
+    AgencyFigures,
+    InvoiceView,
+    MonthFigures,
+    PaymentLine,
+    UninvoicedLaunch,
+)
 from astro.store.errors import unavailable_as
 from astro.store.notices import write_notices
 from astro.store.postgres import write_tx
@@ -181,6 +188,32 @@ class PgInvoices:
                 limit,
             )
         return [_view(r, now) for r in rows]
+
+    async def uninvoiced(self, after: str | None, limit: int) -> list[UninvoicedLaunch]:
+        kinds = {status.value: kind for status, kind in rules.KIND_BY_STATUS.items()}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT l.id, l.mission, l.agency_id, a.name AS agency_name, l.status, l.scheduled_at
+                   FROM launches l JOIN agencies a ON a.id = l.agency_id
+                   WHERE l.status = ANY($1::text[]) AND ($2::text IS NULL OR l.id > $2)
+                     AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.launch_id = l.id)
+                   ORDER BY l.id LIMIT $3""",
+                list(kinds),
+                after,
+                limit,
+            )
+        return [
+            UninvoicedLaunch(
+                launch_id=r["id"],
+                mission=r["mission"],
+                agency_id=r["agency_id"],
+                agency_name=r["agency_name"],
+                status=r["status"],
+                kind=kinds[r["status"]],
+                scheduled_at=r["scheduled_at"],
+            )
+            for r in rows
+        ]
 
     # -- payments ----------------------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
-"""Browser tests: the apps of create_app, served on a real TCP port, driven in Debian's headless
-Chromium with Playwright's async API. Never a browser download: without /usr/bin/chromium they fail.
+"""Browser tests: the apps of create_app, served on a real TCP port, driven in headless Chromium (Debian's
+package) with Playwright's async API. Never a browser download.
+
+Chromium is looked for at $ASTRO_CHROMIUM, /usr/bin/chromium, then chromium, chromium-browser, google-chrome
+on PATH; when none is there and this runs as root with apt-get, Debian's package is installed. Without it the
+browser tests are deselected with one line saying how to run them, except in CI (CI=true), where they are
+mandatory and fail.
 
 On a failure every page still open is saved to test-artifacts/screenshots/<test>-<page>.png."""
 
@@ -8,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +29,13 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 from tests.conftest import Account, MakeClient, passengers
 
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_KEY = pytest.StashKey[str | None]()
+SKIP_NOTE_KEY = pytest.StashKey[str]()
+HOW_TO_RUN = (
+    "install Debian's `chromium` (apt-get install chromium) or set ASTRO_CHROMIUM=/path/to/chrome, "
+    "then run `pytest -m browser`"
+)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path("test-artifacts") / "screenshots"
 TIMEOUT_MS = 10_000
@@ -39,6 +54,65 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def find_chromium() -> str | None:
+    """The Chromium to drive: $ASTRO_CHROMIUM, /usr/bin/chromium, or one on PATH; None when there is none."""
+    named = os.environ.get("ASTRO_CHROMIUM")
+    if named:
+        return named if os.access(named, os.X_OK) else None
+    if os.access(CHROMIUM, os.X_OK):
+        return str(CHROMIUM)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def install_chromium() -> str | None:
+    """Debian's chromium, installed with apt-get when this runs as root on a Debian-like system (without
+    asking anything); None when that cannot be done or fails."""
+    if os.environ.get("ASTRO_CHROMIUM") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None
+    print("\nbrowser tests: no Chromium found; installing Debian's chromium (apt-get)", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    for args in ([apt, "update", "-qq"], install):
+        try:
+            done = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            print(f"browser tests: {' '.join(args[:2])} failed: {exc}", file=sys.stderr)
+            return None
+        if done.returncode != 0:
+            why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:]
+            print(f"browser tests: {' '.join(args[:2])} failed: {' '.join(why)}", file=sys.stderr)
+            return None
+    return find_chromium()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Find Chromium once for the browser tests selected; without one, deselect them (one line says how
+    to run them), except in CI, where they stay and fail loudly."""
+    browser = [item for item in items if item.get_closest_marker("browser") is not None]
+    if not browser:
+        return
+    found = find_chromium() or install_chromium()
+    config.stash[CHROMIUM_KEY] = found
+    if found is not None or os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return
+    config.hook.pytest_deselected(items=browser)
+    items[:] = [item for item in items if item.get_closest_marker("browser") is None]
+    config.stash[SKIP_NOTE_KEY] = f"browser tests not run ({len(browser)}): no Chromium found; {HOW_TO_RUN}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    note = config.stash.get(SKIP_NOTE_KEY, None)
+    if note:
+        terminalreporter.write_line(note, yellow=True, bold=True)
+
+
 @pytest.fixture
 def app_settings() -> dict[str, Any]:
     """Settings this test's platform changes (a test module overrides this fixture)."""
@@ -54,16 +128,17 @@ async def client(
 
 
 @pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless; a clear failure (not a skip) when it is not installed."""
-    if not os.access(CHROMIUM, os.X_OK):
+async def chromium(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    """Chromium, headless; a clear failure (not a skip) when it is missing where it must be (CI)."""
+    path = request.config.stash.get(CHROMIUM_KEY, None) or find_chromium()
+    if path is None:
         pytest.fail(
-            f"the browser tests need Debian's Chromium at {CHROMIUM}, which is missing: install it with "
-            "`apt-get install chromium` (.ci/run does so); Playwright's own browser download is never used",
+            f"the browser tests need Chromium, which is missing: {HOW_TO_RUN} (.ci/run installs it); "
+            "Playwright's own browser download is never used",
             pytrace=False,
         )
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

@@ -615,7 +615,9 @@ async def test_manifest_lists_bookings_with_passengers(client: Any, make_agency:
     other = await new_launch(client, agency, rocket["id"], at(401), min_passengers=5)
 
     status, body = await call(client, "GET", f"{A}/launches/{launch['id']}/bookings", agency)
-    assert status == 200 and body == {"launch_id": launch["id"], "seats_booked": 0, "items": []}, body
+    empty = {"launch_id": launch["id"], "seats_booked": 0, "items": []}
+    costs = {"active_bookings": 0, "refund_all_cents": 0, "abort_fee_cents": 100_000}
+    assert status == 200 and body == {**empty, **costs}, body
 
     group = [
         {"name": "Ada Lovelace", "birth_date": "1985-12-10"},
@@ -654,6 +656,12 @@ async def test_manifest_lists_bookings_with_passengers(client: Any, make_agency:
     entry = {x["id"]: x for x in body["items"]}[b2["id"]]
     assert entry["status"] == "cancelled" and entry["refund_cents"] == 45_000 and entry["cancelled_at"]
     assert body["seats_booked"] == 2
+    # What aborting would cost now: the one active booking back in full, and the flat fee.
+    assert (body["active_bookings"], body["refund_all_cents"], body["abort_fee_cents"]) == (
+        1,
+        100_000,
+        100_000,
+    )
 
 
 # -- bookings report -------------------------------------------------------------------------------
@@ -784,3 +792,63 @@ async def test_bookings_report_bad_dates(client: Any, make_agency: Any, query: s
     status, body = await call(client, "GET", f"{A}/reports/bookings?{query}", agency)
     err = error_of(status, body, 400, "invalid_input")
     assert field in err["details"]["fields"], err
+
+
+async def test_activity_answers_the_agency_its_recent_history_newest_first(
+    client: Any, make_agency: Any, make_traveler: Any, make_launch: Any
+) -> None:
+    agency, other = await make_agency(), await make_agency()
+    traveler = await make_traveler()
+    launch = await make_launch(agency, capacity=10, min_passengers=2, price_cents=250_000, days=400)
+    mine = {"Authorization": agency.headers["Authorization"]}
+    resp = await client.post(
+        "/api/booking/bookings",
+        headers=traveler.headers,
+        json={"launch_id": launch["id"], "seats": 2, "passengers": passengers(2), "card_token": "tok_ok"},
+    )
+    assert resp.status == 201, await resp.text()
+    booking = (await resp.json())["booking"]
+    resp = await client.post(f"/api/booking/bookings/{booking['id']}/cancel", headers=traveler.headers)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"{A}/launches/{launch['id']}/status", headers=mine, json={"status": "aborted", "reason": "weather"}
+    )
+    assert resp.status == 200, await resp.text()
+
+    resp = await client.get(f"{A}/activity", headers=mine)
+    assert resp.status == 200, await resp.text()
+    items = (await resp.json())["items"]
+    # The booking and the confirmation it caused share one commit: either may come first.
+    assert [i["kind"] for i in items[:2]] == ["status", "cancel"] and items[4]["kind"] == "launch_added"
+    aborted, cancel = items[:2]
+    [confirmed] = [i for i in items[2:4] if i["kind"] == "status"]
+    [booked] = [i for i in items[2:4] if i["kind"] == "booking"]
+    assert all(i["launch_id"] == launch["id"] and i["mission"] == launch["mission"] for i in items)
+    assert (aborted["status"], aborted["reason"]) == ("aborted", "weather")
+    assert confirmed["status"] == "confirmed"  # two seats reached min_passengers
+    assert (booked["booking_id"], booked["seats"], booked["total_cents"]) == (booking["id"], 2, 500_000)
+    refund = (cancel["booking_id"], cancel["refund_pct"], cancel["refund_cents"])
+    assert refund == (booking["id"], 90, 450_000)
+    assert cancel["seats_released"] is True
+    assert [i["at"] for i in items] == sorted((i["at"] for i in items), reverse=True)
+    resp = await client.get(f"{A}/activity?limit=2", headers=mine)
+    assert [i["id"] for i in (await resp.json())["items"]] == [aborted["id"], cancel["id"]]
+
+    resp = await client.get(f"{A}/activity", headers=other.headers)
+    assert resp.status == 200 and (await resp.json())["items"] == []  # another agency's history is not theirs
+    resp = await client.get(f"{A}/activity", headers=traveler.headers)
+    assert resp.status == 403
+    resp = await client.get(f"{A}/activity?limit=500", headers=mine)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_input"
+
+
+async def test_scheduling_rules_tell_the_agency_the_vip_window_limit_and_abort_fee(
+    make_client: Any, make_employee: Any
+) -> None:
+    client = await make_client(vip_window=7200, agency_launches_per_day=3)
+    agency = await register(client, agency_body())
+    status, body = await call(client, "GET", f"{A}/scheduling", agency)
+    assert status == 200, body
+    assert body == {"vip_window_seconds": 7200, "launches_per_day": 3, "abort_fee_cents": 100_000}
+    traveler = await register(client, traveler_body())
+    assert (await call(client, "GET", f"{A}/scheduling", traveler))[0] == 403

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -317,8 +318,12 @@ async def test_reports_add_up_and_the_new_user_story(world: Any) -> None:
     assert [m["actual_cents"] for m in annual["months"] if m["month"] == month] == [20_000]
     resp = await w.client.get(f"{F}/reports/annual?year={year}&format=csv", headers=w.finance.headers)
     rows = list(csv.DictReader(io.StringIO(await resp.text())))
-    assert rows[-1]["month"] == "total" and int(rows[-1]["actual_cents"]) == 20_000
-    assert sum(int(r["pending_cents"]) for r in rows[:-1]) == int(rows[-1]["pending_cents"]) == 100_000
+    # In dollars with their currency, as the screen shows them (not cents).
+    assert list(rows[0]) == ["year", "month", "currency", "actual", "pending"]
+    assert {r["currency"] for r in rows} == {"USD"}
+    assert rows[-1]["month"] == "total" and rows[-1]["actual"] == "200.00"
+    assert [r["pending"] for r in rows[:-1] if r["pending"] != "0.00"] == ["1000.00"]
+    assert sum(Decimal(r["pending"]) for r in rows[:-1]) == Decimal(rows[-1]["pending"]) == Decimal("1000.00")
 
     report = await (await w.client.get(f"{F}/reports/agencies", headers=w.finance.headers)).json()
     mine = next(i for i in report["items"] if i["agency_id"] == w.agency.id)
@@ -413,3 +418,48 @@ async def test_unknown_agency_report_and_unknown_launch_invoice_are_404(world: A
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
     resp = await w.client.get(f"{F}/invoices/inv_nope", headers=w.finance.headers)
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_finished_launches_without_an_invoice_are_listed_for_issuing_on_demand(
+    world: Any, settings: Any
+) -> None:
+    import asyncpg
+
+    w = world
+    flown, scrubbed, failed, still_open = [await launch(w) for _ in range(4)]
+    assert (await status(w, scrubbed["id"], "aborted")).status == 200
+    w.clock.advance(timedelta(days=30))
+    for lch, to in ((flown, "successful"), (failed, "failed")):
+        assert (await status(w, lch["id"], "confirmed")).status == 200
+        assert (await status(w, lch["id"], to)).status == 200
+    url = f"{F}/launches/uninvoiced"
+    resp = await w.client.get(url, headers=w.finance.headers)
+    assert resp.status == 200 and (await resp.json())["items"] == []  # both were invoiced when they ended
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:  # as if their invoices had never been issued
+        await conn.execute("DELETE FROM invoices")
+    finally:
+        await conn.close()
+    page = await (await w.client.get(url, headers=w.finance.headers)).json()
+    got = {(i["launch_id"], i["status"], i["kind"], i["mission"]) for i in page["items"]}
+    assert got == {
+        (flown["id"], "successful", "commission", "Ledger run"),
+        (scrubbed["id"], "aborted", "abort_fee", "Ledger run"),
+    }  # neither the failed launch (never invoiced) nor the open one
+    assert all(i["agency_id"] == w.agency.id and i["agency_name"] for i in page["items"])
+    first = await (await w.client.get(f"{url}?limit=1", headers=w.finance.headers)).json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    rest = await (
+        await w.client.get(f"{url}?limit=1&cursor={first['next_cursor']}", headers=w.finance.headers)
+    ).json()
+    assert {first["items"][0]["launch_id"], rest["items"][0]["launch_id"]} == {flown["id"], scrubbed["id"]}
+    resp = await w.client.post(f"{F}/invoices", headers=w.finance.headers, json={"launch_id": flown["id"]})
+    assert resp.status == 201
+    page = await (await w.client.get(url, headers=w.finance.headers)).json()
+    assert [i["launch_id"] for i in page["items"]] == [scrubbed["id"]]
+    for who in (w.agency, w.traveler):
+        resp = await w.client.get(url, headers=who.headers)
+        assert resp.status == 403
+    resp = await w.client.get(f"{url}?limit=0", headers=w.finance.headers)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_input"
+    assert still_open["status"] == "scheduled"

@@ -143,3 +143,21 @@ async def test_api_404s_still_answer_the_json_error_body(client: Any) -> None:
     assert (await resp.json())["error"]["code"] == "not_found"
     resp = await client.post("/auth")
     assert resp.status == 405 and (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_mistyped_address_is_an_html_404_page_with_a_way_on(client: Any) -> None:
+    resp = await client.get("/nonexistent-page/<script>")
+    assert resp.status == 404
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    text = await resp.text()
+    assert "Page not found" in text and 'href="/"' in text
+    assert "/nonexistent-page/&lt;script&gt;" in text and "<script>" not in text  # the path, escaped
+    assert resp.headers["X-Request-ID"]
+    head = await client.head("/nowhere")
+    assert head.status == 404 and head.headers["Content-Type"].startswith("text/html")
+    # Not a page: the API, the probes and a POST keep the JSON error body.
+    for method, path in (("GET", "/api/nowhere"), ("GET", "/metricsx/../api/x"), ("POST", "/nowhere")):
+        resp = await client.request(method, path)
+        assert resp.status in (404, 405), path
+        assert (await resp.json())["error"]["code"] in ("not_found", "method_not_allowed"), path

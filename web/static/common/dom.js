@@ -182,12 +182,38 @@ export function badge(text, kind, testid = 'status-badge') {
   return h('span', { class: `badge badge-${kind}`, testid, dataset: { value: kind } }, text);
 }
 
-/** A table with a header row; rows are built by the caller. */
+/** A table with a header row; rows are built by the caller. On a phone it shows as cards (stacked). */
 export function table(headers, rows, attrs = {}) {
-  return h('div', { class: 'table-wrap' },
-    h('table', attrs,
-      h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', {}, rows)));
+  const el = h('table', { ...attrs, class: ['stack', attrs.class] },
+    h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
+    h('tbody', {}, rows));
+  stacked(el);
+  return h('div', { class: 'table-wrap' }, el);
+}
+
+/**
+ * A table that becomes one card per row on a phone (CSS `table.stack`): each cell is labelled with its
+ * column's heading (data-label), now and for every row added later. Answers the table.
+ */
+export function stacked(tableEl) {
+  tableEl.classList.add('stack');
+  const labels = [...tableEl.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  const label = (tr) => {
+    if (tr.tagName !== 'TR') return;
+    let col = 0;
+    for (const td of tr.children) {
+      const span = Number(td.getAttribute('colspan') || 1);
+      const action = td.classList.contains('row-action'); // a button says what it does by itself
+      if (span === 1 && labels[col] && !action && !td.dataset.label) td.dataset.label = labels[col];
+      col += span;
+    }
+  };
+  for (const body of tableEl.tBodies) {
+    [...body.rows].forEach(label);
+    new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach(label)))
+      .observe(body, { childList: true });
+  }
+  return tableEl;
 }
 
 export { fieldLabel };

@@ -1,10 +1,17 @@
-// Formatting shared by every app: money in cents, UTC dates, labels for the API's codes.
+// Formatting shared by every app: money in cents, dates in the viewer's time zone (UTC on hover),
+// labels for the API's codes.
 
 const USD = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const DATE_TIME = new Intl.DateTimeFormat('en-US', {
   year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
   hourCycle: 'h23', timeZone: 'UTC',
 });
+// The viewer's own zone, named after the time ("14:00 GMT+1", "09:00 EST"; "UTC" where that is theirs).
+const LOCAL_DATE_TIME = new Intl.DateTimeFormat('en-US', {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  hourCycle: 'h23', timeZoneName: 'short',
+});
+const LOCAL_TIME = new Intl.DateTimeFormat('en-US', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 const DATE = new Intl.DateTimeFormat('en-US', {
   year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC',
 });
@@ -36,11 +43,42 @@ export function centsToInput(cents) {
   return `${Math.trunc(n / 100)}.${String(n % 100).padStart(2, '0')}`;
 }
 
-/** "2027-03-01T14:00:00+00:00" -> "Mar 1, 2027, 14:00 UTC". */
+/** "2027-03-01T14:00:00+00:00" -> "Mar 1, 2027, 15:00 GMT+1": in the viewer's time zone. */
 export function dateTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : LOCAL_DATE_TIME.format(d);
+}
+
+/** "2027-03-01T14:00:00+00:00" -> "Mar 1, 2027, 14:00 UTC". */
+export function utcDateTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? String(iso) : `${DATE_TIME.format(d)} UTC`;
+}
+
+/**
+ * An instant for the page: <time datetime="ISO" title="… UTC">the viewer's local time</time>.
+ * Options: relative (append " (in 3 days)"), timeOnly (today's events: "14:05:09"), testid.
+ */
+export function when(iso, { relative: withRelative = false, timeOnly = false, testid = null } = {}) {
+  const el = document.createElement('time');
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) {
+    el.textContent = iso ? String(iso) : '—';
+    return el;
+  }
+  el.dateTime = d.toISOString();
+  el.title = utcDateTime(iso);
+  el.textContent = timeOnly ? LOCAL_TIME.format(d) : dateTime(iso);
+  if (withRelative) el.textContent += ` (${relative(iso)})`;
+  if (testid) el.dataset.testid = testid;
+  return el;
+}
+
+/** The viewer's time zone, as the browser names it: "Europe/Paris". */
+export function zoneName() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
 }
 
 /** "2027-03-01T14:00:00+00:00" -> "Mar 1, 2027" (the UTC day). */
@@ -101,6 +139,20 @@ export function ageOn(birth, day) {
   const [by, bm, bd] = birth.split('-').map(Number);
   const [y, m, d] = day.split('-').map(Number);
   return y - by - ((m < bm || (m === bm && d < bd)) ? 1 : 0);
+}
+
+/** A datetime-local value ("2027-03-01T14:00") in the viewer's time zone -> ISO 8601 with Z. */
+export function localInputToIso(value) {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value ?? '')) return null;
+  const d = new Date(value); // a date-time without a zone is local time
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** ISO instant -> a datetime-local value in the viewer's time zone ("2027-03-01T15:00"). */
+export function isoToLocalInput(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 /** A datetime-local value ("2027-03-01T14:00"), read as UTC -> ISO 8601 with Z. */

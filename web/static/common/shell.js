@@ -15,7 +15,7 @@ function accountArea(user, ended = false) {
       h('a', { href: session.loginUrl(), class: 'btn small primary', testid: 'login-link' }, 'Log in'));
   }
   return h('div', { class: 'account' },
-    h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role } },
+    h('span', { class: 'who', testid: 'session-user', dataset: { role: user.role }, title: `${user.name} · ${user.role}` },
       user.name, h('span', { class: 'role' }, ` · ${user.role}`),
       user.vip ? h('span', { class: 'badge badge-vip', testid: 'vip-badge' }, 'VIP') : null),
     location.pathname.startsWith(session.homeOf(user.role)) ? null

@@ -2,7 +2,7 @@
 
 import { api } from '../common/api.js';
 import { h, replace } from '../common/dom.js';
-import { dateTime, destination, money, plural, relative } from '../common/format.js';
+import { dateTime, destination, money, plural, relative, utcDateTime, when } from '../common/format.js';
 import { applyEvent, bookable, flash, FINAL, gauge, isVipOnly, seatsText, statusBadge } from '../common/launches.js';
 import { header } from '../common/shell.js';
 import * as session from '../common/session.js';
@@ -50,18 +50,40 @@ async function start() {
 
 function notShown(err) {
   const back = h('p', {}, h('a', { href: '/' }, '← All upcoming launches'));
-  if (err.code === 'vip_only') {
-    return h('div', { class: 'panel', testid: 'launch-vip-only' },
-      h('h1', {}, 'VIP early access'), h('p', {}, err.message),
-      user ? null : h('p', {}, h('a', { href: `/auth?next=${encodeURIComponent(location.pathname)}` }, 'Log in'), ' if you are a VIP traveler.'),
-      back);
-  }
+  if (err.code === 'vip_only') return vipOnly(err.details?.public_from, back);
   if (err.status === 404) {
     return h('div', { class: 'panel', testid: 'launch-not-found' },
       h('h1', {}, 'No such launch'), h('p', {}, `We have no launch called “${slug}”.`), back);
   }
   return h('div', { class: 'panel' }, h('h1', {}, 'Launch'),
     h('p', { class: 'banner banner-error', role: 'alert', testid: 'error-banner' }, err.message), back);
+}
+
+/**
+ * A launch still in its VIP window, opened by someone who is not VIP (a shared link): why it is hidden,
+ * when it opens to everyone, how one becomes VIP; the page shows the launch by itself once it is public.
+ */
+function vipOnly(publicFrom, back) {
+  const at = publicFrom ? new Date(publicFrom) : null;
+  const opens = at && !Number.isNaN(at.getTime())
+    ? h('p', { testid: 'vip-public-from' }, h('strong', {}, 'It opens to everyone on '), when(publicFrom),
+      ` (${relative(publicFrom)}). Come back then, or keep this page open: it shows the launch by itself.`)
+    : h('p', {}, 'It opens to everyone soon.');
+  const who = user?.role === 'traveler'
+    ? h('p', {}, 'You are logged in, but not VIP yet.')
+    : user ? null
+      : h('p', {}, 'Already VIP? ', h('a', { href: `/auth?next=${encodeURIComponent(location.pathname)}`, testid: 'vip-login' }, 'Log in'), ' to see and book it now.');
+  if (at) {
+    const wait = at.getTime() - Date.now();
+    if (wait < 2 ** 31 - 1) setTimeout(() => location.reload(), Math.max(0, wait) + 1000);
+  }
+  return h('div', { class: 'panel', testid: 'launch-vip-only' },
+    h('h1', {}, 'VIP early access'),
+    h('p', {}, 'This launch was scheduled a short while ago. For its first hours it is open only to VIP travelers, who hear of new launches first and may book them early.'),
+    opens,
+    h('p', { class: 'muted' }, 'A traveler becomes VIP with active bookings on two confirmed launches.'),
+    who,
+    back);
 }
 
 function render(l) {
@@ -71,7 +93,7 @@ function render(l) {
   const meter = gauge(l, { big: true });
   const status = h('div', { class: 'badges', testid: 'launch-status', 'aria-live': 'polite' });
   const reason = h('p', { class: 'muted', testid: 'status-reason' });
-  const when = h('dd', { testid: 'launch-date' });
+  const whenBox = h('dd', { testid: 'launch-date' });
   const action = h('div', { class: 'actions', testid: 'launch-actions' });
   const el = h('article', { class: 'launch-page', testid: 'launch-page', dataset: { launchId: l.id, slug: l.slug } },
     h('p', {}, h('a', { href: '/' }, '← All upcoming launches')),
@@ -82,7 +104,7 @@ function render(l) {
         h('h2', { id: 'facts-title' }, 'The flight'),
         h('dl', { class: 'facts' },
           h('dt', {}, 'Destination'), h('dd', { testid: 'launch-destination' }, destination(l.destination)),
-          h('dt', {}, 'Date'), when,
+          h('dt', {}, 'Date'), whenBox,
           h('dt', {}, 'Rocket'), h('dd', { testid: 'launch-rocket' }, l.rocket?.name ?? '—'),
           h('dt', {}, 'Agency'), h('dd', {}, l.agency?.name ?? '—'),
           h('dt', {}, 'Price'), h('dd', { testid: 'launch-price' }, `${money(l.price_cents)} per seat`))),
@@ -103,10 +125,10 @@ function render(l) {
       : `${plural(x.min_passengers - x.seats_booked, 'more passenger')} needed to confirm this launch.`;
     viability.dataset.viable = String(Boolean(x.viable));
     replace(status, statusBadge(x.status),
-      x.vip_only || isVipOnly(x) ? h('span', { class: 'badge badge-vip', testid: 'vip-only' }, `VIP early access until ${dateTime(x.public_from)}`) : null);
+      x.vip_only || isVipOnly(x) ? h('span', { class: 'badge badge-vip', testid: 'vip-only', title: utcDateTime(x.public_from) }, `VIP early access until ${dateTime(x.public_from)}`) : null);
     reason.textContent = x.status_reason ? `Reason: ${x.status_reason}` : '';
     reason.hidden = !x.status_reason;
-    when.textContent = `${dateTime(x.scheduled_at)} (${relative(x.scheduled_at)})`;
+    replace(whenBox, when(x.scheduled_at, { relative: true }));
     replace(action, bookAction(x));
   };
   el.update(l);

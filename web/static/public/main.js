@@ -2,7 +2,7 @@
 
 import { all, api } from '../common/api.js';
 import { banner, field, h, replace, select, showError, values } from '../common/dom.js';
-import { dateTime, destination, money, relative, DESTINATIONS } from '../common/format.js';
+import { destination, money, when, DESTINATIONS } from '../common/format.js';
 import {
   applyEvent, bookable, bySchedule, flash, FINAL, gauge, isVipOnly, matches, seatsText, statusBadge,
 } from '../common/launches.js';
@@ -142,7 +142,7 @@ function render() {
 function card(launch) {
   const seats = h('span', { class: 'seats', testid: 'seats-left', 'aria-live': 'polite', 'aria-atomic': 'true' });
   const meter = gauge(launch);
-  const when = h('span', { testid: 'launch-date' });
+  const whenBox = h('span', { testid: 'launch-date' });
   const isFinal = FINAL.has(launch.status);
   const el = h('article', {
     class: ['launch-card', isFinal ? 'final' : ''],
@@ -157,7 +157,7 @@ function card(launch) {
     h('span', { testid: 'launch-destination' }, destination(launch.destination)), ' · ',
     h('span', { testid: 'launch-rocket' }, launch.rocket?.name ?? 'rocket'), ' · ',
     h('span', {}, `by ${launch.agency?.name ?? 'an agency'}`)),
-  h('div', { class: 'meta' }, when),
+  h('div', { class: 'meta' }, whenBox),
   h('div', { class: 'price', testid: 'launch-price' }, money(launch.price_cents), h('span', { class: 'muted' }, ' per seat')),
   seats, meter,
   h('div', { class: 'actions' }, bookAction(launch)));
@@ -167,7 +167,7 @@ function card(launch) {
     seats.dataset.value = l.seats_available;
     if (before && before !== seats.textContent) flash(seats);
     meter.update(l);
-    when.textContent = `${dateTime(l.scheduled_at)} (${relative(l.scheduled_at)})`;
+    replace(whenBox, when(l.scheduled_at, { relative: true }));
   };
   el.update(launch);
   return el;

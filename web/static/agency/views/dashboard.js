@@ -1,7 +1,7 @@
 // The live occupancy dashboard: every launch's seats, viability and status; bookings as they happen.
 
-import { h, replace, banner } from '../../common/dom.js';
-import { dateTime, destination, money, plural } from '../../common/format.js';
+import { h, replace, banner, stacked } from '../../common/dom.js';
+import { destination, money, plural, when } from '../../common/format.js';
 import { bySchedule, flash, FINAL, gauge, statusBadge } from '../../common/launches.js';
 
 export default {
@@ -13,6 +13,7 @@ export default {
     const feed = h('ol', { class: 'feed', testid: 'activity-feed', 'aria-live': 'polite', 'aria-relevant': 'additions' });
     const showFinished = h('input', { type: 'checkbox', id: 'show-finished', testid: 'show-finished' });
     const rows = new Map();
+    const finishedNote = h('p', { class: 'muted', testid: 'finished-note', hidden: true });
     el.append(
       h('h1', {}, 'Occupancy'),
       h('p', { class: 'muted' }, 'Seats, viability and status of your launches, live. ',
@@ -23,9 +24,10 @@ export default {
           h('div', { class: 'actions' }, h('h2', { id: 'occ-title', class: 'sr-only' }, 'Launches'),
             h('label', { class: 'choice', for: 'show-finished' }, showFinished, ' Show finished launches')),
           h('div', { class: 'table-wrap' },
-            h('table', { testid: 'occupancy-table' },
+            stacked(h('table', { testid: 'occupancy-table' },
               h('thead', {}, h('tr', {}, ['Launch', 'Status', 'Seats booked', 'Viable', 'Booked value', ''].map((x) => h('th', { scope: 'col' }, x)))),
               tbody))),
+          finishedNote),
         h('section', { class: 'panel', 'aria-labelledby': 'feed-title' },
           h('h2', { id: 'feed-title' }, 'As it happens'),
           feed)));
@@ -34,7 +36,10 @@ export default {
     function render() {
       if (store.error) errors.show(`Live updates: ${store.error}`);
       const all = [...store.launches.values()].sort(bySchedule);
-      const shown = all.filter((l) => showFinished.checked || !FINAL.has(l.status));
+      const finished = all.filter((l) => FINAL.has(l.status));
+      // With nothing still to fly, the finished launches are the dashboard: listed without asking.
+      const withFinished = showFinished.checked || finished.length === all.length;
+      const shown = all.filter((l) => withFinished || !FINAL.has(l.status));
       const keep = new Set(shown.map((l) => l.id));
       for (const [id, row] of rows) if (!keep.has(id)) { row.remove(); rows.delete(id); }
       shown.forEach((l, i) => {
@@ -49,9 +54,14 @@ export default {
       });
       tbody.querySelector('.empty-row')?.remove();
       if (!shown.length) {
-        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 6, class: 'empty' },
+        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 6, class: 'empty', testid: 'no-launches' },
           store.loaded ? 'No launches yet. Schedule your first one.' : 'Loading…')));
       }
+      finishedNote.hidden = !finished.length;
+      finishedNote.textContent = !finished.length ? ''
+        : finished.length === all.length ? `Every launch you scheduled has finished (${all.length}). Schedule the next one.`
+          : withFinished ? `Showing ${plural(finished.length, 'finished launch', 'finished launches')} too.`
+            : `${plural(finished.length, 'finished launch', 'finished launches')} hidden: tick “Show finished launches” to see them.`;
       const open = all.filter((l) => !FINAL.has(l.status));
       const seats = open.reduce((n, l) => n + l.seats_booked, 0);
       const value = open.reduce((n, l) => n + l.seats_booked * l.price_cents, 0);
@@ -59,9 +69,10 @@ export default {
         tile('Open launches', String(open.length), 'open-launches'),
         tile('Seats booked on them', String(seats), 'seats-booked-total'),
         tile('Booked value', money(value), 'booked-value'));
+      const today = new Date().toDateString();
       replace(feed, store.feed.length
-        ? store.feed.map((f) => h('li', { dataset: { kind: f.kind }, testid: 'feed-item' },
-          h('time', { datetime: f.at.toISOString() }, f.at.toLocaleTimeString('en-GB')), f.text))
+        ? store.feed.map((f) => h('li', { dataset: { kind: f.kind, launchId: f.launchId }, testid: 'feed-item' },
+          when(f.at.toISOString(), { timeOnly: f.at.toDateString() === today }), ' ', f.text))
         : [h('li', { class: 'muted' }, 'Bookings and cancellations appear here as they happen.')]);
     }
 
@@ -72,12 +83,12 @@ export default {
       const meter = gauge(l);
       const viable = h('td', { testid: 'viability' });
       const value = h('td', { class: 'num', testid: 'booked-value' });
-      const when = h('div', { class: 'muted' });
+      const whenBox = h('div', { class: 'muted' });
       const row = h('tr', { testid: 'occupancy-row', dataset: { launchId: l.id } },
-        h('td', {}, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), when,
+        h('td', { class: 'lead long-text' }, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), whenBox,
           h('div', { class: 'muted' }, `${destination(l.destination)} · ${l.rocket?.name ?? ''}`)),
         status, seats, viable, value,
-        h('td', {}, h('a', { class: 'btn small', href: `#launch/${encodeURIComponent(l.id)}`, testid: 'manage-link' }, 'Manage')));
+        h('td', { class: 'nowrap' }, h('a', { class: 'btn small', href: `#launch/${encodeURIComponent(l.id)}`, testid: 'manage-link' }, 'Manage')));
       seats.append(booked, ` of ${l.capacity}`, meter);
       row.update = (x) => {
         const before = booked.textContent;
@@ -85,7 +96,7 @@ export default {
         booked.dataset.value = x.seats_booked;
         if (before && before !== booked.textContent) { flash(booked); flash(row); }
         meter.update(x);
-        when.textContent = dateTime(x.scheduled_at);
+        replace(whenBox, when(x.scheduled_at));
         replace(status, statusBadge(x.status), x.vip_only ? h('span', { class: 'badge badge-vip' }, 'VIP window') : null);
         row.dataset.status = x.status;
         viable.dataset.viable = String(Boolean(x.viable));

@@ -2,7 +2,7 @@
 
 import { api } from '../../common/api.js';
 import { banner, busy, confirmDialog, field, h, replace, showError, table } from '../../common/dom.js';
-import { dateTime, destination, localInputToUtcIso, money, plural, relative, statusLabel, utcIsoToLocalInput } from '../../common/format.js';
+import { dateTime, destination, isoToLocalInput, localInputToIso, money, plural, statusLabel, utcDateTime, when, zoneName } from '../../common/format.js';
 import { flash, gauge, statusBadge, TRANSITIONS } from '../../common/launches.js';
 
 const MOVES = {
@@ -52,10 +52,13 @@ export default {
       launch = store.get(id) ?? launch;
       const l = launch;
       title.textContent = l.mission;
-      replace(badges, statusBadge(l.status), l.vip_only ? h('span', { class: 'badge badge-vip' }, `VIP window until ${dateTime(l.public_from)}`) : null);
+      const vip = l.vip_only || new Date(l.public_from).getTime() > Date.now();
+      replace(badges, statusBadge(l.status), vip ? h('span', { class: 'badge badge-vip', title: utcDateTime(l.public_from) }, `VIP window until ${dateTime(l.public_from)}`) : null);
       replace(facts,
         h('dt', {}, 'Destination'), h('dd', {}, destination(l.destination)),
-        h('dt', {}, 'Date'), h('dd', { testid: 'launch-date' }, `${dateTime(l.scheduled_at)} (${relative(l.scheduled_at)})`),
+        h('dt', {}, 'Date'), h('dd', { testid: 'launch-date' }, when(l.scheduled_at, { relative: true })),
+        vip ? [h('dt', {}, 'Public from'), h('dd', { testid: 'public-from' }, when(l.public_from),
+          h('div', { class: 'hint' }, 'Until then only VIP travelers see and book it (they were e-mailed at once).'))] : null,
         h('dt', {}, 'Rocket'), h('dd', {}, l.rocket?.name ?? '—'),
         h('dt', {}, 'Price'), h('dd', {}, `${money(l.price_cents)} per seat`),
         h('dt', {}, 'Public page'), h('dd', {}, h('a', { href: `/launches/${encodeURIComponent(l.slug)}` }, `/launches/${l.slug}`)),
@@ -72,9 +75,17 @@ export default {
     }
 
     let delaying = false;
+    let dueTimer = null;
+    /** Successful and failed open at the scheduled time: redraw the actions then, without a reload. */
+    function armDueTimer(l) {
+      clearTimeout(dueTimer);
+      const wait = new Date(l.scheduled_at).getTime() - Date.now();
+      if (wait > 0 && wait < 2 ** 31 - 1) dueTimer = setTimeout(() => { if (!delaying) drawActions(); }, wait + 50);
+    }
     function drawActions() {
       delaying = false;
       const l = launch;
+      armDueTimer(l);
       const moves = TRANSITIONS[l.status] ?? [];
       if (!moves.length) {
         replace(actions, h('p', { class: 'muted', testid: 'no-moves' }, `${statusLabel(l.status)} is final: the status cannot change any more.`));
@@ -91,11 +102,11 @@ export default {
             class: m.danger ? 'btn danger' : 'btn',
             testid: `status-action-${to}`,
             disabled: tooEarly,
-            title: tooEarly ? `Possible after ${dateTime(l.scheduled_at)}` : m.hint,
+            title: tooEarly ? `Possible after ${dateTime(l.scheduled_at)} (${utcDateTime(l.scheduled_at)})` : m.hint,
             onclick: (e) => move(to, e.currentTarget),
           }, m.label);
         })),
-        early && moves.includes('successful') ? h('p', { class: 'hint' }, `Successful and failed can be reported after ${dateTime(l.scheduled_at)}.`) : null);
+        early && moves.includes('successful') ? h('p', { class: 'hint', testid: 'moves-later' }, 'Successful and failed can be reported from ', when(l.scheduled_at), ' (these buttons turn on by themselves then).') : null);
     }
 
     async function move(to, button) {
@@ -107,10 +118,18 @@ export default {
       }
       let reason = null;
       if (to === 'aborted' || to === 'failed') {
+        let costs = null;
+        try { // what it costs now, from the server: the bookings refunded, the fee invoiced
+          costs = await busy(button, () => api(`/api/agency/launches/${encodeURIComponent(id)}/bookings`));
+        } catch (err) {
+          showError(errors, err);
+          return;
+        }
+        if (!costs) return; // a click while it was busy
         const reasonInput = h('textarea', { name: 'reason', testid: 'status-reason-input', maxlength: 1000 });
         const ok = await confirmDialog({
           title: to === 'aborted' ? 'Abort this launch?' : 'Report this launch as failed?',
-          body: h('div', {}, h('p', {}, MOVES[to].hint, ' This cannot be undone.'), field('Reason', reasonInput, { optional: true })),
+          body: h('div', {}, consequences(to, costs), field('Reason', reasonInput, { optional: true })),
           confirm: to === 'aborted' ? 'Abort launch' : 'Mark failed',
           cancel: 'Back',
           danger: true,
@@ -122,37 +141,51 @@ export default {
       await send({ status: to, reason }, button);
     }
 
+    /** What aborting or failing does, in figures: the refunds and (aborting) the fee. */
+    function consequences(to, costs) {
+      const refunds = costs.active_bookings
+        ? h('li', { testid: 'dialog-refunds' }, `Every active booking is refunded in full: ${plural(costs.active_bookings, 'booking')}, `,
+          h('strong', { class: 'money' }, money(costs.refund_all_cents)), ' back to travelers, who are e-mailed.')
+        : h('li', { testid: 'dialog-refunds' }, 'No active bookings: nobody needs a refund.');
+      const fee = to === 'aborted'
+        ? h('li', { testid: 'dialog-fee' }, 'AstroBookings invoices your agency a flat abort fee of ',
+          h('strong', { class: 'money' }, money(costs.abort_fee_cents)), ', due in 30 days.')
+        : h('li', { testid: 'dialog-fee' }, 'No commission and no fee is invoiced for a failed launch.');
+      return h('div', { testid: 'status-consequences' },
+        h('ul', {}, refunds, fee, h('li', {}, 'The launch takes no more bookings. This cannot be undone.')));
+    }
+
     function delayForm() {
       delaying = true;
       const current = new Date(launch.scheduled_at);
       const suggestion = new Date(Math.max(current.getTime(), Date.now()) + 7 * 864e5);
-      const when = h('input', { type: 'datetime-local', name: 'scheduled_at', required: true, value: utcIsoToLocalInput(suggestion.toISOString()), testid: 'delay-date' });
+      const whenInput = h('input', { type: 'datetime-local', name: 'scheduled_at', required: true, value: isoToLocalInput(suggestion.toISOString()), testid: 'delay-date' });
       const reason = h('input', { name: 'reason', maxlength: 1000, testid: 'delay-reason' });
       const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'delay-submit' }, 'Delay the launch');
       const form = h('form', { class: 'panel', testid: 'delay-form', novalidate: true },
         h('h3', {}, 'Delay'),
-        h('p', { class: 'muted' }, `Currently ${dateTime(launch.scheduled_at)}. The new date must be later.`),
-        h('div', { class: 'row' }, field('New date and time (UTC)', when), field('Reason', reason, { optional: true })),
+        h('p', { class: 'muted' }, 'Currently ', when(launch.scheduled_at), '. The new date must be later.'),
+        h('div', { class: 'row' }, field(`New date and time (${zoneName()})`, whenInput, { hint: 'In your time zone' }), field('Reason', reason, { optional: true })),
         h('div', { class: 'actions' }, submit,
           h('button', { type: 'button', class: 'btn', onclick: () => drawActions() }, 'Back')));
       form.addEventListener('submit', (e) => {
         e.preventDefault();
-        const iso = localInputToUtcIso(when.value);
+        const iso = localInputToIso(whenInput.value);
         if (!iso) {
           errors.show('Enter the new date and time.');
-          when.focus();
+          whenInput.focus();
           return;
         }
         if (new Date(iso) <= new Date(launch.scheduled_at) || new Date(iso) <= new Date()) {
           errors.show('The new date must be later than the current one and in the future.');
-          when.setAttribute('aria-invalid', 'true');
-          when.focus();
+          whenInput.setAttribute('aria-invalid', 'true');
+          whenInput.focus();
           return;
         }
         send({ status: 'delayed', scheduled_at: iso, reason: reason.value.trim() || null }, submit);
       });
       replace(actions, form);
-      when.focus();
+      whenInput.focus();
     }
 
     async function send(body, button) {
@@ -181,12 +214,12 @@ export default {
         }
         replace(manifestBox,
           table(['Booked', 'Traveler', 'Seats', 'Total', 'Status', 'Passengers'], m.items.map((b) => h('tr', { testid: 'manifest-row', dataset: { bookingId: b.id, status: b.status } },
-            h('td', { class: 'nowrap' }, dateTime(b.created_at)),
-            h('td', {}, b.traveler_name, h('div', { class: 'muted' }, b.traveler_email)),
+            h('td', { class: 'nowrap' }, when(b.created_at)),
+            h('td', { class: 'lead long-text' }, b.traveler_name, h('div', { class: 'muted' }, b.traveler_email)),
             h('td', { class: 'num' }, String(b.seats)),
             h('td', { class: 'num' }, money(b.total_cents)),
             h('td', {}, statusBadge(b.status, 'booking-status'), b.refund_cents ? h('div', { class: 'muted' }, `refund ${money(b.refund_cents)}`) : null),
-            h('td', {}, h('ul', {}, b.passengers.map((p) => h('li', {}, `${p.name} (${p.birth_date})`)))))), { testid: 'manifest-table' }),
+            h('td', { class: 'long-text' }, h('ul', {}, b.passengers.map((p) => h('li', {}, `${p.name} (${p.birth_date})`)))))), { testid: 'manifest-table' }),
           h('p', { class: 'muted' }, `${plural(m.seats_booked, 'seat')} booked.`));
       } catch (err) {
         replace(manifestBox, h('p', { class: 'banner banner-error', role: 'alert' }, err.message));
@@ -208,6 +241,7 @@ export default {
     return () => {
       store.removeEventListener('change', onChange);
       clearTimeout(reloadTimer);
+      clearTimeout(dueTimer);
     };
   },
 };

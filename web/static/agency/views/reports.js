@@ -1,8 +1,8 @@
 // Bookings of the agency's successful launches with each traveler's tax data, for its own invoicing.
 
 import { api } from '../../common/api.js';
-import { banner, field, h, replace, showError, values } from '../../common/dom.js';
-import { centsToInput, dateOnly, dateTime, money } from '../../common/format.js';
+import { banner, field, h, replace, showError, stacked, values } from '../../common/dom.js';
+import { centsToInput, dateOnly, money, utcDateTime } from '../../common/format.js';
 import { saveBlob, toCsv } from '../../common/csv.js';
 
 export default {
@@ -42,13 +42,13 @@ export default {
       }
       replace(out,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', testid: 'report-csv', onclick: csv }, 'Download CSV')),
-        h('div', { class: 'table-wrap' }, h('table', { testid: 'report-table' },
+        h('div', { class: 'table-wrap' }, stacked(h('table', { testid: 'report-table' },
           h('thead', {}, h('tr', {}, ['Launch', 'Traveler', 'Tax ID', 'Address', 'Seats', 'Total', 'Refund', 'Net'].map((x) => h('th', { scope: 'col' }, x)))),
           h('tbody', {}, r.items.map((x) => h('tr', { testid: 'report-row' },
-            h('td', {}, x.mission, h('div', { class: 'muted' }, dateOnly(x.scheduled_at))),
-            h('td', {}, x.traveler_name, x.contact_email ? h('div', { class: 'muted' }, x.contact_email) : null),
-            h('td', {}, x.tax_id),
-            h('td', {}, x.address),
+            h('td', { class: 'lead long-text' }, x.mission, h('div', { class: 'muted' }, dateOnly(x.scheduled_at))),
+            h('td', { class: 'long-text' }, x.traveler_name, x.contact_email ? h('div', { class: 'muted' }, x.contact_email) : null),
+            h('td', { class: 'long-text' }, x.tax_id),
+            h('td', { class: 'long-text' }, x.address),
             h('td', { class: 'num' }, String(x.seats)),
             h('td', { class: 'num' }, money(x.total_cents)),
             h('td', { class: 'num' }, money(x.refund_cents)),
@@ -57,14 +57,15 @@ export default {
             h('td', { colspan: 5 }, 'Total'),
             h('td', { class: 'num', testid: 'report-total' }, money(r.total_cents)),
             h('td', { class: 'num' }, money(r.refund_cents)),
-            h('td', { class: 'num', testid: 'report-net' }, money(r.net_cents)))))));
+            h('td', { class: 'num', testid: 'report-net' }, money(r.net_cents))))))));
     }
 
     function csv() {
-      const rows = [['booking_id', 'launch', 'launch_date', 'traveler', 'tax_id', 'address', 'contact_email', 'seats', 'total', 'refund', 'net']];
+      // Amounts in decimal units of the currency named on each row; the launch date in UTC.
+      const rows = [['booking_id', 'launch', 'launch_date', 'traveler', 'tax_id', 'address', 'contact_email', 'seats', 'currency', 'total', 'refund', 'net']];
       for (const x of last.items) {
-        rows.push([x.booking_id, x.mission, dateTime(x.scheduled_at), x.traveler_name, x.tax_id, x.address, x.contact_email ?? '',
-          x.seats, centsToInput(x.total_cents), centsToInput(x.refund_cents), centsToInput(x.net_cents)]);
+        rows.push([x.booking_id, x.mission, utcDateTime(x.scheduled_at), x.traveler_name, x.tax_id, x.address, x.contact_email ?? '',
+          x.seats, 'USD', centsToInput(x.total_cents), centsToInput(x.refund_cents), centsToInput(x.net_cents)]);
       }
       saveBlob(new Blob([toCsv(rows)], { type: 'text/csv' }), `bookings-${last.range.from || 'all'}-${last.range.to || 'all'}.csv`);
     }

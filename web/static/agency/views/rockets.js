@@ -25,7 +25,7 @@ export default {
 
     function row(r) {
       const tr = h('tr', { testid: 'rocket-row', dataset: { rocketId: r.id } },
-        h('td', { testid: 'rocket-name' }, r.name),
+        h('td', { class: 'lead long-text', testid: 'rocket-name' }, r.name),
         h('td', { class: 'num' }, String(r.capacity)),
         h('td', {}, `Up to ${DESTINATIONS[r.range]}`),
         h('td', { class: 'nowrap' },

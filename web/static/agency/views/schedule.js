@@ -2,7 +2,7 @@
 
 import { all, api } from '../../common/api.js';
 import { banner, busy, clearMarks, field, h, markFields, showError, values } from '../../common/dom.js';
-import { DESTINATIONS, localInputToUtcIso, parseMoney, utcIsoToLocalInput } from '../../common/format.js';
+import { DESTINATIONS, dateTime, isoToLocalInput, localInputToIso, parseMoney, plural, utcDateTime, zoneName } from '../../common/format.js';
 
 const REACH = { low_earth: 0, moon: 1, mars: 2 };
 
@@ -11,8 +11,9 @@ export default {
     const errors = banner();
     el.append(h('h1', {}, 'Schedule a launch'), errors);
     let rockets = [];
+    let rules = null;
     try {
-      rockets = await all('/api/agency/rockets');
+      [rockets, rules] = await Promise.all([all('/api/agency/rockets'), api('/api/agency/scheduling')]);
     } catch (err) {
       showError(errors, err);
       return;
@@ -28,14 +29,26 @@ export default {
     const inMonth = new Date(Date.now() + 30 * 864e5);
     inMonth.setUTCMinutes(0, 0, 0);
     const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'launch-submit' }, 'Schedule');
+    const dateInput = h('input', { type: 'datetime-local', name: 'scheduled_at', required: true, value: isoToLocalInput(inMonth.toISOString()), testid: 'launch-date' });
+    const utcEcho = h('small', { class: 'hint', testid: 'launch-date-utc' });
+    const showUtc = () => {
+      const iso = localInputToIso(dateInput.value);
+      utcEcho.textContent = iso ? `That is ${utcDateTime(iso)}.` : '';
+      utcEcho.hidden = !iso || new Date(iso).getTimezoneOffset() === 0; // said already when local is UTC
+    };
+    const dateField = field(`Date and time (${zoneName()})`, dateInput, { hint: 'In your time zone' });
+    dateField.append(utcEcho);
+    dateInput.addEventListener('input', showUtc);
+    showUtc();
     const form = h('form', { class: 'panel narrow', testid: 'launch-form', novalidate: true },
       field('Rocket', rocket),
       field('Mission', h('input', { name: 'mission', required: true, maxlength: 500, testid: 'launch-mission' }), { hint: 'The name travelers see' }),
       field('Destination', dest, { hint: 'As far as the rocket reaches' }),
-      field('Date and time (UTC)', h('input', { type: 'datetime-local', name: 'scheduled_at', required: true, value: utcIsoToLocalInput(inMonth.toISOString()), testid: 'launch-date' })),
+      dateField,
       h('div', { class: 'row' },
         field('Price per seat (USD)', h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: '250000.00', testid: 'launch-price' })),
         field('Minimum passengers', minPassengers, { hint: 'The launch is confirmed once this many seats are booked' })),
+      vipNote(rules, ctx.user),
       h('div', { class: 'actions' }, submit));
     el.append(form);
 
@@ -58,7 +71,7 @@ export default {
       const v = values(form);
       const problems = {};
       const r = rockets.find((x) => x.id === v.rocket_id);
-      const when = localInputToUtcIso(v.scheduled_at);
+      const when = localInputToIso(v.scheduled_at);
       const price = parseMoney(v.price);
       const minP = Number(v.min_passengers);
       if (!v.mission) problems.mission = 'enter the mission name';
@@ -86,3 +99,19 @@ export default {
     });
   },
 };
+
+/** The VIP window, said where a launch is scheduled: who sees the new launch first, and from when everyone. */
+function vipNote(rules, user) {
+  const seconds = rules?.vip_window_seconds ?? 0;
+  const pending = user?.verified === false
+    ? h('p', {}, 'Your agency is not verified yet: its launches become public, bookable and announced once IT verifies it.')
+    : null;
+  if (!seconds) return h('div', { class: 'note', testid: 'vip-window-note' }, pending ?? 'Your launch is public and bookable as soon as you schedule it.');
+  const length = seconds % 3600 === 0 ? plural(seconds / 3600, 'hour') : plural(Math.round(seconds / 60), 'minute');
+  const publicAt = new Date(Date.now() + seconds * 1000).toISOString();
+  return h('div', { class: 'note', testid: 'vip-window-note', dataset: { seconds } },
+    h('p', {}, h('strong', {}, `VIP window: ${length}. `),
+      `For its first ${length} a new launch is shown only to VIP travelers, who are e-mailed about it at once and may book it early. `,
+      `Everyone else sees and books it from then on: scheduled now, it is public from ${dateTime(publicAt)}.`),
+    pending);
+}

@@ -1,7 +1,7 @@
 // Finance: every agency's figures for launches scheduled in [from, to).
 
 import { api } from '../../common/api.js';
-import { banner, field, h, replace, showError, values } from '../../common/dom.js';
+import { banner, field, h, replace, showError, stacked, values } from '../../common/dom.js';
 import { money } from '../../common/format.js';
 
 const COLUMNS = [
@@ -35,16 +35,16 @@ export default {
           replace(out, h('p', { class: 'panel empty', testid: 'agency-report-empty' }, 'No launches in this period.'));
           return;
         }
-        replace(out, h('div', { class: 'table-wrap' }, h('table', { testid: 'agency-report-table' },
+        replace(out, h('div', { class: 'table-wrap' }, stacked(h('table', { testid: 'agency-report-table' },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Agency'), h('th', { scope: 'col' }, 'Launches'),
             COLUMNS.map(([, label]) => h('th', { scope: 'col', class: 'num' }, label)))),
           h('tbody', {}, r.items.map((a) => h('tr', { testid: 'agency-report-row', dataset: { agencyId: a.agency_id } },
-            h('td', {}, h('a', { href: `#invoices?agency=${encodeURIComponent(a.agency_id)}`, title: 'This agency’s invoices' }, a.agency_name)),
+            h('td', { class: 'lead long-text' }, h('a', { href: `#invoices?agency=${encodeURIComponent(a.agency_id)}`, title: 'This agency’s invoices' }, a.agency_name)),
             h('td', { class: 'num' }, String(a.launches)),
             COLUMNS.map(([key]) => h('td', { class: 'num', dataset: { key } }, money(a[key])))))),
           h('tfoot', {}, h('tr', { testid: 'agency-report-totals' },
             h('td', {}, 'Total'), h('td', { class: 'num' }, String(r.totals.launches ?? '')),
-            COLUMNS.map(([key]) => h('td', { class: 'num', dataset: { key } }, money(r.totals[key] ?? 0))))))));
+            COLUMNS.map(([key]) => h('td', { class: 'num', dataset: { key } }, money(r.totals[key] ?? 0)))))))));
       } catch (err) {
         showError(errors, err, form);
       }

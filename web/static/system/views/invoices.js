@@ -3,7 +3,7 @@
 
 import { all, api, newKey } from '../../common/api.js';
 import { banner, busy, clearMarks, field, h, replace, select, showError, values } from '../../common/dom.js';
-import { centsToInput, dateOnly, dateTime, money, parseMoney, statusLabel } from '../../common/format.js';
+import { centsToInput, dateOnly, dateTime, money, parseMoney, statusLabel, when } from '../../common/format.js';
 import { pdfButton } from '../../common/files.js';
 import { INVOICE_STATUSES, invoiceBadge, invoiceTable, kindLabel, paymentsList } from '../../common/invoices.js';
 
@@ -49,6 +49,7 @@ export default {
         ? invoiceTable(invoices, {
           showAgency: true,
           selected,
+          open: (inv) => open(inv.id),
           action: (inv) => h('button', { type: 'button', class: 'btn small', testid: 'invoice-open', onclick: () => open(inv.id) }, 'Open'),
         })
         : h('p', { class: 'panel empty', testid: 'no-invoices' }, 'No invoices match.'));
@@ -79,7 +80,7 @@ export default {
           h('dt', {}, 'Amount'), h('dd', {}, money(inv.amount_cents)),
           h('dt', {}, 'Paid'), h('dd', {}, money(inv.paid_cents)),
           h('dt', {}, 'Balance'), h('dd', { testid: 'detail-balance' }, money(inv.balance_cents)),
-          h('dt', {}, 'Issued'), h('dd', {}, dateTime(inv.issued_at)),
+          h('dt', {}, 'Issued'), h('dd', {}, when(inv.issued_at)),
           h('dt', {}, 'Due'), h('dd', {}, dateOnly(inv.due_at))),
         h('div', { class: 'actions' }, pdfButton(`/api/finance/invoices/${encodeURIComponent(inv.id)}.pdf`, inv, errors, 'Download PDF')),
         h('h3', {}, 'Payments'), paymentsList(inv),
@@ -134,33 +135,54 @@ export default {
       return form;
     }
 
+    // Issuing on demand: picked from the finished launches that have no invoice (never an id to type).
     function issueForm() {
       const submit = h('button', { type: 'submit', class: 'btn', testid: 'issue-submit' }, 'Issue invoice');
+      const launchSelect = h('select', { name: 'launch_id', required: true, testid: 'issue-launch' });
+      const box = h('div', { testid: 'issue-launches' });
       const form = h('form', { class: 'panel narrow', testid: 'issue-form', novalidate: true },
         h('h2', {}, 'Issue an invoice on demand'),
-        h('p', { class: 'muted' }, 'Invoices are issued by themselves when a launch ends. Use this for a finished launch that has none.'),
-        field('Launch id', h('input', { name: 'launch_id', required: true, placeholder: 'lch_…', testid: 'issue-launch-id' })),
+        h('p', { class: 'muted' }, 'Invoices are issued by themselves when a launch ends. These finished launches have none:'),
+        box,
         h('div', { class: 'actions' }, submit));
+      form.refresh = async () => {
+        try {
+          const items = await all('/api/finance/launches/uninvoiced');
+          if (!items.length) {
+            replace(box, h('p', { class: 'empty', testid: 'issue-none' }, 'Every finished launch has its invoice.'));
+            submit.hidden = true;
+            return;
+          }
+          launchSelect.replaceChildren(...items.map((l) => h('option', { value: l.launch_id, dataset: { agency: l.agency_name } },
+            `${l.mission} — ${l.agency_name}, ${statusLabel(l.status).toLowerCase()} ${dateOnly(l.scheduled_at)} (${kindLabel(l.kind).toLowerCase()})`)));
+          replace(box, field('Finished launch', launchSelect, { hint: 'Successful launches get the commission invoice, aborted ones the abort fee.' }));
+          submit.hidden = false;
+        } catch (err) {
+          replace(box, h('p', { class: 'banner banner-error', role: 'alert' }, err.message));
+          submit.hidden = true;
+        }
+      };
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         errors.hide();
         ok.hide();
-        const { launch_id: launchId } = values(form);
+        const launchId = launchSelect.value;
         if (!launchId) {
-          errors.show('Enter the launch id.');
+          errors.show('Pick the finished launch to invoice.');
           return;
         }
         busy(submit, async () => {
           try {
             const out = await api('/api/finance/invoices', { method: 'POST', body: { launch_id: launchId } });
             ok.show(`Invoice ${out.invoice.number} issued: ${money(out.invoice.amount_cents)} to ${out.invoice.agency_name}.`);
-            form.reset();
-            await load();
+            await Promise.all([load(), form.refresh()]);
           } catch (err) {
             showError(errors, err, form);
+            form.refresh();
           }
         });
       });
+      form.refresh();
       return form;
     }
 

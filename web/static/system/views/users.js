@@ -1,7 +1,7 @@
 // IT: users by role, their VIP and disabled flags, agencies' verification, and new finance or IT employees.
 
 import { api } from '../../common/api.js';
-import { banner, busy, clearMarks, field, h, replace, select, showError, values } from '../../common/dom.js';
+import { banner, busy, clearMarks, field, h, replace, select, showError, stacked, values } from '../../common/dom.js';
 import { dateOnly } from '../../common/format.js';
 
 const ROLES = [['', 'Every role'], ['traveler', 'Travelers'], ['agency', 'Agencies'], ['finance', 'Finance'], ['it', 'IT']];
@@ -17,9 +17,9 @@ export default {
       field('Role', select('role', ROLES, { testid: 'users-role' })),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn primary' }, 'Show')));
     el.append(h('h1', {}, 'Users'), filters, errors, ok,
-      h('div', { class: 'table-wrap' }, h('table', { testid: 'users-table' },
+      h('div', { class: 'table-wrap' }, stacked(h('table', { testid: 'users-table' },
         h('thead', {}, h('tr', {}, ['Name', 'Email', 'Role', 'Since', 'VIP', 'Verified', 'Disabled'].map((x) => h('th', { scope: 'col' }, x)))),
-        tbody)),
+        tbody))),
       h('div', { class: 'actions' }, more),
       employeeForm());
     let cursor = null;
@@ -50,8 +50,8 @@ export default {
         disabled: self, title: self ? 'You cannot disable your own account' : null,
       });
       const tr = h('tr', { testid: 'user-row', dataset: { userId: u.id, role: u.role } },
-        h('td', {}, u.name),
-        h('td', {}, u.email),
+        h('td', { class: 'lead long-text' }, u.name),
+        h('td', { class: 'long-text' }, u.email),
         h('td', {}, u.role),
         h('td', { class: 'nowrap' }, dateOnly(u.created_at)),
         h('td', {}, u.role === 'traveler' ? vip : h('span', { class: 'muted' }, '—')),

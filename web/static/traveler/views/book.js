@@ -4,6 +4,7 @@ import { all, api, newKey } from '../../common/api.js';
 import { CARDS } from '../../common/cards.js';
 import { banner, busy, clearMarks, field, h, markFields, replace, showError, values } from '../../common/dom.js';
 import { ageOn, dateTime, destination, money, plural, utcDay } from '../../common/format.js';
+import { when } from '../../common/format.js';
 import { applyEvent, bookable, flash, gauge, seatsText, statusBadge } from '../../common/launches.js';
 
 const MIN_AGE = 18;
@@ -101,7 +102,7 @@ export default {
       replace(summary,
         h('div', { class: 'badges' }, statusBadge(launch.status), launch.vip_only ? h('span', { class: 'badge badge-vip' }, 'VIP early access') : null),
         h('p', {}, h('strong', {}, launch.mission), ` · ${destination(launch.destination)} · ${launch.rocket?.name ?? ''}`),
-        h('p', {}, dateTime(launch.scheduled_at), ' · ', h('strong', { testid: 'launch-price' }, money(launch.price_cents)), ' per seat'),
+        h('p', {}, when(launch.scheduled_at), ' · ', h('strong', { testid: 'launch-price' }, money(launch.price_cents)), ' per seat'),
         h('p', { class: 'seats', testid: 'seats-left', 'aria-live': 'polite', dataset: { value: launch.seats_available } }, seatsText(launch)),
         gauge(launch),
         bookable(launch) ? null : h('p', { class: 'banner banner-warn', testid: 'not-bookable' },

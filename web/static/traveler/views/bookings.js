@@ -4,6 +4,7 @@ import { api, newKey } from '../../common/api.js';
 import { banner, busy, confirmDialog, h, replace, showError, toast } from '../../common/dom.js';
 import { browserZone, downloadFile } from '../../common/files.js';
 import { dateTime, money, plural, relative } from '../../common/format.js';
+import { when } from '../../common/format.js';
 import { FINAL, statusBadge } from '../../common/launches.js';
 import { refundQuote } from '../store.js';
 
@@ -79,7 +80,7 @@ export default {
           h('span', { class: 'muted' }, 'Booking:'),
           statusBadge(b.status, 'booking-status')),
         h('h2', {}, h('a', { href: `/launches/${encodeURIComponent(b.launch_slug)}` }, b.mission)),
-        h('p', { class: 'muted' }, `${dateTime(b.scheduled_at)} (${relative(b.scheduled_at)})`),
+        h('p', { class: 'muted' }, when(b.scheduled_at, { relative: true })),
         h('p', {}, `${plural(b.seats, 'seat')} × ${money(b.price_cents)} = `, h('strong', { testid: 'booking-total' }, money(b.total_cents))),
         b.launch_status === 'delayed' && b.status === 'confirmed'
           ? h('p', { class: 'banner banner-warn', testid: 'delay-note' }, 'This launch was delayed. If the delay came after you booked, cancelling refunds you in full.')
