@@ -9,7 +9,7 @@ const EVENTS = {
   launch_scheduled: 'New launch', launch_confirmed: 'Launch confirmed', launch_delayed: 'Launch delayed',
   launch_aborted: 'Launch aborted', launch_successful: 'Launch successful', launch_failed: 'Launch failed',
   booking_confirmed: 'Booking confirmed', booking_cancelled: 'Booking cancelled',
-  invoice_issued: 'Invoice issued', payment_received: 'Payment received',
+  invoice_issued: 'Invoice issued', payment_received: 'Payment received', password_reset: 'Password reset',
 };
 
 /** The text with its web addresses as links (to this site or any other: they open in a new tab). */
