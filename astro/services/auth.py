@@ -419,15 +419,7 @@ class AuthService:
         """Replace the caller's password after checking the current one (counted like a login attempt);
         every other token and session of the user is revoked, and the caller gets a new session."""
         user = await self.get_user(principal.user_id)
-        refused, retry_after = await self._cache.login_attempt(
-            user.email,
-            address,
-            window=LOGIN_WINDOW,
-            email_limit=LOGIN_MAX_FAILURES,
-            address_limit=self._login_address_limit,
-        )
-        if refused is not None:
-            raise TooManyAttempts("too many wrong passwords; wait and try again", retry_after)
+        await self.count_attempt(user.email, address, "too many wrong passwords; wait and try again")
         if not await self._verify(user.password_hash, current):
             raise RuleViolation(
                 "the current password is wrong",
@@ -435,10 +427,11 @@ class AuthService:
                 code="wrong_password",
             )
         await self._cache.login_succeeded(user.email, address)
-        if hmac.compare_digest(current.encode(), new.encode()):
-            raise InvalidInput(
+        if hmac.compare_digest(current.encode(), new.encode()):  # well-formed, refused: 422
+            raise RuleViolation(
                 "the new password is the same as the current one",
                 {"fields": {"new_password": "is the same as the current one"}},
+                code="same_password",
             )
         await check_password(new, user.email, user.name, field="new_password")
         gen = await self._store_password(user.id, new)
@@ -459,9 +452,11 @@ class AuthService:
         await self._end_everywhere(user_id)
         return gen
 
-    async def count_attempt(self, key: str, address: str) -> None:
-        """Count one attempt of something rate-limited like a login (a reset request, keyed by its email):
-        429 beyond the limits."""
+    async def count_attempt(
+        self, key: str, address: str, refusal: str = "too many requests; wait and try again"
+    ) -> None:
+        """Count one attempt of something rate-limited like a login (a password change or a reset request,
+        keyed by the account's email): 429 `refusal` beyond the limits."""
         refused, retry_after = await self._cache.login_attempt(
             key,
             address,
@@ -470,7 +465,7 @@ class AuthService:
             address_limit=self._login_address_limit,
         )
         if refused is not None:
-            raise TooManyAttempts("too many requests; wait and try again", retry_after)
+            raise TooManyAttempts(refusal, retry_after)
 
     async def me(self, principal: Principal) -> tuple[User, dict[str, Any] | None]:
         user = await self.get_user(principal.user_id)

@@ -94,9 +94,6 @@ async def test_changing_the_password_revokes_the_other_sessions_and_keeps_this_o
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"current_password": "wrong-password-here", "new_password": NEW}, "current_password"),
-        ({"current_password": "correct-horse", "new_password": "password123"}, "new_password"),
-        ({"current_password": "correct-horse", "new_password": "correct-horse"}, "new_password"),
         ({"current_password": "correct-horse", "new_password": "short"}, "new_password"),
         ({"current_password": "correct-horse"}, "new_password"),
         ({"new_password": NEW}, "current_password"),
@@ -112,6 +109,37 @@ async def test_a_bad_password_change_is_400_naming_the_field(
     assert resp.status == 400, await resp.text()
     error = (await resp.json())["error"]
     assert error["code"] == "invalid_input" and field in error["details"]["fields"]
+    assert await status_of_me(client, account.token) == 200  # nothing was revoked
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "code"),
+    [
+        (
+            {"current_password": "wrong-password-here", "new_password": NEW},
+            "current_password",
+            "wrong_password",
+        ),
+        (
+            {"current_password": "correct-horse", "new_password": "password123"},
+            "new_password",
+            "weak_password",
+        ),
+        (
+            {"current_password": "correct-horse", "new_password": "correct-horse"},
+            "new_password",
+            "same_password",
+        ),
+    ],
+)
+async def test_a_well_formed_password_change_refused_is_422_naming_the_field(
+    client: Any, payload: dict[str, Any], field: str, code: str
+) -> None:
+    account = await register(client, traveler_body())
+    resp = await client.post(f"{AUTH}/password", json=payload, headers=account.headers)
+    assert resp.status == 422, await resp.text()
+    error = (await resp.json())["error"]
+    assert error["code"] == code and field in error["details"]["fields"]
     assert await status_of_me(client, account.token) == 200  # nothing was revoked
 
 
