@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from string import Formatter
 from typing import Any, Final
 
-from astro.domain.errors import Conflict, InvalidInput
+from astro.domain.errors import Conflict, RuleViolation
 
 STATUSES: Final = ("pending", "sending", "sent", "failed", "held", "cancelled")
 # The queue proper: what is not finished yet (sent and cancelled are history).
@@ -75,16 +75,18 @@ def check_move(current: str, target: str) -> None:
 
 
 def placeholders(text: str, field: str) -> list[str]:
-    """The placeholders of a template text; 400 naming `field` for a malformed or unknown one.
+    """The placeholders of a template text; 422 invalid_template naming `field` for a malformed or unknown
+    one (a well-formed string the template language refuses).
 
     Only plain `{name}` is accepted: no attribute or index access, conversion or format spec, so
     rendering can neither reach into objects nor fail on a value's type."""
     try:
         parsed = list(Formatter().parse(text))
     except ValueError as exc:
-        raise InvalidInput(
+        raise RuleViolation(
             f"{field} is not a valid template: {exc} (write {{{{ and }}}} for literal braces)",
             {"fields": {field: str(exc)}},
+            code="invalid_template",
         ) from None
     found: list[str] = []
     for _, name, spec, conversion in parsed:
@@ -93,9 +95,10 @@ def placeholders(text: str, field: str) -> list[str]:
         if name not in PLACEHOLDERS or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             reason = "unknown placeholder" if name not in PLACEHOLDERS else "only plain {name} placeholders"
-            raise InvalidInput(
+            raise RuleViolation(
                 f"{field}: {reason} {shown}; allowed: {', '.join(sorted(PLACEHOLDERS))}",
                 {"fields": {field: f"{reason} {shown}"}, "placeholder": name},
+                code="invalid_template",
             )
         found.append(name)
     return found

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from astro.schemas.common import Email, Name, Password, Request, Response, Text
 
@@ -76,17 +77,34 @@ class CreateEmployeeRequest(Request):
     role: Literal["finance", "it"]
 
 
+def _at_least_one_field(schema: dict[str, Any]) -> None:
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)  # a left-out field stays as it is; it has no default value to send
+
+
 class PatchUserRequest(Request):
-    vip: bool | None = Field(
+    """At least one field; a field to leave as it is is left out (null is refused, as the schema says)."""
+
+    model_config = ConfigDict(json_schema_extra=_at_least_one_field)
+
+    vip: bool | SkipJsonSchema[None] = Field(
         None, description="set by hand: the automatic VIP rule never changes it afterwards (travelers)"
     )
-    disabled: bool | None = None
-    name: Name | None = None
-    verified: Literal[True] | None = Field(
+    disabled: bool | SkipJsonSchema[None] = None
+    name: Name | SkipJsonSchema[None] = None
+    verified: Literal[True] | SkipJsonSchema[None] = Field(
         None,
         description="verify a pending agency: its launches become public, bookable and announced "
         "(as if scheduled now); agencies only, and it cannot be undone (disable the agency instead)",
     )
+
+    @field_validator("vip", "disabled", "name", "verified", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out instead of sending null")
+        return value
 
     @model_validator(mode="after")
     def _something_to_change(self) -> PatchUserRequest:

@@ -256,11 +256,16 @@ class MongoEntryLogs:
         now = now or datetime.now(UTC)
         found = _log_filter(query, before=before)
         low, high = _span(query, before, now)
+        start = await self._from_oldest(low)
+        if start is None or start >= (high or now):
+            return []
+        low = start
         docs: list[Doc] = []
         width = FIRST_WINDOW
         upper = high
         while len(docs) < limit:
-            lower = max(low, (upper or now) - width)
+            top = upper or now
+            lower = low if top - low <= width else top - width  # never before year 1, however wide
             window = {"$gte": lower, **({"$lt": upper} if upper is not None else {})}
             cursor = self._logs.find({**found, "time": window}).sort("_id", -1).limit(limit - len(docs))
             docs += [doc async for doc in cursor]
@@ -275,13 +280,14 @@ class MongoEntryLogs:
         """Every matching entry, oldest first, window after window of at most ten batches."""
         found = _log_filter(query, before=None)
         low, high = _span(query, None, now)
+        start = await self._from_oldest(low)
+        if start is None or start >= (high or now or datetime.now(UTC)):
+            return
         most = 10 * batch_size
-        lower, width, after = low, FIRST_WINDOW, None
+        lower, width, after = start, FIRST_WINDOW, None
         while True:
-            upper: datetime | None = lower + width
-            last = upper is not None and upper >= (high or datetime.now(UTC))
-            if last:
-                upper = high
+            last = (high or datetime.now(UTC)) - lower <= width  # (lower + width may pass year 9999)
+            upper: datetime | None = high if last else lower + width
             window = {"$gte": lower, **({"$lt": upper} if upper is not None else {})}
             flt = {**found, "time": window}
             if after is not None:
@@ -306,6 +312,15 @@ class MongoEntryLogs:
             lower, after = upper, None
             if seen < batch_size:
                 width = min(width * 4, MAX_WINDOW)
+
+    async def _from_oldest(self, low: datetime) -> datetime | None:
+        """`low`, or the time of the oldest entry when it is later (entries live 30 days: a span that
+        starts in year 1 is read from there, not window by window through two thousand years); None when
+        there is no entry at all."""
+        oldest = await self._logs.find_one({}, {"_id": 1}, sort=[("_id", 1)])  # ids sort by time
+        if oldest is None:
+            return None
+        return max(low, time_of_id(str(oldest["_id"])) - timedelta(milliseconds=1))
 
     async def count(self, query: LogQuery) -> int:
         return int(await self._logs.count_documents(_log_filter(query, before=None)))

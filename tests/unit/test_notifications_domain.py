@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from astro.domain.errors import Conflict, InvalidInput
+from astro.domain.errors import Conflict, RuleViolation
 from astro.domain.notifications import (
     LIVE_STATUSES,
     MOVES,
@@ -63,14 +63,14 @@ def test_literal_braces_are_written_doubled() -> None:
     ],
 )
 def test_unknown_or_fancy_placeholders_are_refused_naming_them(text: str, named: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(RuleViolation) as caught:
         placeholders(text, "body")
     assert named in caught.value.details["fields"]["body"]
 
 
 @pytest.mark.parametrize("text", ["{name", "name}", "{na{me}}"])
 def test_unbalanced_braces_are_refused(text: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(RuleViolation) as caught:
         placeholders(text, "subject")
     assert "subject" in caught.value.details["fields"]
 
