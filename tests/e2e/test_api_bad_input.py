@@ -520,9 +520,10 @@ async def test_ids_that_are_not_ids_are_not_found(client: Any, world: World, bad
     launch = {**world.fill(LAUNCH), "rocket_id": raw_id}
     status, answer = await call(client, "POST", f"{A}/launches", world.agency, json=launch)
     code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
-    if (status, code) != (400, "invalid_input") or "rocket_id" not in answer["error"]["details"].get(
-        "fields", {}
-    ):
+    # a well-formed id of no rocket is 422 unknown_rocket; a malformed one (a NUL, too long) 400
+    if (status, code) not in ((422, "unknown_rocket"), (400, "invalid_input")) or "rocket_id" not in answer[
+        "error"
+    ]["details"].get("fields", {}):
         wrong.append(("POST", f"{A}/launches rocket_id={bad_id[:40]}", status, answer))
     assert wrong == [], explain(wrong)
     assert await snapshot(client, world) == before
@@ -685,7 +686,7 @@ async def test_unknown_card_token_leaves_no_booking_and_no_held_seat(client: Any
             "card_token": "tok_platinum",
         },
     )
-    assert status == 400 and body["error"]["code"] == "invalid_input", body
+    assert status == 422 and body["error"]["code"] == "unknown_card", body  # well-formed, refused
     assert "card_token" in body["error"]["details"]["fields"], body
     assert (await call(client, "GET", f"{B}/bookings", world.traveler))[1]["items"] == []
     assert (await seats_booked(client, world)) == (0, 0)

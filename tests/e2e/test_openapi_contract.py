@@ -171,6 +171,7 @@ async def test_well_formed_references_to_what_does_not_exist_are_rules_not_bad_i
     traveler = await make_traveler()
     booking = {
         "launch_id": launch["id"],
+        "seats": 1,
         "passengers": [{"name": "Ada", "birth_date": "1990-05-17"}],
         "card_token": "tok_gold",
     }
