@@ -475,6 +475,8 @@ class LaunchActor(Actor):
         return entry
 
     def _demand(self) -> tuple[int, int, int]:
+        if not self.state.waitlist.entries:  # the usual case: no list, nothing to count
+            return 0, 0, 0
         waiting = self.state.waitlist.waiting()
         return len(waiting), sum(e.seats for e in waiting), self.state.seats_offered(self.deps.clock.now())
 
