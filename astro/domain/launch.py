@@ -372,7 +372,11 @@ class Launch:
         free = max(self.seats_free(now), 0)
         if seats <= free:
             raise SeatsAvailable(free, seats)
-        entry = Entry(entry_id, traveler_id, seats, now)
+        # Joining order is the order the actor took the joins in: stored times follow it strictly, so the
+        # list reads back in the same order (two requests' clocks may disagree with their arrival).
+        last = self.waitlist.entries[-1].joined_at if self.waitlist.entries else None
+        joined_at = now if last is None or now > last else last + timedelta(microseconds=1)
+        entry = Entry(entry_id, traveler_id, seats, joined_at)
         self.waitlist.entries.append(entry)
         return entry
 

@@ -283,3 +283,11 @@ def test_a_storm_of_joins_cancellations_and_expiries_keeps_every_seat_accounted(
         assert all(e.seats > launch.seats_free(now) for e in still_waiting)
         accounted(launch, now)
     assert len(offered_ever) > 20
+
+
+def test_joining_order_is_the_order_the_joins_were_taken_in_whatever_their_clocks_say() -> None:
+    launch = sold_out()
+    join(launch, "usr_b", 1, now=NOW)
+    join(launch, "usr_c", 1, now=NOW - timedelta(seconds=1))  # asked earlier, arrived later
+    b, c = launch.waitlist.entries
+    assert (b.traveler_id, c.traveler_id) == ("usr_b", "usr_c") and c.joined_at > b.joined_at
