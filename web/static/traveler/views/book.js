@@ -207,6 +207,12 @@ export default {
           const retryable = err.status === 0 || err.status >= 500 || err.code === 'idempotency_in_progress';
           if (!retryable) attempt = { body: null, key: null };
           showError(errors, err, form);
+          if (err.code === 'sold_out' && !form.querySelector('[data-testid="join-waitlist-link"]')) {
+            // Its last seats may be offered to travelers on its waiting list: the traveler may join it.
+            submit.after(h('a', {
+              class: 'btn', testid: 'join-waitlist-link', href: `#waitlist?launch=${encodeURIComponent(launch.id)}`,
+            }, 'Join the waiting list'));
+          }
         }
       }, v.card_token === 'tok_slow' ? 'Waiting for the bank…' : 'Paying…');
     }
