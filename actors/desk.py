@@ -15,10 +15,14 @@ from actors.launch import (
     ConfirmHold,
     GetLaunch,
     HoldSeats,
+    Joined,
+    JoinWaitlist,
     LaunchActor,
     LaunchDeps,
     LaunchLedger,
+    LeaveWaitlist,
     ReleaseHold,
+    WaitlistDue,
 )
 from actors.leases import LeaseKeeper
 from actors.loop import TaskSet
@@ -98,6 +102,7 @@ class LaunchDesk:
         observer: BookingObserver,
         clock: Clock,
         hold_for: timedelta = HOLD_FOR,
+        offer_for: timedelta = timedelta(seconds=900),
         ask_timeout: float = ASK_TIMEOUT,
     ) -> None:
         self._ask_timeout = ask_timeout
@@ -118,6 +123,8 @@ class LaunchDesk:
             launch_confirmed=self._promote_later,
             bookings_ended=self._reevaluate_later,
             hold_for=hold_for,
+            offer_for=offer_for,
+            remind=self._remind,
         )
 
         leases.watch(self._running, self._moved)
@@ -136,6 +143,16 @@ class LaunchDesk:
     async def launch_of_booking(self, booking_id: str) -> str | None:
         booking = await self._ledger.booking(booking_id)
         return None if booking is None else booking.launch_id
+
+    def _remind(self, launch_id: str, message: object) -> None:
+        """A launch actor's reminder to itself, delivered only while it runs here (a new one re-arms)."""
+        ref = self._system.get(_key(launch_id))
+        if ref is None:
+            return
+        try:
+            ref.tell(message)
+        except ActorError as exc:  # stopping, or its mailbox full: it re-arms when it next starts or settles
+            log.warning("waitlist_reminder_lost", launch_id=launch_id, error=str(exc))
 
     def _running(self, launch_id: str) -> bool:
         return self._system.get(_key(launch_id)) is not None
@@ -272,6 +289,36 @@ class LaunchDesk:
         )
         log.info("booking_cancelled", booking_id=booking_id, refund_cents=result.refund_cents)
         return result
+
+    # -- the waiting list ------------------------------------------------------------------------
+
+    async def join_waitlist(self, *, traveler_id: str, launch_id: str, seats: int, vip: bool) -> Joined:
+        message = JoinWaitlist(
+            new_id("wle"), traveler_id, seats, vip, self._clock.now(), origin.current().through("actor")
+        )
+        joined: Joined = await self._ask(launch_id, message)
+        log.info("waitlist_joined", launch_id=launch_id, entry_id=joined.entry.id, seats=seats)
+        return joined
+
+    async def leave_waitlist(self, *, traveler_id: str, launch_id: str) -> None:
+        message = LeaveWaitlist(traveler_id, self._clock.now(), origin.current().through("actor"))
+        await self._ask(launch_id, message)
+        log.info("waitlist_left", launch_id=launch_id, traveler_id=traveler_id)
+
+    async def wake_waitlists(self, launch_ids: list[str]) -> int:
+        """Start the actors of launches whose offers are past their deadline and whose owner is gone (a
+        restart, a node lost): each expires them and passes the seats on as it starts. The recovery
+        worker's part; a launch another node owns is left to it."""
+        woken = 0
+        for launch_id in launch_ids:
+            try:
+                if await self.elsewhere(launch_id) is not None:
+                    continue
+                self.ref(launch_id).tell(WaitlistDue())
+                woken += 1
+            except (ActorError, DomainError) as exc:
+                log.warning("waitlist_wake_failed", launch_id=launch_id, error=str(exc))
+        return woken
 
     async def change_status(
         self,

@@ -61,6 +61,7 @@ class RecoveryWorker:
         settle_invoice_payments: Callable[[timedelta], Awaitable[int]],
         idempotency: IdempotencySweep,
         interval: float = INTERVAL,
+        wake_waitlists: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._node = node
         self._payments = payments
@@ -68,6 +69,8 @@ class RecoveryWorker:
         self._pay_refunds = pay_refunds
         self._settle_invoice_payments = settle_invoice_payments
         self._idempotency = idempotency
+        # Launches with waiting-list offers past their deadline and no actor to expire them (a restart).
+        self._wake_waitlists = wake_waitlists
         self.stats = RecoveryStats()
         self.background = BackgroundLoop(
             self.round, interval=interval, name="payments:recovery", failed_event="payment_recovery_failed"
@@ -111,3 +114,5 @@ class RecoveryWorker:
         await self._pay_refunds(SETTLE_AFTER)
         await self._settle_invoice_payments(SETTLE_AFTER)
         await self._idempotency.sweep()
+        if self._wake_waitlists is not None:
+            await self._wake_waitlists()

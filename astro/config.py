@@ -67,6 +67,8 @@ class Settings:
     sync_interval: float = 1.0
     # How long a seat hold waits for its payment before the seats are free again.
     hold_seconds: float = 30.0
+    # How long a waiting-list offer holds its seats for the traveler it is made to.
+    waitlist_offer_seconds: float = 900.0
     # A launch actor idle this long is passivated (its memory freed; it reloads on the next message).
     actor_idle_seconds: int = 300
     recovery_interval: float = 2.0  # seconds between the payment recovery worker's rounds
@@ -167,6 +169,7 @@ class Settings:
             node_url=_url(get, "ASTRO_NODE_URL", ("http", "https")),
             metrics_interval=_int(get, "ASTRO_METRICS_INTERVAL", 15, 1, 3600),
             actor_idle_seconds=_int(get, "ASTRO_ACTOR_IDLE_SECONDS", 300, 1, 86400),
+            waitlist_offer_seconds=_int(get, "ASTRO_WAITLIST_OFFER_SECONDS", 900, 10, 7 * 86400),
             log_mongo_url=_url(get, "ASTRO_LOG_MONGO_URL", ("mongodb", "mongodb+srv")),
             public_url=_url(get, "ASTRO_PUBLIC_URL", ("http", "https")),
             mail_from=_mail_from(get("ASTRO_MAIL_FROM")),

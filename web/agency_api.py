@@ -9,11 +9,11 @@ from astro.domain.launches import Status
 from astro.domain.users import Role
 from astro.schemas.launches import (
     ActivityPage,
+    AgencyLaunchEnvelope,
+    AgencyLaunchOut,
+    AgencyLaunchPage,
     BookingsReport,
-    LaunchEnvelope,
     LaunchIn,
-    LaunchOut,
-    LaunchPage,
     Manifest,
     RocketEnvelope,
     RocketIn,
@@ -24,6 +24,7 @@ from astro.schemas.launches import (
 )
 from astro.schemas.system import AgencyProfile, AgencyProfileUpdate
 from astro.services.views import CardSource, launch_card, with_visibility
+from astro.services.waitlist import no_demand
 from web.cluster import launch_in_path, routed
 from web.http import (
     authenticate,
@@ -35,7 +36,7 @@ from web.http import (
     requires,
     respond,
 )
-from web.keys import CLOCK, DESK, FLEET, SCHEDULER
+from web.keys import CLOCK, DESK, FLEET, SCHEDULER, WAITLIST
 from web.openapi import LIMIT, PAGE, day, doc
 from web.profiles import profile_endpoints
 
@@ -47,8 +48,20 @@ async def _agency(request: web.Request) -> str:
     return (await authenticate(request)).user_id
 
 
-def launch_out(request: web.Request, launch: CardSource) -> LaunchOut:
-    return LaunchOut.model_validate(with_visibility(launch_card(launch), request.app[CLOCK].now()))
+async def launches_out(request: web.Request, launches: list[CardSource]) -> list[AgencyLaunchOut]:
+    """The agency's launches with their occupancy and the demand on their waiting lists."""
+    now = request.app[CLOCK].now()
+    demand = await request.app[WAITLIST].demand([launch.id for launch in launches]) if launches else {}
+    return [
+        AgencyLaunchOut.model_validate(
+            {**with_visibility(launch_card(launch), now), **demand.get(launch.id, no_demand(launch.id))}
+        )
+        for launch in launches
+    ]
+
+
+async def launch_out(request: web.Request, launch: CardSource) -> AgencyLaunchOut:
+    return (await launches_out(request, [launch]))[0]
 
 
 @doc("The agency's rockets", response=RocketPage, query=PAGE)
@@ -102,7 +115,7 @@ async def delete_rocket(request: web.Request) -> web.Response:
 
 @doc(
     "The agency's launches with occupancy",
-    response=LaunchPage,
+    response=AgencyLaunchPage,
     query=PAGE,
 )
 @agency_only
@@ -110,10 +123,15 @@ async def list_launches(request: web.Request) -> web.Response:
     limit = query_limit(request)
     found = await request.app[FLEET].launches(await _agency(request), decode_cursor(request), limit + 1)
     launches, cursor = page_of(found, limit, lambda launch: launch.id)
-    return respond(LaunchPage(items=[launch_out(request, launch) for launch in launches], next_cursor=cursor))
+    return respond(AgencyLaunchPage(items=await launches_out(request, list(launches)), next_cursor=cursor))
 
 
-@doc("Schedule a launch on one of the agency's rockets", body=LaunchIn, response=LaunchEnvelope, status=201)
+@doc(
+    "Schedule a launch on one of the agency's rockets",
+    body=LaunchIn,
+    response=AgencyLaunchEnvelope,
+    status=201,
+)
 @agency_only
 async def create_launch(request: web.Request) -> web.Response:
     data = await read_body(request, LaunchIn)
@@ -126,7 +144,7 @@ async def create_launch(request: web.Request) -> web.Response:
         price_cents=data.price_cents,
         min_passengers=data.min_passengers,
     )
-    return respond(LaunchEnvelope(launch=launch_out(request, launch)), status=201)
+    return respond(AgencyLaunchEnvelope(launch=await launch_out(request, launch)), status=201)
 
 
 @doc(
@@ -145,14 +163,14 @@ async def scheduling_rules(request: web.Request) -> web.Response:
     )
 
 
-@doc("One launch with occupancy", response=LaunchEnvelope)
+@doc("One launch with occupancy", response=AgencyLaunchEnvelope)
 @agency_only
 async def get_launch(request: web.Request) -> web.Response:
     launch = await request.app[FLEET].launch(await _agency(request), request.match_info["id"])
-    return respond(LaunchEnvelope(launch=launch_out(request, launch)))
+    return respond(AgencyLaunchEnvelope(launch=await launch_out(request, launch)))
 
 
-@doc("Change the launch's status (DESIGN 5 table)", body=StatusIn, response=LaunchEnvelope)
+@doc("Change the launch's status (DESIGN 5 table)", body=StatusIn, response=AgencyLaunchEnvelope)
 @routed(launch_in_path)
 @agency_only
 async def change_status(request: web.Request) -> web.Response:
@@ -164,7 +182,7 @@ async def change_status(request: web.Request) -> web.Response:
         scheduled_at=data.scheduled_at,
         reason=data.reason,
     )
-    return respond(LaunchEnvelope(launch=launch_out(request, launch)))
+    return respond(AgencyLaunchEnvelope(launch=await launch_out(request, launch)))
 
 
 @doc("The manifest: every booking with its passengers", response=Manifest)

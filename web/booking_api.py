@@ -22,9 +22,11 @@ from astro.schemas.launches import (
     LaunchPage,
 )
 from astro.schemas.system import TravelerProfile, TravelerProfileUpdate
+from astro.schemas.waitlist import WaitlistEntryOut, WaitlistEnvelope, WaitlistIn, WaitlistPage
 from astro.services.idempotency import InProgress
 from astro.services.views import booking_json
-from web.cluster import launch_in_body, launch_of_booking, routed
+from astro.services.waitlist import entry_json
+from web.cluster import launch_in_body, launch_in_path, launch_of_booking, routed
 from web.http import (
     IDEMPOTENCY_CLAIM,
     authenticate,
@@ -39,7 +41,7 @@ from web.http import (
     requires,
     respond,
 )
-from web.keys import CATALOG, CLOCK, DESK, LEDGER
+from web.keys import CATALOG, CLOCK, DESK, LEDGER, WAITLIST
 from web.openapi import PAGE, choice, day, doc
 from web.profiles import profile_endpoints
 
@@ -190,6 +192,64 @@ async def cancel(request: web.Request) -> web.Response:
     )
 
 
+@doc(
+    "Join a sold-out launch's waiting list with a party size (1-4 seats, VIP 1-6): freed seats are offered "
+    "in joining order",
+    body=WaitlistIn,
+    response=WaitlistEnvelope,
+    status=201,
+    errors={
+        403: "vip_only: the launch is open to VIP travelers only for now",
+        404: "no such launch",
+        409: "seats_available (book them instead), already_waiting, launch_not_bookable, agency_not_verified",
+        422: "seat_limit: a party of 1 to 4 seats (6 for VIP travelers)",
+    },
+)
+@routed(launch_in_path)
+@traveler_only
+async def join_waitlist(request: web.Request) -> web.Response:
+    data = await read_body(request, WaitlistIn)
+    principal = await authenticate(request)
+    joined = await request.app[DESK].join_waitlist(
+        traveler_id=principal.user_id,
+        launch_id=request.match_info["id"],
+        seats=data.seats,
+        vip=principal.vip,
+    )
+    row = await request.app[WAITLIST].entry(joined.entry.id)
+    assert row is not None, "the entry was committed before the actor answered"
+    return respond(WaitlistEnvelope(entry=WaitlistEntryOut.model_validate(entry_json(row))), status=201)
+
+
+@doc(
+    "Leave a launch's waiting list (an offer held is passed on to the next traveler)",
+    status=204,
+    errors={404: "no such launch, or you are not on its waiting list"},
+)
+@routed(launch_in_path)
+@traveler_only
+async def leave_waitlist(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    await request.app[DESK].leave_waitlist(traveler_id=principal.user_id, launch_id=request.match_info["id"])
+    return web.Response(status=204)
+
+
+@doc(
+    "The traveler's waiting-list entries, newest first: status, position (1 is next) and offer deadline",
+    response=WaitlistPage,
+    query=PAGE,
+)
+@traveler_only
+async def list_waitlist(request: web.Request) -> web.Response:
+    limit = query_limit(request)
+    rows = await request.app[WAITLIST].traveler_entries(
+        (await authenticate(request)).user_id, decode_cursor(request), limit + 1
+    )
+    rows, cursor = page_of(rows, limit, lambda r: str(r["id"]))
+    items = [WaitlistEntryOut.model_validate(entry_json(r)) for r in rows]
+    return respond(WaitlistPage(items=items, next_cursor=cursor))
+
+
 get_profile, put_profile = profile_endpoints(
     Role.TRAVELER, TravelerProfile, TravelerProfileUpdate, "traveler's contact and tax data"
 )
@@ -205,3 +265,6 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/bookings", list_bookings, allow_head=False)
     r.add_get(f"{PREFIX}/bookings/{{id}}", get_booking, allow_head=False)
     r.add_post(f"{PREFIX}/bookings/{{id}}/cancel", cancel)
+    r.add_post(f"{PREFIX}/launches/{{id}}/waitlist", join_waitlist)
+    r.add_delete(f"{PREFIX}/launches/{{id}}/waitlist", leave_waitlist)
+    r.add_get(f"{PREFIX}/waitlist", list_waitlist, allow_head=False)

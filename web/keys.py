@@ -37,6 +37,7 @@ from astro.services.notify import NotifyService
 from astro.services.passwords import PasswordResets
 from astro.services.payment_webhooks import PaymentWebhooks
 from astro.services.reconciliation import Reconciliation
+from astro.services.waitlist import WaitlistReads
 
 if TYPE_CHECKING:
     from web.cluster import Forwarder
@@ -70,6 +71,7 @@ BOOKING_OBSERVER: web.AppKey[BookingObserver] = web.AppKey("booking_observer")
 # Reads handlers still make of the stores themselves (web/live.py, web/booking_api.py).
 CATALOG_STORE: web.AppKey[FleetStore] = web.AppKey("catalog_store")
 LEDGER: web.AppKey[BookingRecords] = web.AppKey("ledger")
+WAITLIST: web.AppKey[WaitlistReads] = web.AppKey("waitlist")
 
 ACTORS = web.AppKey("actors", ActorSystem)
 LIVE = web.AppKey("live", LivePublisher)

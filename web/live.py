@@ -8,8 +8,9 @@ from aiohttp import web
 
 from astro.domain.users import Principal, Role
 from astro.services.views import launch_card, with_visibility
+from astro.services.waitlist import no_demand
 from web.booking_api import booking_out
-from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER
+from web.keys import BROADCASTER, CATALOG, CATALOG_STORE, CLOCK, LEDGER, WAITLIST
 
 SNAPSHOT_LIMIT = 200
 
@@ -34,7 +35,14 @@ def register_snapshots(app: web.Application) -> None:
         assert principal is not None  # the WebSocket layer only maps authenticated agencies here
         launches = await app[CATALOG_STORE].agency_launches(principal.user_id, None, SNAPSHOT_LIMIT)
         now = app[CLOCK].now()
-        return {"launches": [with_visibility(launch_card(launch), now) for launch in launches]}
+        # With the demand on each launch's waiting list, as the agency's REST views show it.
+        demand = await app[WAITLIST].demand([launch.id for launch in launches]) if launches else {}
+        return {
+            "launches": [
+                {**with_visibility(launch_card(launch), now), **demand.get(launch.id, no_demand(launch.id))}
+                for launch in launches
+            ]
+        }
 
     async def traveler(principal: Principal | None, channel: str) -> dict[str, Any]:
         assert principal is not None

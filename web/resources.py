@@ -91,6 +91,7 @@ from astro.store.spool import Spool
 from astro.store.stripe_events import PgStripeEvents, StripeSignatures
 from astro.store.stripe_gateway import StripeGateway
 from astro.store.sync_sources import MongoPeople, PgLaunchRows
+from astro.store.waitlist import PgWaitlist
 from web import live, monitoring
 from web.clients import MONGO_DB, PG_POOL, REDIS, SMTP_ADDRESS
 from web.cluster import Forwarder
@@ -128,6 +129,7 @@ from web.keys import (
     SETTINGS,
     SYNC,
     SYNC_JOBS,
+    WAITLIST,
 )
 from web.monitoring import ENTRY_LOGS, LOG_SHIPPER, METRIC_SAMPLES, SAMPLER, read_figures
 
@@ -308,9 +310,15 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         observer=app[BOOKING_OBSERVER],
         clock=clock,
         hold_for=timedelta(seconds=settings.hold_seconds),
+        offer_for=timedelta(seconds=settings.waitlist_offer_seconds),
         ask_timeout=settings.ask_timeout,
     )
     idempotency = PgIdempotency(pool)
+    waitlist = app[WAITLIST] = PgWaitlist(pool)
+
+    async def wake_waitlists() -> int:
+        return await desk.wake_waitlists(await waitlist.launches_with_offers_due(clock.now()))
+
     app[CATALOG_STORE], app[LEDGER], app[IDEMPOTENCY] = store, ledger, idempotency
     app[LIVE], app[ACTORS], app[DESK], app[PAYMENTS] = publisher, system, desk, payments
     app[CATALOG] = PublicCatalog(store, cache.LaunchCache(app[REDIS]), clock)
@@ -329,6 +337,7 @@ async def launches_ctx(app: web.Application) -> AsyncIterator[None]:
         settle_invoice_payments=finance.resolve_card_payments,
         idempotency=idempotency,
         interval=settings.recovery_interval,
+        wake_waitlists=wake_waitlists,
     )
     live.register_snapshots(app)
     publisher.start()

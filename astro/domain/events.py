@@ -132,6 +132,57 @@ class PaymentReceived:
     balance_cents: int
 
 
+@dataclass(frozen=True, slots=True)
+class SeatsOffered:
+    """Seats that came free are offered to a traveler on the launch's waiting list until `expires_at`."""
+
+    launch: LaunchFacts
+    entry_id: str
+    traveler_id: str
+    seats: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OfferExpired:
+    """A waiting-list offer was not used in time: its seats pass on."""
+
+    launch: LaunchFacts
+    entry_id: str
+    traveler_id: str
+    seats: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistClosed:
+    """The launch ended (aborted, successful, failed): everyone still on its waiting list is told."""
+
+    launch: LaunchFacts
+    travelers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingPosition:
+    """Where one entry stands on the waiting list now (position 1 is next; None: it holds an offer or it
+    left the list)."""
+
+    entry_id: str
+    traveler_id: str
+    status: str
+    position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistMoved:
+    """The waiting list changed: the entries whose position moved, and the demand the agency sees."""
+
+    launch: LaunchFacts
+    moved: tuple[WaitingPosition, ...]
+    waiting: int  # entries waiting
+    seats_wanted: int  # the seats they want
+    seats_offered: int  # seats under offers not booked yet
+
+
 DomainEvent = (
     LaunchScheduled
     | SeatsBooked
@@ -140,4 +191,8 @@ DomainEvent = (
     | InvoiceDue
     | InvoiceIssued
     | PaymentReceived
+    | SeatsOffered
+    | OfferExpired
+    | WaitlistClosed
+    | WaitlistMoved
 )

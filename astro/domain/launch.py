@@ -32,8 +32,13 @@ from astro.domain.events import (
     LaunchFacts,
     LaunchScheduled,
     LaunchStatusChanged,
+    OfferExpired,
     PassengerFacts,
     SeatsBooked,
+    SeatsOffered,
+    WaitingPosition,
+    WaitlistClosed,
+    WaitlistMoved,
 )
 from astro.domain.ids import new_id
 from astro.domain.invoices import invoice_kind_for
@@ -48,6 +53,7 @@ from astro.domain.launches import (
     check_transition,
     slugify,
 )
+from astro.domain.waitlist import AlreadyWaiting, Entry, NotWaiting, SeatsAvailable, Waitlist
 
 HOLD_FOR: Final = timedelta(seconds=30)
 
@@ -91,6 +97,7 @@ class Hold:
     traveler_id: str
     seats: int
     expires_at: datetime
+    entry_id: str | None = None  # the waiting-list offer these seats come from, in part or whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +134,8 @@ class Launch:
     holds: dict[str, Hold] = field(default_factory=dict)
     # Its agency was verified by IT: until then the launch is not public, bookable nor announced.
     agency_verified: bool = True
+    # Its waiting list: entries in joining order, some holding offers of seats that came free.
+    waitlist: Waitlist = field(default_factory=Waitlist)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -162,8 +171,14 @@ class Launch:
             del self.holds[hold_id]
         return sum(h.seats for h in self.holds.values())
 
+    def seats_offered(self, now: datetime) -> int:
+        """Seats offered to travelers on the waiting list, less those their holds are booking now."""
+        self.seats_held(now)  # expired holds let go first: their offered seats are offered again
+        return sum(e.seats - (e.from_offer if e.hold_id in self.holds else 0) for e in self.waitlist.offers())
+
     def seats_free(self, now: datetime) -> int:
-        return self.capacity - self.seats_booked - self.seats_held(now)
+        """Capacity less sold, held and offered seats: sold + held + offered + free = capacity."""
+        return self.capacity - self.seats_booked - self.seats_held(now) - self.seats_offered(now)
 
     def vip_only(self, now: datetime) -> bool:
         """During its first hours (until public_from) a launch is for VIP travelers only."""
@@ -201,37 +216,62 @@ class Launch:
                 code="vip_only",
             )
         check_ages(list(passengers), self.scheduled_at.date())
-        self._check_free(seats, now)
         hold_id = hold_id or new_id("hld")
-        self.holds[hold_id] = Hold(traveler_id, seats, now + hold_for)
+        offer = self._offer_of(traveler_id, now)
+        from_offer = min(seats, offer.seats) if offer is not None else 0
+        self._check_free(seats - from_offer, now)
+        if offer is not None:  # the offered seats pass from the offer to the hold (back if it is let go)
+            offer.hold_id, offer.from_offer = hold_id, from_offer
+        entry_id = offer.id if offer is not None else None
+        self.holds[hold_id] = Hold(traveler_id, seats, now + hold_for, entry_id)
         return SeatsHeld(hold_id, self.price_cents, self.price_cents * seats)
 
-    def release(self, hold_id: str) -> None:
-        """The traveler will not pay: the held seats are free again."""
-        self.holds.pop(hold_id, None)
+    def _offer_of(self, traveler_id: str, now: datetime) -> Entry | None:
+        """The traveler's offer, when they hold one no live hold of theirs is booking already."""
+        entry = self.waitlist.of(traveler_id)
+        if entry is None or not entry.offered:
+            return None
+        self.seats_held(now)
+        return None if entry.hold_id in self.holds else entry
 
-    def confirm_hold(self, hold_id: str, booking: NewBooking, now: datetime) -> None:
+    def release(self, hold_id: str) -> None:
+        """The traveler will not pay: the held seats are free again (offered again, when an offer's)."""
+        hold = self.holds.pop(hold_id, None)
+        entry = self.waitlist.get(hold.entry_id) if hold is not None and hold.entry_id else None
+        if entry is not None and entry.hold_id == hold_id:
+            entry.hold_id, entry.from_offer = None, 0
+
+    def confirm_hold(self, hold_id: str, booking: NewBooking, now: datetime) -> Entry | None:
         """The held seats are sold to the booking (committed with the others accepted with it, then told
         by `sold`). Without its hold (expired, the launch reloaded, or a hold for other seats), the seats
-        are taken again only if the launch still takes bookings and they are free."""
+        are taken again only if the launch still takes bookings and they are free -- or offered to its
+        traveler. The waiting-list entry whose offer the booking uses is returned: it leaves the list
+        (what the offer held beyond the booking's seats is free again)."""
         hold = self.holds.pop(hold_id, None)
+        entry = self.waitlist.get(hold.entry_id) if hold is not None and hold.entry_id else None
         if (
             hold is None
             or hold.expires_at <= now
-            or (hold.traveler_id, hold.seats)
-            != (
-                booking.traveler_id,
-                booking.seats,
-            )
+            or (hold.traveler_id, hold.seats) != (booking.traveler_id, booking.seats)
+            or (entry is not None and entry.hold_id != hold_id)
         ):
+            if entry is not None and entry.hold_id == hold_id:
+                entry.hold_id, entry.from_offer = None, 0
             self._check_bookable(now)
-            self._check_free(booking.seats, now)
+            entry = self._offer_of(booking.traveler_id, now)
+            self._check_free(booking.seats - (min(booking.seats, entry.seats) if entry else 0), now)
+        if entry is not None:
+            self.waitlist.remove(entry)
         self.seats_booked += booking.seats
+        return entry
 
-    def withdraw(self, booking: NewBooking) -> None:
+    def withdraw(self, booking: NewBooking, entry: Entry | None = None) -> None:
         """A booking confirmed in memory whose payment was released before it committed: its seats are
-        free again (nothing of it was stored)."""
+        free again (nothing of it was stored), and the offer it would have used is the traveler's again."""
         self.seats_booked -= booking.seats
+        if entry is not None:
+            entry.hold_id, entry.from_offer = None, 0
+            self.waitlist.restore(entry)
 
     def sold(self, bookings: list[NewBooking]) -> list[SeatsBooked]:
         """The events of bookings confirmed together, with the launch as it stands once they commit."""
@@ -306,6 +346,102 @@ class Launch:
             cancelled_at=now,
         )
 
+    # -- waiting list ----------------------------------------------------------------------------
+
+    def join_waitlist(
+        self, *, entry_id: str, traveler_id: str, seats: int, vip: bool, now: datetime
+    ) -> Entry:
+        """Put a party on the waiting list, last: only when the launch is sold out for it (its seats are
+        not free: sold, held or offered) and it would take the booking otherwise."""
+        check_seats(seats, seats, vip)
+        if not self.agency_verified:
+            raise Conflict(
+                "this launch's agency is not verified yet: its launches cannot be booked",
+                code="agency_not_verified",
+            )
+        self._check_bookable(now)
+        if self.vip_only(now) and not vip:
+            raise Forbidden(
+                "this launch is open to VIP travelers only until public_from",
+                {"public_from": self.public_from.isoformat()},
+                code="vip_only",
+            )
+        existing = self.waitlist.of(traveler_id)
+        if existing is not None:
+            raise AlreadyWaiting(existing.id)
+        free = max(self.seats_free(now), 0)
+        if seats <= free:
+            raise SeatsAvailable(free, seats)
+        # Joining order is the order the actor took the joins in: stored times follow it strictly, so the
+        # list reads back in the same order (two requests' clocks may disagree with their arrival).
+        last = self.waitlist.entries[-1].joined_at if self.waitlist.entries else None
+        joined_at = now if last is None or now > last else last + timedelta(microseconds=1)
+        entry = Entry(entry_id, traveler_id, seats, joined_at)
+        self.waitlist.entries.append(entry)
+        return entry
+
+    def leave_waitlist(self, traveler_id: str) -> Entry:
+        """The traveler leaves the list; an offer they held is free for the next entries."""
+        entry = self.waitlist.of(traveler_id)
+        if entry is None:
+            raise NotWaiting()
+        self.waitlist.remove(entry)
+        return entry
+
+    def make_offers(self, now: datetime, offer_for: timedelta) -> list[SeatsOffered]:
+        """Offer the free seats to the first waiting entries whose party fits, in joining order, each
+        until `now + offer_for`. Nothing is offered once the launch takes no bookings."""
+        if self.status not in OPEN or now >= self.scheduled_at or not self.agency_verified:
+            return []
+        chosen = self.waitlist.fitting(max(self.seats_free(now), 0))
+        if not chosen:
+            return []
+        facts = self.facts()
+        deadline = min(now + offer_for, self.scheduled_at)
+        for entry in chosen:
+            entry.offer_expires_at = deadline
+        return [SeatsOffered(facts, e.id, e.traveler_id, e.seats, deadline) for e in chosen]
+
+    def expire_offer(self, entry_id: str, now: datetime) -> OfferExpired | None:
+        """An offer past its deadline leaves the list (its seats are free for the next entries); None when
+        it is not due, or gone, or its traveler is paying for it right now (it expires after that hold)."""
+        entry = self.waitlist.get(entry_id)
+        if entry is None or entry.offer_expires_at is None or entry.offer_expires_at > now:
+            return None
+        self.seats_held(now)
+        if entry.hold_id in self.holds:
+            return None
+        self.waitlist.remove(entry)
+        return OfferExpired(self.facts(), entry.id, entry.traveler_id, entry.seats)
+
+    def offers_due(self, now: datetime) -> list[str]:
+        """The offers whose deadline has passed."""
+        return [e.id for e in self.waitlist.offers() if e.offer_expires_at and e.offer_expires_at <= now]
+
+    def waitlist_positions(self) -> dict[str, WaitingPosition]:
+        return self.waitlist.positions()
+
+    def waitlist_moved(
+        self, before: dict[str, WaitingPosition], now: datetime, gone: dict[str, str] | None = None
+    ) -> WaitlistMoved:
+        """The list as it stands against `before`: the entries whose place changed (those gone with the
+        status `gone` names for them), and the demand."""
+        after = self.waitlist.positions()
+        moved = [p for k, p in after.items() if before.get(k) != p]
+        moved += [
+            WaitingPosition(k, p.traveler_id, (gone or {}).get(k, "left"), None)
+            for k, p in before.items()
+            if k not in after
+        ]
+        waiting = self.waitlist.waiting()
+        return WaitlistMoved(
+            self.facts(),
+            tuple(moved),
+            len(waiting),
+            sum(e.seats for e in waiting),
+            self.seats_offered(now),
+        )
+
     # -- status ----------------------------------------------------------------------------------
 
     def change_status(
@@ -331,8 +467,10 @@ class Launch:
         if target is Status.CONFIRMED and self.confirmed_at is None:
             self.confirmed_at = now
         self.status, self.status_reason, self.updated_at = target, reason, now
+        closed: list[Entry] = []
         if target in FINAL:
             self.holds.clear()
+            closed = self.waitlist.close()
         refunded = target in REFUND_ALL
         facts = self.facts()
         cancelled = [
@@ -356,6 +494,8 @@ class Launch:
         travelers = tuple(sorted({b.traveler_id for b in active}))
         events: list[DomainEvent] = [LaunchStatusChanged(facts, previous, travelers, refunds)]
         events += cancelled
+        if closed:
+            events.append(WaitlistClosed(facts, tuple(e.traveler_id for e in closed)))
         kind = invoice_kind_for(target)
         if kind is not None:
             events.append(InvoiceDue(self.id, self.agency_id, kind, now))

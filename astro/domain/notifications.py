@@ -23,6 +23,8 @@ EVENTS: Final = (
     "invoice_issued",
     "payment_received",
     "password_reset",
+    "waitlist_offer",
+    "waitlist_closed",
 )
 MAX_ATTEMPTS: Final = 5
 PLACEHOLDERS: Final = frozenset(
@@ -50,6 +52,10 @@ PLACEHOLDERS: Final = frozenset(
         "ticket_line",
         "invoice_link",
         "invoice_line",
+        "seats_are_text",
+        "offer_until",
+        "offer_until_date",
+        "status_text",
     }
 )
 # Destinations as notifications written before they were named for people stored them ("low earth").
@@ -133,6 +139,8 @@ def values(data: Mapping[str, Any], base_url: str) -> dict[str, str]:
     for name in ("seats", "seats_available"):
         if name in out:
             out[f"{name}_text"] = count(out[name], "seat")
+    if "seats" in out:  # "1 seat is", "2 seats are": a waiting-list offer's subject
+        out["seats_are_text"] = out["seats_text"] + (" is" if out["seats_text"].startswith("1 ") else " are")
     ticket = out.get("ticket_path", "")
     out["ticket_link"] = f"{base_url}{ticket}" if ticket else ""
     out["ticket_line"] = f"\nYour e-ticket and receipt (PDF): {out['ticket_link']}" if ticket else ""

@@ -102,6 +102,24 @@ class LaunchPage(Response):
     next_cursor: str | None = None
 
 
+class AgencyLaunchOut(LaunchOut):
+    """A launch as its agency sees it: with the demand on its waiting list (what a second launch could
+    serve)."""
+
+    waitlist_length: int = Field(0, description="travelers waiting")
+    waitlist_seats: int = Field(0, description="seats they want")
+    seats_offered: int = Field(0, description="seats offered to the waiting list, not booked yet")
+
+
+class AgencyLaunchEnvelope(Response):
+    launch: AgencyLaunchOut
+
+
+class AgencyLaunchPage(Response):
+    items: list[AgencyLaunchOut]
+    next_cursor: str | None = None
+
+
 class PassengerIn(Request):
     name: Name
     birth_date: date

@@ -18,8 +18,12 @@ from astro.domain.events import (
     LaunchFacts,
     LaunchScheduled,
     LaunchStatusChanged,
+    OfferExpired,
     PaymentReceived,
     SeatsBooked,
+    SeatsOffered,
+    WaitlistClosed,
+    WaitlistMoved,
 )
 from astro.domain.launches import destination_phrase
 from astro.services.live import (
@@ -160,7 +164,24 @@ def _notices(event: DomainEvent, shared: dict[int, dict[str, Any]]) -> list[Noti
             "balance": money(event.balance_cents),
         }
         return [Notice("payment_received", ToAgency(event.agency_id), data)]
-    return []  # InvoiceDue: a step inside the transaction, told through the InvoiceIssued it makes
+    if isinstance(event, SeatsOffered):
+        data = {
+            **launch_values(event.launch),
+            "entry_id": event.entry_id,
+            "seats": event.seats,
+            "offer_until": event.expires_at.strftime("%H:%M UTC"),
+            "offer_until_date": event.expires_at.strftime("%A %d %B %Y"),
+            "offer_expires_at": event.expires_at.isoformat(),
+            # The link opens the traveler's waiting list, where the offer's "Book now" is.
+            "link_path": "/traveler#waitlist",
+        }
+        return [Notice("waitlist_offer", ToTraveler(event.traveler_id), data)]
+    if isinstance(event, WaitlistClosed):
+        data = {**launch_values(event.launch), "status_text": event.launch.status.value}
+        return [Notice("waitlist_closed", ToTraveler(t), data) for t in event.travelers]
+    # InvoiceDue: a step inside the transaction, told through the InvoiceIssued it makes; OfferExpired and
+    # WaitlistMoved are told live only.
+    return []
 
 
 def announcement(launch: LaunchFacts) -> Notice:
@@ -238,8 +259,49 @@ def _live(event: DomainEvent, now: datetime) -> list[LiveEvent]:
         channels.append(agency_channel(launch.agency_id))
         channels += [traveler_channel(t) for t in event.travelers]
         return [LiveEvent(c, "status", data) for c in channels]
+    if isinstance(event, SeatsOffered | OfferExpired | WaitlistMoved):
+        return waitlist_events(event)
     if isinstance(event, LaunchScheduled):
         card = launch_card(event.launch)
         channels = [*launches_channels(event.launch.public_from, now), agency_channel(event.launch.agency_id)]
         return [LiveEvent(c, "launch_added", card) for c in channels]
     return []
+
+
+def waitlist_events(event: SeatsOffered | OfferExpired | WaitlistMoved) -> list[LiveEvent]:
+    """A traveler's offer (with its deadline), positions that moved (on each one's own channel), and the
+    demand on the agency's channel."""
+    launch = event.launch
+    if isinstance(event, SeatsOffered):
+        data = {
+            "entry_id": event.entry_id,
+            "launch_id": launch.id,
+            "launch_slug": launch.slug,
+            "mission": launch.mission,
+            "seats": event.seats,
+            "status": "offered",
+            "position": None,
+            "offer_expires_at": event.expires_at.isoformat(),
+        }
+        return [LiveEvent(traveler_channel(event.traveler_id), "waitlist_offer", data)]
+    if isinstance(event, OfferExpired):
+        data = {"entry_id": event.entry_id, "launch_id": launch.id, "seats": event.seats, "status": "expired"}
+        return [LiveEvent(traveler_channel(event.traveler_id), "waitlist_expired", data)]
+    out = [
+        LiveEvent(
+            traveler_channel(p.traveler_id),
+            "waitlist_position",
+            {"entry_id": p.entry_id, "launch_id": launch.id, "status": p.status, "position": p.position},
+        )
+        for p in event.moved
+    ]
+    demand = {
+        "launch_id": launch.id,
+        "waitlist_length": event.waiting,
+        "waitlist_seats": event.seats_wanted,
+        "seats_offered": event.seats_offered,
+    }
+    out.append(
+        LiveEvent(agency_channel(launch.agency_id), "waitlist_demand", demand, f"waitlist:{launch.id}")
+    )
+    return out

@@ -18,6 +18,7 @@ from astro.domain.launch import Launch
 from astro.domain.launches import REFUND_ALL, Status
 from astro.domain.leases import LEASE, Fence, Fenced
 from astro.domain.payments import PaymentsReleased
+from astro.domain.waitlist import Waitlist, WaitlistChange
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
 from astro.store.booking_reads import PgBookingReads
 from astro.store.errors import unavailable_as
@@ -26,6 +27,7 @@ from astro.store.launches import fetch_launch
 from astro.store.leases import FENCED
 from astro.store.notices import AGENCIES, TRAVELERS, write_notices
 from astro.store.postgres import write_tx
+from astro.store.waitlist import apply_change, load_entries
 
 Row = dict[str, Any]
 # The tables whose inserts commit_bookings writes to the change log itself (migration 006).
@@ -139,7 +141,11 @@ class PgLedger(PgBookingReads):
     # -- the launch actor's reads and writes -----------------------------------------------------
 
     async def load(self, launch_id: str) -> Launch:
-        return await fetch_launch(self._pool, launch_id)
+        """The launch with its waiting list (entries waiting and offered, in joining order)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            launch = await fetch_launch(conn, launch_id)
+            launch.waitlist = Waitlist(await load_entries(conn, launch_id))
+        return launch
 
     async def travelers_on(self, launch_id: str) -> list[str]:
         """Travelers with an active booking on the launch."""
@@ -171,6 +177,7 @@ class PgLedger(PgBookingReads):
         previous: Status,
         bookings: list[NewBooking],
         events: list[DomainEvent],
+        waitlist: WaitlistChange | None = None,
     ) -> None:
         """One transaction: a batch's bookings, their passengers, charges and notifications, the launch's
         seat count and status.
@@ -232,6 +239,8 @@ class PgLedger(PgBookingReads):
                 _, updated = await conn.fetchrow(COMMIT_BOOKINGS, doc)
                 if updated != 1:
                     raise StatusMoved(launch.id, previous)
+                if waitlist:  # the offers these bookings used leave the list with them
+                    await apply_change(conn, launch.id, waitlist)
                 await write_notices(conn, others)
         except asyncpg.PostgresError as exc:
             state = getattr(exc, "sqlstate", None)
@@ -250,10 +259,20 @@ class PgLedger(PgBookingReads):
             )
         return frozenset(r["id"] for r in rows)
 
-    async def commit_cancel(self, fence: Fence, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
+    async def commit_cancel(
+        self,
+        fence: Fence,
+        launch: Launch,
+        event: BookingCancelled,
+        waitlist: WaitlistChange | None = None,
+        offers: list[DomainEvent] | None = None,
+    ) -> RefundOwed | None:
         """The booking cancelled, its seats given back to the launch, the e-mails and the refund owed, in one
-        transaction under the actor's fence."""
+        transaction under the actor's fence -- with the offers of the freed seats to the waiting list."""
         async with _fenced(self._pool, fence, self._stall_limit) as conn:
+            if waitlist:
+                await apply_change(conn, launch.id, waitlist)
+                await write_notices(conn, notices(offers or []))
             owed = await _cancel(conn, event)
             await conn.execute(
                 "UPDATE launches SET seats_booked = seats_booked - $2, updated_at = now() WHERE id = $1",
@@ -264,7 +283,12 @@ class PgLedger(PgBookingReads):
             return owed
 
     async def commit_status(
-        self, fence: Fence, launch: Launch, previous: Status, events: list[DomainEvent]
+        self,
+        fence: Fence,
+        launch: Launch,
+        previous: Status,
+        events: list[DomainEvent],
+        waitlist: WaitlistChange | None = None,
     ) -> list[RefundOwed]:
         """The new status (compare-and-set on `previous`) and its e-mails; the bookings an aborted or failed
         launch cancels with their refunds owed; the invoice of a launch that ended -- in one transaction
@@ -294,8 +318,19 @@ class PgLedger(PgBookingReads):
                         refunds.append(owed)
                 elif isinstance(event, InvoiceDue):
                     await issue_invoice(conn, event)
+            if waitlist:  # an ended launch closes its list
+                await apply_change(conn, launch.id, waitlist)
             await write_notices(conn, notices(events))
             return refunds
+
+    async def commit_waitlist(
+        self, fence: Fence, launch: Launch, change: WaitlistChange, events: list[DomainEvent]
+    ) -> None:
+        """A move of the launch's waiting list (a traveler joins or leaves, offers expire, freed seats are
+        offered) and its e-mails, in one transaction under the actor's fence."""
+        async with _fenced(self._pool, fence, self._stall_limit) as conn:
+            await apply_change(conn, launch.id, change)
+            await write_notices(conn, notices(events))
 
     # -- the desk's reads and settling -----------------------------------------------------------
 

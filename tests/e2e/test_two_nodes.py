@@ -209,3 +209,54 @@ async def test_a_restarted_node_takes_its_own_launches_back_at_once(
     )
     assert (lease["node"], lease["epoch"]) == ("node-a", 8)
     assert lease["holder"] == nodes[0].app[LEASES].owner.holder
+
+
+async def test_waitlist_offers_are_made_by_the_owner_alone_and_a_stale_owner_offers_nothing(
+    nodes: list[Any], settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any]
+) -> None:
+    """Joins and a cancellation sent to the other node are forwarded: the owner makes the offer, in the
+    cancellation's transaction. Once the lease is taken behind the owner's back, its cancellation (and
+    with it any offer) is refused by the fence: nothing is written."""
+
+    async def entries(launch_id: str) -> list[str]:
+        row = await db(
+            settings,
+            "SELECT array_agg(status ORDER BY joined_at) AS s FROM waitlist_entries WHERE launch_id = $1",
+            launch_id,
+        )
+        return list(row["s"] or [])
+
+    async def join(node: Any, traveler: Any, launch_id: str) -> Any:
+        return await node.post(
+            f"{B}/launches/{launch_id}/waitlist", headers=traveler.headers, json={"seats": 2}
+        )
+
+    launch = await make_launch(await make_agency(), capacity=2, min_passengers=1, days=400)
+    first = await book(nodes[0], travelers[0], launch["id"], seats=2)
+    assert first.status == 201
+    for traveler in travelers[1:3]:
+        assert (await join(nodes[1], traveler, launch["id"])).status == 201
+    cancel = await nodes[1].post(
+        f"{B}/bookings/{(await first.json())['booking']['id']}/cancel", headers=travelers[0].headers
+    )
+    assert cancel.status == 200, await cancel.text()
+    assert await entries(launch["id"]) == ["offered", "waiting"]
+    assert nodes[1].app[ACTORS].get(f"launch:{launch['id']}") is None  # node b made nothing itself
+
+    other = await make_launch(await make_agency(), capacity=2, min_passengers=1, days=400)
+    held = await book(nodes[0], travelers[3], other["id"], seats=2)
+    assert held.status == 201
+    assert (await join(nodes[0], travelers[4], other["id"])).status == 201
+    await db(
+        settings,
+        """UPDATE launch_leases SET epoch = epoch + 1, node = 'intruder', holder = 'intruder:1',
+               url = 'http://127.0.0.1:9', expires_at = now() + interval '1 minute'
+           WHERE launch_id = $1 RETURNING epoch""",
+        other["id"],
+    )
+    answer = await nodes[0].post(
+        f"{B}/bookings/{(await held.json())['booking']['id']}/cancel", headers=travelers[3].headers
+    )
+    assert answer.status == 503, await answer.text()
+    assert await entries(other["id"]) == ["waiting"]
+    assert await counts(settings, other["id"]) == (2, 2)

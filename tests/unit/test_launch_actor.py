@@ -36,6 +36,7 @@ from astro.domain.ids import new_id
 from astro.domain.launch import HOLD_FOR, Launch, SeatsHeld
 from astro.domain.launches import Status
 from astro.domain.leases import Fence
+from astro.domain.waitlist import WaitlistChange
 from astro.services.live import LiveEvent
 from tests.unit.launch_factory import AGENCY, NOW, PRICE, adults, make_launch, record
 
@@ -133,6 +134,7 @@ class MemoryLedger:
         previous: Status,
         bookings: list[NewBooking],
         events: list[DomainEvent],
+        waitlist: WaitlistChange | None = None,
     ) -> None:
         await self._commit("bookings", launch, [b.id for b in bookings], events)
         for b in bookings:
@@ -147,16 +149,33 @@ class MemoryLedger:
                 b.charge_ref,
             )
 
-    async def commit_cancel(self, fence: Fence, launch: Launch, event: BookingCancelled) -> RefundOwed | None:
-        await self._commit("cancel", launch, [], [event])
+    async def commit_cancel(
+        self,
+        fence: Fence,
+        launch: Launch,
+        event: BookingCancelled,
+        waitlist: WaitlistChange | None = None,
+        offers: list[DomainEvent] | None = None,
+    ) -> RefundOwed | None:
+        await self._commit("cancel", launch, [], [event, *(offers or [])])
         return self._cancelled(event)
 
     async def commit_status(
-        self, fence: Fence, launch: Launch, previous: Status, events: list[DomainEvent]
+        self,
+        fence: Fence,
+        launch: Launch,
+        previous: Status,
+        events: list[DomainEvent],
+        waitlist: WaitlistChange | None = None,
     ) -> list[RefundOwed]:
         await self._commit("status", launch, [], events)
         owed = [self._cancelled(e) for e in events if isinstance(e, BookingCancelled)]
         return [o for o in owed if o is not None]
+
+    async def commit_waitlist(
+        self, fence: Fence, launch: Launch, change: WaitlistChange, events: list[DomainEvent]
+    ) -> None:
+        await self._commit("waitlist", launch, [], events)
 
     def _cancelled(self, event: BookingCancelled) -> RefundOwed | None:
         b = self.bookings[event.booking_id]

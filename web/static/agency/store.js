@@ -100,6 +100,16 @@ export class AgencyStore extends EventTarget {
     const id = data.launch_id;
     const launch = this.launches.get(id);
     const mission = launch?.mission ?? data.mission;
+    if (name === 'waitlist_demand') {
+      // The demand on the launch's waiting list: travelers waiting, the seats they want, seats on offer.
+      if (launch) {
+        this.launches.set(id, {
+          ...launch, waitlist_length: data.waitlist_length, waitlist_seats: data.waitlist_seats, seats_offered: data.seats_offered,
+        });
+      }
+      this.emit({ kind: 'waitlist', id });
+      return;
+    }
     if (name === 'occupancy' || name === 'status') {
       if (launch) this.launches.set(id, applyEvent(launch, name, data));
       if (name === 'status') this.note('status', { ...data, mission });

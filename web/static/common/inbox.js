@@ -10,6 +10,7 @@ const EVENTS = {
   launch_aborted: 'Launch aborted', launch_successful: 'Launch successful', launch_failed: 'Launch failed',
   booking_confirmed: 'Booking confirmed', booking_cancelled: 'Booking cancelled',
   invoice_issued: 'Invoice issued', payment_received: 'Payment received', password_reset: 'Password reset',
+  waitlist_offer: 'Seats offered to you', waitlist_closed: 'Waiting list closed',
 };
 
 /** The text with its web addresses as links (to this site or any other: they open in a new tab). */

@@ -138,13 +138,22 @@ function render(l) {
 function bookAction(l) {
   if (!bookable(l)) {
     if (FINAL.has(l.status)) return h('p', { class: 'muted' }, `This launch is ${l.status}; it takes no more bookings.`);
-    if (l.seats_available <= 0) return h('p', { class: 'muted' }, 'Sold out.');
+    if (l.seats_available <= 0 && new Date(l.scheduled_at).getTime() > Date.now()) return waitlistAction(l);
     return h('p', { class: 'muted' }, 'This launch takes no more bookings.');
   }
   const target = `/traveler#book?launch=${encodeURIComponent(l.id)}`;
   if (user?.role === 'traveler') return h('a', { class: 'btn primary', href: target, testid: 'book-link' }, 'Book seats');
   if (!user) return h('a', { class: 'btn primary', href: `/auth?next=${encodeURIComponent(target)}`, testid: 'login-to-book' }, 'Log in to book');
   return h('p', { class: 'muted' }, 'Travelers book seats from their account.');
+}
+
+/** Sold out: a traveler may join the waiting list (freed seats are offered in joining order). */
+function waitlistAction(l) {
+  const target = `/traveler#waitlist?launch=${encodeURIComponent(l.id)}`;
+  const note = h('p', { class: 'muted' }, 'Sold out. Join the waiting list: seats that come free are offered in joining order, each for a limited time.');
+  if (user?.role === 'traveler') return h('div', {}, note, h('a', { class: 'btn primary', href: target, testid: 'join-waitlist' }, 'Join the waiting list'));
+  if (!user) return h('div', {}, note, h('a', { class: 'btn primary', href: `/auth?next=${encodeURIComponent(target)}`, testid: 'login-to-wait' }, 'Log in to join the waiting list'));
+  return note;
 }
 
 function update(next) {

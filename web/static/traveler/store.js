@@ -53,6 +53,11 @@ export class BookingStore extends EventTarget {
   }
 
   onEvent(name, data) {
+    if (name.startsWith('waitlist_')) {
+      // The waiting-list view listens: an offer, a place that moved, an offer that expired.
+      this.emit({ kind: 'waitlist', name, data });
+      return;
+    }
     if (name === 'booking_confirmed') {
       this.items.set(data.id, { ...(this.items.get(data.id) ?? {}), ...data });
       this.emit({ kind: 'booked', id: data.id, text: `Booking confirmed: ${plural(data.seats, 'seat')} on ${data.mission}.` });

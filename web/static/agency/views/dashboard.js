@@ -25,7 +25,7 @@ export default {
             h('label', { class: 'choice', for: 'show-finished' }, showFinished, ' Show finished launches')),
           h('div', { class: 'table-wrap' },
             stacked(h('table', { testid: 'occupancy-table' },
-              h('thead', {}, h('tr', {}, ['Launch', 'Status', 'Seats booked', 'Viable', 'Booked value', ''].map((x) => h('th', { scope: 'col' }, x)))),
+              h('thead', {}, h('tr', {}, ['Launch', 'Status', 'Seats booked', 'Viable', 'Waiting list', 'Booked value', ''].map((x) => h('th', { scope: 'col' }, x)))),
               tbody))),
           finishedNote),
         h('section', { class: 'panel', 'aria-labelledby': 'feed-title' },
@@ -54,7 +54,7 @@ export default {
       });
       tbody.querySelector('.empty-row')?.remove();
       if (!shown.length) {
-        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 6, class: 'empty', testid: 'no-launches' },
+        tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 7, class: 'empty', testid: 'no-launches' },
           store.loaded ? 'No launches yet. Schedule your first one.' : 'Loading…')));
       }
       finishedNote.hidden = !finished.length;
@@ -65,10 +65,12 @@ export default {
       const open = all.filter((l) => !FINAL.has(l.status));
       const seats = open.reduce((n, l) => n + l.seats_booked, 0);
       const value = open.reduce((n, l) => n + l.seats_booked * l.price_cents, 0);
+      const wanted = open.reduce((n, l) => n + (l.waitlist_seats ?? 0), 0);
       replace(tiles,
         tile('Open launches', String(open.length), 'open-launches'),
         tile('Seats booked on them', String(seats), 'seats-booked-total'),
-        tile('Booked value', money(value), 'booked-value'));
+        tile('Booked value', money(value), 'booked-value'),
+        tile('Seats wanted on waiting lists', String(wanted), 'waitlist-seats-total'));
       const today = new Date().toDateString();
       replace(feed, store.feed.length
         ? store.feed.map((f) => h('li', { dataset: { kind: f.kind, launchId: f.launchId }, testid: 'feed-item' },
@@ -83,11 +85,12 @@ export default {
       const meter = gauge(l);
       const viable = h('td', { testid: 'viability' });
       const value = h('td', { class: 'num', testid: 'booked-value' });
+      const waiting = h('td', { testid: 'waitlist-demand', 'aria-live': 'polite' });
       const whenBox = h('div', { class: 'muted' });
       const row = h('tr', { testid: 'occupancy-row', dataset: { launchId: l.id } },
         h('td', { class: 'lead long-text' }, h('a', { href: `#launch/${encodeURIComponent(l.id)}`, testid: 'launch-link' }, l.mission), whenBox,
           h('div', { class: 'muted' }, `${destination(l.destination)} · ${l.rocket?.name ?? ''}`)),
-        status, seats, viable, value,
+        status, seats, viable, waiting, value,
         h('td', { class: 'nowrap' }, h('a', { class: 'btn small', href: `#launch/${encodeURIComponent(l.id)}`, testid: 'manage-link' }, 'Manage')));
       seats.append(booked, ` of ${l.capacity}`, meter);
       row.update = (x) => {
@@ -104,6 +107,12 @@ export default {
           ? `Yes (min ${x.min_passengers})`
           : `Needs ${plural(x.min_passengers - x.seats_booked, 'more passenger')} (min ${x.min_passengers})`;
         value.textContent = money(x.seats_booked * x.price_cents);
+        const length = x.waitlist_length ?? 0;
+        waiting.dataset.length = String(length);
+        waiting.dataset.seats = String(x.waitlist_seats ?? 0);
+        waiting.textContent = length
+          ? `${plural(length, 'traveler')} waiting, ${plural(x.waitlist_seats, 'seat')} wanted${x.seats_offered ? ` (${plural(x.seats_offered, 'seat')} on offer)` : ''}`
+          : x.seats_offered ? `${plural(x.seats_offered, 'seat')} on offer` : '—';
       };
       row.update(l);
       return row;

@@ -11,6 +11,7 @@ const STATUSES = ['pending', 'sending', 'sent', 'failed', 'held', 'cancelled'];
 const EVENTS = [
   'launch_scheduled', 'launch_confirmed', 'launch_delayed', 'launch_aborted', 'launch_successful', 'launch_failed',
   'booking_confirmed', 'booking_cancelled', 'invoice_issued', 'payment_received', 'password_reset',
+  'waitlist_offer', 'waitlist_closed',
 ];
 // The moves of docs/api.md "IT's control": target status -> what the button says and does.
 const MOVES = {

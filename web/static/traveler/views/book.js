@@ -5,7 +5,7 @@ import { CARDS } from '../../common/cards.js';
 import { banner, busy, clearMarks, field, h, markFields, replace, showError, values } from '../../common/dom.js';
 import { ageOn, dateTime, destination, money, plural, utcDay } from '../../common/format.js';
 import { when } from '../../common/format.js';
-import { applyEvent, bookable, flash, gauge, seatsText, statusBadge } from '../../common/launches.js';
+import { applyEvent, bookable, FINAL, flash, gauge, seatsText, statusBadge } from '../../common/launches.js';
 
 const MIN_AGE = 18;
 const MAX_AGE = 70;
@@ -15,6 +15,9 @@ export default {
     const vip = Boolean(ctx.user.vip);
     const maxSeats = vip ? 6 : 4;
     const wanted = ctx.query.get('launch');
+    // From a waiting-list offer: its seats and deadline (the seats are held for this traveler alone).
+    const offerSeats = Number(ctx.query.get('seats')) || null;
+    const offerUntil = ctx.query.get('offer');
     const errors = banner();
     let launches = [];
     let launch = null;
@@ -32,8 +35,14 @@ export default {
     if (wanted && !launches.some((l) => l.id === wanted || l.slug === wanted)) {
       try {
         const one = (await api(`/api/booking/launches/${encodeURIComponent(wanted)}`)).launch;
-        if (!bookable(one)) errors.show(`${one.mission} takes no bookings now (${one.status}${one.seats_available <= 0 ? ', sold out' : ''}).`);
-        else launches.push(one);
+        if (!bookable(one)) {
+          errors.show(`${one.mission} takes no bookings now (${one.status}${one.seats_available <= 0 ? ', sold out' : ''}).`);
+          if (one.seats_available <= 0 && !FINAL.has(one.status)) {
+            el.append(h('p', { class: 'actions' }, h('a', {
+              class: 'btn primary', testid: 'join-waitlist-link', href: `#waitlist?launch=${encodeURIComponent(one.id)}`,
+            }, 'Join the waiting list')));
+          }
+        } else launches.push(one);
       } catch (err) {
         showError(errors, err);
       }
@@ -55,7 +64,12 @@ export default {
     const card = h('select', { name: 'card_token', testid: 'card-select' }, CARDS.map(([v, label]) => h('option', { value: v }, label)));
     const total = h('p', { class: 'total-line', 'aria-live': 'polite', testid: 'book-total' });
     const submit = h('button', { type: 'submit', class: 'btn primary', testid: 'book-submit' }, 'Pay and book');
+    const offerNote = offerSeats && offerUntil
+      ? h('p', { class: 'banner banner-success', testid: 'offer-note' },
+        `${plural(offerSeats, 'seat')} ${offerSeats === 1 ? 'is' : 'are'} held for you from the waiting list until ${dateTime(offerUntil)}.`)
+      : null;
     const form = h('form', { class: 'narrow', testid: 'book-form', novalidate: true },
+      offerNote,
       field('Launch', launchSelect),
       summary,
       field('Seats', seatsInput, { hint: `1 to ${maxSeats} seats per booking${vip ? ' (you are a VIP traveler)' : ' (6 for VIP travelers)'}; one passenger per seat` }),
@@ -68,6 +82,7 @@ export default {
 
     const initial = launches.find((l) => l.id === wanted || l.slug === wanted) ?? launches[0];
     launchSelect.value = initial.id;
+    if (offerSeats && offerSeats <= maxSeats) seatsInput.value = String(offerSeats);
     choose(initial.id);
     buildPassengers();
 
@@ -192,6 +207,12 @@ export default {
           const retryable = err.status === 0 || err.status >= 500 || err.code === 'idempotency_in_progress';
           if (!retryable) attempt = { body: null, key: null };
           showError(errors, err, form);
+          if (err.code === 'sold_out' && !form.querySelector('[data-testid="join-waitlist-link"]')) {
+            // Its last seats may be offered to travelers on its waiting list: the traveler may join it.
+            submit.after(h('a', {
+              class: 'btn', testid: 'join-waitlist-link', href: `#waitlist?launch=${encodeURIComponent(launch.id)}`,
+            }, 'Join the waiting list'));
+          }
         }
       }, v.card_token === 'tok_slow' ? 'Waiting for the bank…' : 'Paying…');
     }
