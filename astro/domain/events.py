@@ -33,10 +33,11 @@ class LaunchFacts:
     status_reason: str | None
     public_from: datetime
     agency_verified: bool = True
+    seats_offered: int = 0  # seats under waiting-list offers: taken for everyone but their travelers
 
     @property
     def occupancy(self) -> Occupancy:
-        return Occupancy(self.capacity, self.seats_booked, self.min_passengers)
+        return Occupancy(self.capacity, self.seats_booked, self.min_passengers, self.seats_offered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,12 +136,20 @@ class Launch:
     agency_verified: bool = True
     # Its waiting list: entries in joining order, some holding offers of seats that came free.
     waitlist: Waitlist = field(default_factory=Waitlist)
+    # Seats on offer as a read of the launch's row counted them, its list not loaded (a catalogue read);
+    # the launch's actor loads the list and counts its offers instead (0 here).
+    seats_offered_read: int = 0
 
     # -- reading ---------------------------------------------------------------------------------
 
     @property
     def occupancy(self) -> Occupancy:
-        return Occupancy(self.capacity, self.seats_booked, self.min_passengers)
+        return Occupancy(self.capacity, self.seats_booked, self.min_passengers, self.seats_on_offer())
+
+    def seats_on_offer(self) -> int:
+        """Every seat under a waiting-list offer, those its traveler is paying for right now included: the
+        public count shows them taken (a hold let go gives them back to the offer, never to anyone else)."""
+        return self.seats_offered_read + sum(e.seats for e in self.waitlist.offers())
 
     def facts(self) -> LaunchFacts:
         """The launch as it stands now, for the events raised now."""
@@ -163,6 +171,7 @@ class Launch:
             status_reason=self.status_reason,
             public_from=self.public_from,
             agency_verified=self.agency_verified,
+            seats_offered=self.seats_on_offer(),
         )
 
     def seats_held(self, now: datetime) -> int:
@@ -396,10 +405,10 @@ class Launch:
         chosen = self.waitlist.fitting(max(self.seats_free(now), 0))
         if not chosen:
             return []
-        facts = self.facts()
         deadline = min(now + offer_for, self.scheduled_at)
         for entry in chosen:
             entry.offer_expires_at = deadline
+        facts = self.facts()  # the launch with these offers made: their seats are taken
         return [SeatsOffered(facts, e.id, e.traveler_id, e.seats, deadline) for e in chosen]
 
     def expire_offer(self, entry_id: str, now: datetime) -> OfferExpired | None:

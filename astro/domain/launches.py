@@ -110,10 +110,14 @@ class Occupancy:
     capacity: int
     seats_booked: int
     min_passengers: int
+    # Seats under a waiting-list offer (its traveler's alone, paying for them or not): not available.
+    seats_offered: int = 0
 
     @property
     def seats_available(self) -> int:
-        return self.capacity - self.seats_booked
+        """What anyone may book: capacity less sold and offered seats (held ones, 30 s of intent kept in
+        the launch actor's memory, are not counted: they are free again unless paid for)."""
+        return self.capacity - self.seats_booked - self.seats_offered
 
     @property
     def viable(self) -> bool:

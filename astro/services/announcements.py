@@ -85,7 +85,7 @@ def launch_values(launch: LaunchFacts) -> dict[str, Any]:
         "date": when(launch.scheduled_at),
         "link_path": f"/launches/{launch.slug}",
         "price": money(launch.price_cents),
-        "seats_available": launch.capacity - launch.seats_booked,
+        "seats_available": launch.occupancy.seats_available,
     }
 
 
@@ -211,7 +211,11 @@ def live_events(events: Sequence[DomainEvent], now: datetime) -> list[LiveEvent]
     """The live events of these events, in order; the seat counts once per launch, the newest, first."""
     seats: dict[str, LaunchFacts] = {}
     for event in events:
-        if isinstance(event, SeatsBooked) or (isinstance(event, BookingCancelled) and event.seats_released):
+        # Seats sold, released, offered to the waiting list or no longer offered (an offer expired, left
+        # or booked: the list then moves) change what is available.
+        if isinstance(event, SeatsBooked | SeatsOffered | OfferExpired | WaitlistMoved) or (
+            isinstance(event, BookingCancelled) and event.seats_released
+        ):
             seats[event.launch.id] = event.launch
     out = [e for launch in seats.values() for e in occupancy_events(launch, now)]
     hidden: set[str] = set()  # launches of agencies IT has not verified: their agency alone sees them

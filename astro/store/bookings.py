@@ -145,6 +145,7 @@ class PgLedger(PgBookingReads):
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             launch = await fetch_launch(conn, launch_id)
             launch.waitlist = Waitlist(await load_entries(conn, launch_id))
+            launch.seats_offered_read = 0  # the loaded list's offers are counted instead
         return launch
 
     async def travelers_on(self, launch_id: str) -> list[str]:

@@ -23,7 +23,9 @@ LAUNCH_COLUMNS: Final = """
     l.id, l.agency_id, l.rocket_id, l.slug, l.mission, l.destination, l.scheduled_at, l.price_cents,
     l.capacity, l.min_passengers, l.seats_booked, l.status, l.status_reason, l.public_from,
     l.last_delayed_at, l.confirmed_at, l.created_at, l.updated_at,
-    r.name AS rocket_name, a.name AS agency_name, a.verified_at IS NOT NULL AS agency_verified"""
+    r.name AS rocket_name, a.name AS agency_name, a.verified_at IS NOT NULL AS agency_verified,
+    (SELECT COALESCE(sum(w.seats), 0) FROM waitlist_entries w
+      WHERE w.launch_id = l.id AND w.status = 'offered')::int AS seats_offered"""
 LAUNCH_FROM: Final = "launches l JOIN rockets r ON r.id = l.rocket_id JOIN agencies a ON a.id = l.agency_id"
 
 
@@ -51,6 +53,7 @@ def launch_of(row: asyncpg.Record) -> Launch:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         agency_verified=row["agency_verified"],
+        seats_offered_read=row["seats_offered"],
     )
 
 

@@ -387,3 +387,58 @@ async def test_a_storm_of_joins_and_cancellations_offers_every_freed_seat_once_i
     )
     assert changes == offered_ever  # each entry moved to offered exactly once
     assert offered_ever >= 6, statuses
+
+
+async def test_offered_seats_are_not_shown_as_available_until_the_list_lets_them_go(
+    make_client: MakeClient,
+) -> None:
+    """The public card, the occupancy events and the agency's view count offered seats as taken: a visitor
+    sees no seat that would answer 409 sold_out. An offer passing on keeps them taken; the last one
+    expiring with nobody left to offer frees them."""
+    client = await start(make_client, waitlist_offer_seconds=1.5)
+    agency = await register(client, agency_body())
+    a, b, c, stranger = [await register(client, traveler_body()) for _ in range(4)]
+    launch = await launch_of(client, agency, capacity=2)
+    first = await booked(client, a, launch["id"], 2)
+    await joined(client, b, launch["id"], 2)
+    entry_c = await joined(client, c, launch["id"], 2)
+    public = await client.ws_connect("/ws")
+    await public.send_json({"type": "subscribe", "channel": f"launch:{launch['id']}"})
+    async with asyncio.timeout(5):
+        while (await public.receive_json())["type"] != "subscribed":
+            pass
+    ws_c = await watch(client, c)
+
+    async def shown() -> tuple[int, int, int]:
+        """seats_available on the public card, in the agency's view, and the seats on offer there."""
+        resp = await client.get(f"{B}/launches/{launch['id']}")
+        assert resp.status == 200, await resp.text()
+        card = (await resp.json())["launch"]
+        resp = await client.get(f"/api/agency/launches/{launch['id']}", headers=agency.headers)
+        assert resp.status == 200, await resp.text()
+        mine = (await resp.json())["launch"]
+        return card["seats_available"], mine["seats_available"], mine["seats_offered"]
+
+    await cancel(client, a, first["id"])  # refunded: the 2 seats go to B's offer in the same transaction
+    occupancy = await next_event(public, "occupancy")
+    assert (occupancy["seats_booked"], occupancy["seats_available"]) == (0, 0), occupancy
+    assert await shown() == (0, 0, 2)
+    await refused(await book(client, stranger, launch["id"], 1), 409, "sold_out")
+
+    offer = await next_event(ws_c, "waitlist_offer")  # B let it expire: it passes on to C
+    assert offer["entry_id"] == entry_c["id"]
+    await client.app[DESK].launch(launch["id"])
+    assert await shown() == (0, 0, 2)
+    await refused(await book(client, stranger, launch["id"], 1), 409, "sold_out")
+
+    # C lets it expire too, and nobody is left: the seats are free, and shown free, again.
+    async with asyncio.timeout(15):
+        while (occupancy := await next_event(public, "occupancy"))["seats_available"] == 0:
+            pass
+    assert (occupancy["seats_booked"], occupancy["seats_available"]) == (0, 2), occupancy
+    assert await shown() == (2, 2, 0)
+    seats = await check_accounting(client, launch["id"])
+    assert (seats["offered"], seats["free"]) == (0, 2)
+    await booked(client, stranger, launch["id"], 1)
+    for ws in (public, ws_c):
+        await ws.close()

@@ -3,6 +3,7 @@ notification rows (event, recipients, data), pinned per event."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,9 +17,11 @@ from astro.domain.events import (
     LaunchFacts,
     LaunchScheduled,
     LaunchStatusChanged,
+    OfferExpired,
     PassengerFacts,
     PaymentReceived,
     SeatsBooked,
+    SeatsOffered,
 )
 from astro.domain.launches import Status
 from astro.services.announcements import (
@@ -456,3 +459,31 @@ def test_a_cancellation_and_a_status_change_from_the_aggregate_match_the_pinned_
     assert [e.channel for e in abort] == [f"agency:{AGENCY}", "traveler:usr_a"]
     assert set(abort[0].data) == CANCELLED_KEYS and abort[0].data["seats"] == 3
     assert [e.channel for e in out if e.event == "status"][-1] == "traveler:usr_a"
+
+
+def test_offers_made_or_ended_send_the_seat_count_without_the_offered_seats() -> None:
+    """An offer takes its seats from the public count, an expired one (nobody next) gives them back: each
+    sends the occupancy, the newest of the step's events, first."""
+    launch = make_launch(capacity=10, seats_booked=8)
+    offered = dataclasses.replace(launch.facts(), seats_offered=2)
+    cancelled = BookingCancelled(
+        launch=launch.facts(),
+        booking_id="bkg_1",
+        traveler_id="usr_a",
+        seats=2,
+        total_cents=1,
+        refund_cents=1,
+        refund_pct=100,
+        seats_released=True,
+        reason="traveler",
+        cancelled_at=NOW,
+    )
+    events: list[DomainEvent] = [
+        cancelled,
+        SeatsOffered(offered, "wle_b", "usr_b", 2, NOW + timedelta(minutes=15)),
+    ]
+    out = live_events(events, NOW)
+    occupancy = [e for e in out if e.event == "occupancy"]
+    assert occupancy and {e.data["seats_available"] for e in occupancy} == {0}
+    expired = live_events([OfferExpired(launch.facts(), "wle_b", "usr_b", 2)], NOW)
+    assert {e.data["seats_available"] for e in expired if e.event == "occupancy"} == {2}

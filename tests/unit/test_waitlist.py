@@ -39,6 +39,11 @@ def accounted(launch: Launch, now: datetime = NOW) -> None:
     free = launch.seats_free(now)
     assert free >= 0
     assert launch.seats_booked + held + offered + free == launch.capacity
+    # The public count: free seats and seats held by travelers not booking an offer (a hold is brief), never
+    # an offered seat, even while its traveler pays for it; the events carry the same count.
+    from_offers = sum(e.from_offer for e in launch.waitlist.offers() if e.hold_id in launch.holds)
+    assert launch.occupancy.seats_available == free + held - from_offers
+    assert launch.facts().occupancy == launch.occupancy
 
 
 def offered_to(offers: list[SeatsOffered]) -> list[tuple[str, int]]:
@@ -291,3 +296,34 @@ def test_joining_order_is_the_order_the_joins_were_taken_in_whatever_their_clock
     join(launch, "usr_c", 1, now=NOW - timedelta(seconds=1))  # asked earlier, arrived later
     b, c = launch.waitlist.entries
     assert (b.traveler_id, c.traveler_id) == ("usr_b", "usr_c") and c.joined_at > b.joined_at
+
+
+def test_offered_seats_are_not_available_to_the_public_count_until_the_list_lets_them_go() -> None:
+    launch = sold_out()
+    join(launch, "usr_b", 2)
+    join(launch, "usr_c", 2)
+    free_seats(launch, 2)
+    assert launch.occupancy.seats_available == 2  # freed, not offered yet: in the same step it is
+    [offer] = launch.make_offers(NOW, OFFER_FOR)
+    assert offer.launch.occupancy.seats_available == 0 and offer.launch.seats_offered == 2
+    assert launch.occupancy.seats_available == 0
+    held = launch.hold(traveler_id="usr_b", seats=2, passengers=adults(2), vip=False, now=NOW)
+    assert launch.occupancy.seats_available == 0  # B paying: still nobody else's
+    launch.release(held.hold_id)
+    later = NOW + OFFER_FOR
+    gone = launch.expire_offer("wle_usr_b", later)
+    assert gone is not None and gone.launch.occupancy.seats_available == 2  # free for a moment...
+    [offer] = launch.make_offers(later, OFFER_FOR)  # ...and offered on in the same step
+    assert offer.traveler_id == "usr_c" and offer.launch.occupancy.seats_available == 0
+    gone = launch.expire_offer("wle_usr_c", later + OFFER_FOR)
+    assert gone is not None and launch.make_offers(later + OFFER_FOR, OFFER_FOR) == []
+    assert launch.occupancy.seats_available == 2 and gone.launch.occupancy.seats_available == 2
+    accounted(launch, later + OFFER_FOR)
+
+
+def test_a_launch_read_without_its_list_counts_the_offers_its_row_read() -> None:
+    launch = make_launch(capacity=10, seats_booked=7)
+    launch.seats_offered_read = 3  # a catalogue read: the offers counted in SQL, the list not loaded
+    assert launch.occupancy.seats_available == 0
+    assert launch.occupancy.as_dict()["seats_available"] == 0
+    assert launch.facts().occupancy.seats_available == 0

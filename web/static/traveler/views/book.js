@@ -27,15 +27,27 @@ export default {
     el.append(h('h1', {}, 'Book a launch'), errors);
     const body = h('div', {}, h('p', { class: 'loading' }, 'Loading launches…'));
     el.append(body);
+    // Seats offered to this traveler from waiting lists, by launch: the public count shows them taken
+    // (they are nobody else's), but this traveler may book them.
+    const offers = new Map();
     try {
-      launches = (await all('/api/booking/launches')).filter((l) => bookable(l));
+      for (const e of await all('/api/booking/waitlist')) {
+        if (e.status === 'offered' && new Date(e.offer_expires_at).getTime() > Date.now()) offers.set(e.launch_id, e.seats);
+      }
+    } catch {
+      // No offers known: the launches show the public count, and the server decides anyway.
+    }
+    /** The launch as this traveler may book it: the public count plus the seats offered to them. */
+    const own = (l) => (offers.has(l.id) ? { ...l, seats_available: l.seats_available + offers.get(l.id) } : l);
+    try {
+      launches = (await all('/api/booking/launches')).filter((l) => bookable(own(l)));
     } catch (err) {
       showError(errors, err);
     }
     if (wanted && !launches.some((l) => l.id === wanted || l.slug === wanted)) {
       try {
         const one = (await api(`/api/booking/launches/${encodeURIComponent(wanted)}`)).launch;
-        if (!bookable(one)) {
+        if (!bookable(own(one))) {
           errors.show(`${one.mission} takes no bookings now (${one.status}${one.seats_available <= 0 ? ', sold out' : ''}).`);
           if (one.seats_available <= 0 && !FINAL.has(one.status)) {
             el.append(h('p', { class: 'actions' }, h('a', {
@@ -112,16 +124,17 @@ export default {
     }
 
     function drawSummary() {
+      const mine = own(launch);
       const seats = summary.querySelector('[data-testid="seats-left"]');
       const before = seats?.textContent;
       replace(summary,
         h('div', { class: 'badges' }, statusBadge(launch.status), launch.vip_only ? h('span', { class: 'badge badge-vip' }, 'VIP early access') : null),
         h('p', {}, h('strong', {}, launch.mission), ` · ${destination(launch.destination)} · ${launch.rocket?.name ?? ''}`),
         h('p', {}, when(launch.scheduled_at), ' · ', h('strong', { testid: 'launch-price' }, money(launch.price_cents)), ' per seat'),
-        h('p', { class: 'seats', testid: 'seats-left', 'aria-live': 'polite', dataset: { value: launch.seats_available } }, seatsText(launch)),
-        gauge(launch),
-        bookable(launch) ? null : h('p', { class: 'banner banner-warn', testid: 'not-bookable' },
-          `${launch.mission} takes no more bookings (${launch.seats_available <= 0 ? 'sold out' : launch.status}).`));
+        h('p', { class: 'seats', testid: 'seats-left', 'aria-live': 'polite', dataset: { value: mine.seats_available } }, seatsText(mine)),
+        gauge(mine),
+        bookable(mine) ? null : h('p', { class: 'banner banner-warn', testid: 'not-bookable' },
+          `${launch.mission} takes no more bookings (${mine.seats_available <= 0 ? 'sold out' : launch.status}).`));
       const now = summary.querySelector('[data-testid="seats-left"]');
       if (before && before !== now.textContent) flash(now);
     }
@@ -160,7 +173,8 @@ export default {
         problems.seats = `choose 1 to ${maxSeats} seats${vip ? '' : ' (6 for VIP travelers)'}`;
         return problems; // the passengers follow the number of seats: fix that first
       }
-      if (n > launch.seats_available) problems.seats = `only ${plural(launch.seats_available, 'seat')} left`;
+      const left = own(launch).seats_available;
+      if (n > left) problems.seats = `only ${plural(left, 'seat')} left`;
       const day = utcDay(launch.scheduled_at);
       for (let i = 0; i < Math.min(n, maxSeats); i += 1) {
         const name = v[`passengers.${i}.name`];
