@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { banner, h, replace, showError, table } from './dom.js';
-import { dateTime, statusLabel } from './format.js';
+import { dateTime, statusLabel, when } from './format.js';
 
 const EVENTS = {
   launch_scheduled: 'New launch', launch_confirmed: 'Launch confirmed', launch_delayed: 'Launch delayed',
@@ -77,7 +77,7 @@ export default {
           h('dl', { class: 'facts' },
             h('dt', {}, 'What'), h('dd', {}, EVENTS[m.event] ?? m.event),
             h('dt', {}, 'To'), h('dd', {}, m.recipient_email),
-            h('dt', {}, 'Written'), h('dd', {}, dateTime(m.created_at)),
+            h('dt', {}, 'Written'), h('dd', {}, when(m.created_at)),
             h('dt', {}, 'Email'), h('dd', {}, delivery(m))),
           h('div', { class: 'message-body', testid: 'message-body' }, linked(m.body || '')),
           h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', testid: 'message-close', onclick: close }, 'Back to the inbox'))));

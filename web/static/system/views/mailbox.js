@@ -3,7 +3,7 @@
 
 import { api } from '../../common/api.js';
 import { banner, field, h, replace, showError, values } from '../../common/dom.js';
-import { dateTime } from '../../common/format.js';
+import { dateTime, when } from '../../common/format.js';
 import { moreButton, readQuery, writeQuery } from '../ops.js';
 
 const URL_IN_TEXT = /(\bhttps?:\/\/[^\s<>"]+)/;
@@ -86,7 +86,7 @@ export default {
         h('dl', { class: 'facts' },
           h('dt', {}, 'From'), h('dd', {}, m.mail_from ?? '—'),
           h('dt', {}, 'To'), h('dd', {}, m.to.join(', ')),
-          h('dt', {}, 'Received'), h('dd', {}, dateTime(m.received_at)),
+          h('dt', {}, 'Received'), h('dd', {}, when(m.received_at)),
           h('dt', {}, 'Message-ID'), h('dd', { class: 'ids' }, m.message_id || '—')),
         body);
     }

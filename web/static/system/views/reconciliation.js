@@ -4,7 +4,7 @@
 
 import { api } from '../../common/api.js';
 import { banner, busy, field, h, replace, showError, values } from '../../common/dom.js';
-import { dateTime, money, plural } from '../../common/format.js';
+import { money, plural, when } from '../../common/format.js';
 
 const PAGE = 200; // attempts checked per request: the gateway is asked once for each
 const PAGES_AT_ONCE = 10; // then the operator asks for more
@@ -58,7 +58,7 @@ function mismatch(item) {
     h('dt', {}, 'Gateway'), h('dd', { class: 'ids', testid: 'recon-gateway' }, gatewaySays(item.gateway)),
     h('dt', {}, 'Booking'), h('dd', { class: 'ids' }, bookingSays(item.booking)),
     h('dt', {}, 'Traveler'), h('dd', { class: 'ids' }, item.traveler_id),
-    h('dt', {}, 'Created'), h('dd', {}, dateTime(item.created_at))),
+    h('dt', {}, 'Created'), h('dd', {}, when(item.created_at))),
   h('ul', { class: 'recon-problems' }, item.problems.map((p) => h('li', { testid: 'recon-problem', dataset: { code: p.code } },
     h('strong', {}, `${PROBLEMS[p.code] ?? p.code}: `), p.what,
     h('br'), h('span', { class: 'muted', testid: 'recon-action' }, `What to do: ${p.action}`)))));

@@ -86,12 +86,12 @@ export default {
           ? h('p', { class: 'banner banner-warn', testid: 'delay-note' }, 'This launch was delayed. If the delay came after you booked, cancelling refunds you in full.')
           : null,
         b.status === 'cancelled'
-          ? h('p', { testid: 'refund' }, `Cancelled${b.cancelled_at ? ` on ${dateTime(b.cancelled_at)}` : ''}. Refund: `,
+          ? h('p', { testid: 'refund' }, 'Cancelled', b.cancelled_at ? [' on ', when(b.cancelled_at)] : null, '. Refund: ',
             h('strong', {}, money(b.refund_cents ?? 0)), b.refund_pct !== null && b.refund_pct !== undefined ? ` (${b.refund_pct} %)` : '',
             CANCELLED_BY[b.cancel_reason] ? ` — ${CANCELLED_BY[b.cancel_reason]}` : '')
           : null,
         passengers,
-        h('p', { class: 'hint' }, `Booked ${dateTime(b.created_at)} · ref. ${b.id}`),
+        h('p', { class: 'hint' }, 'Booked ', when(b.created_at), ` · ref. ${b.id}`),
         h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'btn', testid: 'ticket-download', title: 'E-ticket and receipt (PDF)', onclick: (e) => ticket(b, e.currentTarget) },
             b.status === 'cancelled' ? 'Download receipt' : 'Download ticket'),
