@@ -17,7 +17,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from astro.domain.errors import (
     Conflict,
     Forbidden,
-    InvalidInput,
     NotFound,
     RuleViolation,
     TooManyAttempts,
@@ -531,8 +530,10 @@ class AuthService:
             if known is None:
                 raise NotFound("no such user")
             if known.role is not Role.AGENCY:
-                raise InvalidInput(
-                    "only agencies are verified", {"fields": {"verified": "the user is not an agency"}}
+                raise RuleViolation(  # a well-formed request about the wrong kind of user: 422
+                    "only agencies are verified",
+                    {"fields": {"verified": "the user is not an agency"}},
+                    code="not_an_agency",
                 )
             flags["verified"] = True
         user = await self._users.set_flags(user_id, flags)

@@ -61,7 +61,11 @@ async def test_a_pending_agencys_launch_is_not_public_bookable_or_announced_unti
 async def test_only_agencies_are_verified(client: Any, make_employee: Any) -> None:
     it, traveler = await make_employee("it"), await register(client, traveler_body())
     resp = await client.patch(f"/api/system/users/{traveler.id}", json={"verified": True}, headers=it.headers)
-    assert resp.status == 400 and (await resp.json())["error"]["details"]["fields"].keys() == {"verified"}
+    assert (
+        resp.status == 422
+        and (await resp.json())["error"]["code"] == "not_an_agency"
+        and (await resp.json())["error"]["details"]["fields"].keys() == {"verified"}
+    )
 
 
 async def test_an_agency_creates_at_most_the_daily_limit_of_launches(make_client: Any) -> None:
