@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from astro.schemas.common import Email, Name, Password, Request, Response, Text
 
@@ -79,8 +78,13 @@ class CreateEmployeeRequest(Request):
 
 def _at_least_one_field(schema: dict[str, Any]) -> None:
     schema["minProperties"] = 1
-    for prop in schema.get("properties", {}).values():
+    for name, prop in schema.get("properties", {}).items():
         prop.pop("default", None)  # a left-out field stays as it is; it has no default value to send
+        kinds = [k for k in prop.get("anyOf", []) if k != {"type": "null"}]
+        if len(kinds) == 1:  # null is refused (leave the field out): the schema is the value's own
+            prop.pop("anyOf")
+            prop.update(kinds[0])
+        schema["properties"][name] = prop
 
 
 class PatchUserRequest(Request):
@@ -88,12 +92,12 @@ class PatchUserRequest(Request):
 
     model_config = ConfigDict(json_schema_extra=_at_least_one_field)
 
-    vip: bool | SkipJsonSchema[None] = Field(
+    vip: bool | None = Field(
         None, description="set by hand: the automatic VIP rule never changes it afterwards (travelers)"
     )
-    disabled: bool | SkipJsonSchema[None] = None
-    name: Name | SkipJsonSchema[None] = None
-    verified: Literal[True] | SkipJsonSchema[None] = Field(
+    disabled: bool | None = None
+    name: Name | None = None
+    verified: Literal[True] | None = Field(
         None,
         description="verify a pending agency: its launches become public, bookable and announced "
         "(as if scheduled now); agencies only, and it cannot be undone (disable the agency instead)",
