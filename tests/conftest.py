@@ -337,6 +337,7 @@ async def create_launch(
     min_passengers: int = 10,
     price_cents: int = 100_000,
     days: float = 30,
+    mission: str = "Saga run",
 ) -> dict[str, Any]:
     """A launch of an agency's new rocket, through this client's app (make_launch uses the `client`
     fixture's app; a test running its own app, on a test clock say, uses this)."""
@@ -351,7 +352,7 @@ async def create_launch(
         headers=agency.headers,
         json={
             "rocket_id": (await resp.json())["rocket"]["id"],
-            "mission": "Saga run",
+            "mission": mission,
             "destination": "moon",
             "scheduled_at": future(days),
             "price_cents": price_cents,

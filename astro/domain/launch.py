@@ -212,18 +212,7 @@ class Launch:
     ) -> SeatsHeld:
         """Set seats aside for a traveler who is about to pay, if every booking rule allows it."""
         check_seats(seats, len(passengers), vip)
-        if not self.agency_verified:
-            raise Conflict(
-                "this launch's agency is not verified yet: its launches cannot be booked",
-                code="agency_not_verified",
-            )
-        self._check_bookable(now)
-        if self.vip_only(now) and not vip:
-            raise Forbidden(
-                "this launch is open to VIP travelers only until public_from",
-                {"public_from": self.public_from.isoformat()},
-                code="vip_only",
-            )
+        self._check_open_to(vip, now)
         check_ages(list(passengers), self.scheduled_at.date())
         hold_id = hold_id or new_id("hld")
         offer = self._offer_of(traveler_id, now)
@@ -306,6 +295,22 @@ class Launch:
         self.status, self.confirmed_at, self.updated_at = Status.CONFIRMED, now, now
         return LaunchStatusChanged(self.facts(), previous, travelers, automatic=True)
 
+    def _check_open_to(self, vip: bool, now: datetime) -> None:
+        """This traveler may book (or wait for) this launch now: its agency verified, the launch bookable,
+        and past its VIP window unless the traveler is VIP."""
+        if not self.agency_verified:
+            raise Conflict(
+                "this launch's agency is not verified yet: its launches cannot be booked",
+                code="agency_not_verified",
+            )
+        self._check_bookable(now)
+        if self.vip_only(now) and not vip:
+            raise Forbidden(
+                "this launch is open to VIP travelers only until public_from",
+                {"public_from": self.public_from.isoformat()},
+                code="vip_only",
+            )
+
     def _check_bookable(self, now: datetime) -> None:
         if self.status not in OPEN or now >= self.scheduled_at:
             raise Conflict(
@@ -363,18 +368,7 @@ class Launch:
         """Put a party on the waiting list, last: only when the launch is sold out for it (its seats are
         not free: sold, held or offered) and it would take the booking otherwise."""
         check_seats(seats, seats, vip)
-        if not self.agency_verified:
-            raise Conflict(
-                "this launch's agency is not verified yet: its launches cannot be booked",
-                code="agency_not_verified",
-            )
-        self._check_bookable(now)
-        if self.vip_only(now) and not vip:
-            raise Forbidden(
-                "this launch is open to VIP travelers only until public_from",
-                {"public_from": self.public_from.isoformat()},
-                code="vip_only",
-            )
+        self._check_open_to(vip, now)
         existing = self.waitlist.of(traveler_id)
         if existing is not None:
             raise AlreadyWaiting(existing.id)

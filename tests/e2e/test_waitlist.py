@@ -12,26 +12,14 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import MakeClient, agency_body, passengers, register, traveler_body
+from tests.conftest import MakeClient, agency_body, create_launch, register, traveler_body
+from tests.e2e.test_live_bookings import book
 from tests.e2e.test_notify_api import start
 from tests.smtpd import SmtpServer
 from web.keys import DESK, DISPATCHER
 from web.resources import PG_POOL
 
 B = "/api/booking"
-
-
-async def book(client: Any, traveler: Any, launch_id: str, seats: int) -> Any:
-    return await client.post(
-        f"{B}/bookings",
-        headers=traveler.headers,
-        json={
-            "launch_id": launch_id,
-            "seats": seats,
-            "passengers": passengers(seats),
-            "card_token": "tok_ok",
-        },
-    )
 
 
 async def booked(client: Any, traveler: Any, launch_id: str, seats: int) -> dict[str, Any]:
@@ -69,28 +57,15 @@ async def refused(resp: Any, status: int, code: str) -> None:
 
 
 async def launch_of(client: Any, agency: Any, capacity: int, *, days: float = 400) -> dict[str, Any]:
-    resp = await client.post(
-        "/api/agency/rockets",
-        headers=agency.headers,
-        json={"name": "Ares", "capacity": capacity, "range": "mars"},
+    return await create_launch(
+        client,
+        agency,
+        capacity=capacity,
+        min_passengers=1,
+        price_cents=250_000,
+        days=days,
+        mission="Red dust",
     )
-    assert resp.status == 201, await resp.text()
-    resp = await client.post(
-        "/api/agency/launches",
-        headers=agency.headers,
-        json={
-            "rocket_id": (await resp.json())["rocket"]["id"],
-            "mission": "Red dust",
-            "destination": "mars",
-            "scheduled_at": datetime.fromtimestamp(
-                datetime.now(UTC).timestamp() + days * 86400, UTC
-            ).isoformat(),
-            "price_cents": 250_000,
-            "min_passengers": 1,
-        },
-    )
-    assert resp.status == 201, await resp.text()
-    return (await resp.json())["launch"]  # type: ignore[no-any-return]
 
 
 async def watch(client: Any, traveler: Any) -> Any:
