@@ -4,7 +4,8 @@ For each run -- anonymous, then as a traveler, an agency, finance and IT -- star
 as `python run.py` does on a fresh machine (the embedded default, in a temporary data directory), fills
 it with the demo data, logs in and runs `schemathesis run` with every check (`-c all`), bounded by
 ASTRO_ST_EXAMPLES examples per operation (default 25) and seeded by ASTRO_ST_SEED (default 1) so that a
-run can be replayed. Exit code 0 when every run passes; else 1, naming the runs that failed.
+run can be replayed; ASTRO_ST_RUNS=it,agency replays some runs only. Exit code 0 when every run
+passes; else 1, naming the runs that failed.
 
 The token-ending operations (logout, logout-all, refresh: each revokes the caller's token) run only in
 the anonymous run: in a role's run they would end that run's own session half-way.
@@ -96,6 +97,7 @@ def schemathesis(base: str, name: str, token: str | None) -> bool:
 def run_as(name: str, email: str | None) -> bool:
     """One role's run on a platform of its own (new data directory, demo data): no run sees the state
     another left -- users it disabled, tokens it revoked, the log entries of thousands of requests."""
+    began = time.monotonic()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="astro-schemathesis-") as data:
@@ -121,16 +123,38 @@ def run_as(name: str, email: str | None) -> bool:
                     server.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     server.kill()
+        took = time.monotonic() - began
+        print(f"\nthe {name} run took {took:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
         if not ok:
+            text = log.read_text(errors="replace")
+            print(f"\nthe slowest requests of the {name} run:\n{slowest(text)}", flush=True)
             print(f"\nthe platform's log of the {name} run (last 20,000 characters):", flush=True)
-            print(log.read_text(errors="replace")[-20_000:])
+            print(text[-20_000:])
         return ok
 
 
+def slowest(log: str, count: int = 15) -> str:
+    """The platform's `request` entries that took longest, with their whole query string."""
+    found = []
+    for line in log.splitlines():
+        if '"event": "request"' in line:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            found.append((float(entry.get("duration_ms", 0)), entry.get("method"), entry.get("path")))
+    found.sort(reverse=True)
+    return "\n".join(f"{ms:9.0f} ms  {method} {path}" for ms, method, path in found[:count])
+
+
 def main() -> int:
-    results = {"anonymous": run_as("anonymous", None)}
-    for role, email in ROLES.items():
-        results[role] = run_as(role, email)
+    # ASTRO_ST_RUNS (comma-separated, e.g. "it") replays some of the runs; default all of them.
+    chosen = [n for n in os.environ.get("ASTRO_ST_RUNS", "").split(",") if n] or ["anonymous", *ROLES]
+    unknown = [n for n in chosen if n != "anonymous" and n not in ROLES]
+    if unknown:
+        print(f"ASTRO_ST_RUNS names no run: {', '.join(unknown)} (anonymous, {', '.join(ROLES)})")
+        return 2
+    results = {name: run_as(name, ROLES.get(name)) for name in chosen}
     failed = [name for name, ok in results.items() if not ok]
     if failed:
         print(f"\nschemathesis failed as: {', '.join(failed)}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -62,6 +63,7 @@ LOG_QUERY_DOC: Final = {
 }
 EXPORT_BATCH: Final = 1000
 EXPORT_CHUNK: Final = 64 * 1024
+EXPORT_FLUSH_SECONDS: Final = 1.0  # what was found goes out at least this often (a download shows progress)
 CSV_COLUMNS: Final = (
     "id",
     "time",
@@ -257,19 +259,21 @@ async def export_logs(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     batch: list[dict[str, Any]] = []
     written, size, header = 0, 0, fmt == "csv"
+    clock = asyncio.get_running_loop().time
+    sent_at = clock()
 
     async def send() -> None:
-        nonlocal batch, size, header, written
+        nonlocal batch, size, header, written, sent_at
         text = _ndjson(batch) if fmt == "ndjson" else _csv(batch, header)
         await response.write(text.encode())
         written += len(batch)
-        batch, size, header = [], 0, False
+        batch, size, header, sent_at = [], 0, False, clock()
 
     try:
         async for entry in request.app[ENTRY_LOGS].stream(query, batch_size=EXPORT_BATCH):
             batch.append(entry)
             size += 200 + len(entry.get("message", ""))
-            if size >= EXPORT_CHUNK:
+            if size >= EXPORT_CHUNK or clock() - sent_at >= EXPORT_FLUSH_SECONDS:
                 await send()
         if batch or header:
             await send()

@@ -283,13 +283,15 @@ class MongoEntryLogs:
         start = await self._from_oldest(low)
         if start is None or start >= (high or now or datetime.now(UTC)):
             return
+        # Nor past the newest entry there is now: an `until` years ahead is not walked a day at a time
+        # (the entries written while the export runs are left to the next one).
+        high = await self._to_newest(high)
         most = 10 * batch_size
         lower, width, after = start, FIRST_WINDOW, None
         while True:
-            last = (high or datetime.now(UTC)) - lower <= width  # (lower + width may pass year 9999)
-            upper: datetime | None = high if last else lower + width
-            window = {"$gte": lower, **({"$lt": upper} if upper is not None else {})}
-            flt = {**found, "time": window}
+            last = high - lower <= width  # (lower + width may pass year 9999)
+            upper = high if last else lower + width
+            flt = {**found, "time": {"$gte": lower, "$lt": upper}}
             if after is not None:
                 flt["_id"] = {**found.get("_id", {}), "$gt": after}
             cursor = self._logs.find(flt).sort("_id", 1).limit(most).batch_size(batch_size)
@@ -307,7 +309,7 @@ class MongoEntryLogs:
                 width = max(min(reached - lower, width / 4), MIN_WINDOW)
                 lower, after = reached, newest["_id"]
                 continue
-            if last or upper is None:
+            if last:
                 return
             lower, after = upper, None
             if seen < batch_size:
@@ -321,6 +323,12 @@ class MongoEntryLogs:
         if oldest is None:
             return None
         return max(low, time_of_id(str(oldest["_id"])) - timedelta(milliseconds=1))
+
+    async def _to_newest(self, high: datetime | None) -> datetime:
+        """`high`, or just after the newest entry when that is earlier (or `high` is open)."""
+        newest = await self._logs.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+        after = time_of_id(str(newest["_id"])) + timedelta(milliseconds=1) if newest else datetime.now(UTC)
+        return after if high is None else min(high, after)
 
     async def count(self, query: LogQuery) -> int:
         return int(await self._logs.count_documents(_log_filter(query, before=None)))
