@@ -15,7 +15,7 @@ from typing import Final, Protocol, TypeVar
 
 import structlog
 
-from actors.loop import GroupWriter, TaskSet
+from actors.loop import TaskSet
 from astro.domain.clock import Clock
 from astro.domain.errors import (
     DomainError,
@@ -34,6 +34,7 @@ from astro.domain.payments import (
     RowBusy,
     resolution,
 )
+from astro.services.batching import GroupWriter
 from astro.services.payments import PaymentGateway
 
 log = structlog.get_logger("astro.payments")

@@ -7,6 +7,7 @@ from typing import Final
 import asyncpg
 
 from astro.domain.errors import RuleViolation
+from astro.services.batching import GroupWriter
 from astro.services.idempotency import InFlight, InProgress, StoredResponse
 from astro.store.errors import unavailable_as
 
@@ -18,13 +19,47 @@ STALE_SECONDS: Final = 30
 
 @unavailable_as("PostgreSQL")
 class PgIdempotency:
-    """Idempotency records in PostgreSQL: an IdempotencyStore."""
+    """Idempotency records in PostgreSQL: an IdempotencyStore.
+
+    Every booking the apps send carries a key: claiming it and keeping the answer are each one statement
+    for all the requests that arrive together (group commit), not a transaction per request."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._claims = GroupWriter(self._claim_many)
+        self._finishes = GroupWriter(self._finish_many)
 
     async def begin(self, user_id: str, key: str, request_hash: str) -> StoredResponse | InFlight | None:
         """Claim the key (None: go ahead), the first response, or InFlight; refuse another body."""
+        if await self._claims.submit((user_id, key, request_hash)):
+            return None  # a new key, claimed with the others of its batch: the usual case
+        return await self._begin_taken(user_id, key, request_hash)
+
+    async def _claim_many(self, keys: list[tuple[str, str, str]]) -> list[bool]:
+        """Claim every key nobody holds, in one statement; whether each was claimed (a key twice in one
+        batch: the first)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """INSERT INTO idempotency_keys (user_id, key, request_hash, status)
+                   SELECT user_id, key, request_hash, 'in_progress'
+                   FROM unnest($1::text[], $2::text[], $3::text[]) AS x(user_id, key, request_hash)
+                   ON CONFLICT DO NOTHING RETURNING user_id, key""",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+            )
+        claimed = {(r["user_id"], r["key"]) for r in rows}
+        results = []
+        for user_id, key, _ in keys:
+            results.append((user_id, key) in claimed)
+            claimed.discard((user_id, key))
+        return results
+
+    async def _begin_taken(
+        self, user_id: str, key: str, request_hash: str
+    ) -> StoredResponse | InFlight | None:
+        """The key is held: its first answer, InFlight, or a claim after all when it had expired or its
+        request died."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""WITH gone AS (
@@ -89,15 +124,23 @@ class PgIdempotency:
         return int(status.split()[-1])
 
     async def finish(self, user_id: str, key: str, status: int, body: bytes) -> None:
+        await self._finishes.submit((user_id, key, status, body))
+
+    async def _finish_many(self, answers: list[tuple[str, str, int, bytes]]) -> list[None]:
+        """Keep the answers of a batch of keys in one statement."""
         async with self._pool.acquire() as conn:
             await conn.execute(
-                """UPDATE idempotency_keys SET status = 'done', response_code = $3, response_body = $4
-                   WHERE user_id = $1 AND key = $2""",
-                user_id,
-                key,
-                status,
-                body,
+                """UPDATE idempotency_keys k SET status = 'done', response_code = x.code,
+                          response_body = x.body
+                   FROM unnest($1::text[], $2::text[], $3::integer[], $4::bytea[])
+                        AS x(user_id, key, code, body)
+                   WHERE k.user_id = x.user_id AND k.key = x.key""",
+                [a[0] for a in answers],
+                [a[1] for a in answers],
+                [a[2] for a in answers],
+                [a[3] for a in answers],
             )
+        return [None] * len(answers)
 
     async def abandon(self, user_id: str, key: str) -> None:
         """Forget the key so the client can retry (the first attempt failed on our side)."""

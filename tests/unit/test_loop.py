@@ -230,7 +230,7 @@ async def test_the_task_set_cancels_every_task_and_waits_for_them() -> None:
 
 
 async def test_group_writer_writes_what_arrives_together_in_one_write_and_answers_each() -> None:
-    from actors.loop import GroupWriter
+    from astro.services.batching import GroupWriter
 
     writes: list[list[int]] = []
     release = asyncio.Event()
@@ -253,7 +253,7 @@ async def test_group_writer_writes_what_arrives_together_in_one_write_and_answer
 
 
 async def test_group_writer_gives_each_submitter_of_a_failed_write_its_error() -> None:
-    from actors.loop import GroupWriter
+    from astro.services.batching import GroupWriter
 
     async def write(items: list[int]) -> list[int]:
         raise OSError("disk gone")
