@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as ConnectionLost
 
 from astro.domain.launches import OPEN
 from astro.services.auth import UserFlags
+from astro.services.batching import GroupWriter
 from astro.store.errors import unavailable_as
 
 REVOKED: Final = "auth:revoked:"
@@ -97,14 +98,26 @@ class AuthCache:
         self._fill = redis.register_script(_FILL)
         self._attempt = redis.register_script(_ATTEMPT)
         self._succeeded = redis.register_script(_SUCCEEDED)
+        self._states = GroupWriter(self._state_many)
 
     async def revoke(self, jti: str, ttl_seconds: int) -> None:
         await self._redis.set(REVOKED + jti, "1", ex=max(1, ttl_seconds))
 
     async def state(self, jti: str, user_id: str) -> tuple[bool, UserFlags | None, bool]:
-        """(token revoked, the user's flags or None when not cached, revocations warm) in one round trip."""
-        revoked, flags, warm = await self._redis.mget(REVOKED + jti, USER + user_id, WARM_MARKER)
-        return revoked is not None, _flags(flags), warm is not None
+        """(token revoked, the user's flags or None when not cached, revocations warm): one MGET for every
+        request that asks meanwhile, each read after it asked (so never older than a revocation that
+        had completed by then)."""
+        return await self._states.submit((jti, user_id))
+
+    async def _state_many(self, asked: list[tuple[str, str]]) -> list[tuple[bool, UserFlags | None, bool]]:
+        keys = [WARM_MARKER]
+        for jti, user_id in asked:
+            keys += (REVOKED + jti, USER + user_id)
+        warm, *values = await self._redis.mget(keys)
+        return [
+            (values[2 * i] is not None, _flags(values[2 * i + 1]), warm is not None)
+            for i in range(len(asked))
+        ]
 
     async def lease(self, user_id: str) -> str | None:
         token = LEASE + secrets.token_hex(8)

@@ -102,3 +102,29 @@ async def test_a_promotion_and_a_manual_flag_take_effect_at_once(parts: Parts) -
     with pytest.raises(Unauthenticated) as refused:
         await parts.auth.authenticate(token)
     assert refused.value.code == "user_disabled"
+
+
+async def test_requests_authenticated_together_share_one_redis_read(parts: Parts) -> None:
+    travelers = [await new_traveler(parts.auth) for _ in range(4)]
+    _, kept_token = travelers[0]
+    await parts.auth.logout(
+        await parts.auth.authenticate(kept_token)
+    )  # revoked: still refused when read with the others
+    for _, token in travelers[1:]:
+        await parts.auth.authenticate(token)  # the flags are cached
+    reads = 0
+    mget = parts.redis.mget
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await mget(*args, **kwargs)
+
+    parts.redis.mget = counted  # type: ignore[method-assign]
+    tokens = [token for _, token in travelers[1:]] * 16
+    outcomes = await asyncio.gather(
+        *(parts.auth.authenticate(t) for t in [kept_token, *tokens]), return_exceptions=True
+    )
+    assert reads == 1  # was one MGET per request: 49
+    assert isinstance(outcomes[0], Unauthenticated) and outcomes[0].code == "token_revoked"
+    assert [p.user_id for p in outcomes[1:]] == [u for u, _ in travelers[1:]] * 16  # type: ignore[union-attr]
