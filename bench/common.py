@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from astro.store import postgres
 ROOT: Final = Path(__file__).resolve().parents[1]
 BENCH_DATABASE: Final = "astro_bench"
 BENCH_REDIS_DB: Final = 14
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+
+
+def idempotency_key() -> str:
+    """A fresh Idempotency-Key: the browser apps send one with every booking, and so does the bench."""
+    return "bk-" + uuid.uuid4().hex
 
 
 def progress(message: str) -> None:
@@ -312,8 +319,9 @@ async def book_until_sold_out(
             )
             sent = time.perf_counter()
             result.requests += 1
+            fresh = {**headers, IDEMPOTENCY_HEADER: idempotency_key()}
             try:
-                async with session.post(url, data=body, headers=headers) as resp:
+                async with session.post(url, data=body, headers=fresh) as resp:
                     status = resp.status
                     payload = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:

@@ -28,7 +28,7 @@ from typing import Any, Final
 import aiohttp
 import asyncpg
 
-from bench.common import ms, percentile, progress
+from bench.common import IDEMPOTENCY_HEADER, idempotency_key, ms, percentile, progress
 from bench.goals import line
 from bench.servers import ServerProcess, rss_kib
 from bench.session import MAX_CAPACITY, Bench, insert_launches, make_world
@@ -109,7 +109,10 @@ async def _drive(base_url: str, tokens: list[str], launch_id: str, count: int, r
             "passengers": [{"name": f"Watcher driver {k}", "birth_date": "1990-01-01"}],
             "card_token": "tok_ok",
         }
-        headers = {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
+        headers = {
+            "Authorization": f"Bearer {tokens[k % len(tokens)]}",
+            IDEMPOTENCY_HEADER: idempotency_key(),
+        }
         sent = time.monotonic()
         try:
             async with session.post(url, json=body, headers=headers) as resp:
