@@ -166,6 +166,18 @@ def baseline_server(stores: Stores, work: Path, secret: str, pool: int) -> Serve
     )
 
 
+def ceiling_server(stores: Stores, work: Path) -> ServerProcess:
+    """bench/ceiling.py (group commit, no auth, no logs) on the same database, on a free port."""
+    port = free_port()
+    return ServerProcess(
+        name="ceiling",
+        args=[sys.executable, "-m", "bench.ceiling", "--dsn", stores.pg_dsn, "--port", str(port)],
+        env=dict(os.environ),
+        log_path=work / "ceiling.log",
+        base_url=f"http://127.0.0.1:{port}",
+    )
+
+
 def bare_server(work: Path) -> ServerProcess:
     """bench/bare.py: the bare aiohttp JSON endpoint every throughput ratio is taken against."""
     port = free_port()

@@ -19,7 +19,14 @@ from bench.common import BENCH_DATABASE, Stores, drop_mongo, progress, reset_sto
 from bench.cpu import CpuWindow
 from bench.load import booking_load, wrk_path
 from bench.profile import profiled
-from bench.servers import ServerProcess, bare_server, baseline_server, log_summary, platform_server
+from bench.servers import (
+    ServerProcess,
+    bare_server,
+    baseline_server,
+    ceiling_server,
+    log_summary,
+    platform_server,
+)
 
 # One rocket of the largest capacity (DESIGN: 1 to 1000 seats) carries every launch made in SQL.
 MAX_CAPACITY = 1000
@@ -82,6 +89,9 @@ class Bench:
 
     def baseline(self) -> ServerProcess:
         return baseline_server(self.stores, self.dir, self.secret, self.opts.baseline_pool)
+
+    def ceiling(self) -> ServerProcess:
+        return ceiling_server(self.stores, self.dir)
 
     def bare(self) -> ServerProcess:
         return bare_server(self.dir)
