@@ -119,7 +119,7 @@ def _ceiling_cell(out: dict[str, Any]) -> str:
 
 def table(lines: list[dict[str, Any]]) -> str:
     """The Markdown table of the README: one row per figure (a row per worker setting when several)."""
-    settings = {out.get("workers") for out in lines}
+    settings = {out["workers"] for out in lines if out.get("workers") is not None}
     rows = [
         "| figure | measured | reference (same run) | ratio | ceiling (same run) | ratio to ceiling "
         "| goal | met | correctness |",

@@ -41,6 +41,8 @@ class ServerProcess:
     base_url: str
     ready_path: str = "/ready"
     process: asyncio.subprocess.Process | None = None
+    workers: int = 1  # the platform's --workers: node processes under this one (1: this one serves)
+    nodes: tuple[str, ...] = ()  # the node names seen answering, once every worker is up
 
     async def create_user(self, role: str, email: str, name: str, password: str) -> None:
         """`python run.py create-user` on this platform's stores, as an operator makes an employee (under a
