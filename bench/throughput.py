@@ -50,8 +50,27 @@ async def audit(dsn: str, launch_ids: list[str], acked: int) -> dict[str, Any]:
         acked_not_in_db=max(0, acked - stored),
         # answered after the load generator stopped listening (at most one per connection)
         stored_not_acked=max(0, stored - acked),
+        **await _sandbox(dsn, launch_ids),
     )
     return found
+
+
+async def _sandbox(dsn: str, launch_ids: list[str]) -> dict[str, int]:
+    """The payment work the sandbox gateway saw for these bookings: the baseline and the platform both
+    authorize then capture each one (the platform captures off the request path, so a booking may still
+    be authorized only when its run ends: recovery captures it)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            """SELECT count(p.ref) FILTER (WHERE p.state = 'captured')::int AS captured,
+                      count(*) FILTER (WHERE p.ref IS NULL)::int AS without_payment
+               FROM bookings b LEFT JOIN sandbox_payments p ON p.booking_id = b.id
+               WHERE b.launch_id = ANY($1::text[])""",
+            launch_ids,
+        )
+    finally:
+        await conn.close()
+    return {"sandbox_captured": row["captured"], "sandbox_without_payment": row["without_payment"]}
 
 
 async def ceiling_audit(dsn: str, launch_ids: list[str], acked: int, connections: int) -> dict[str, Any]:
