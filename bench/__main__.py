@@ -5,15 +5,15 @@ from __future__ import annotations
 import sys
 
 SCENARIOS: dict[str, str] = {
-    "hot": "durable bookings/s on one hot launch, against the SELECT ... FOR UPDATE baseline",
-    "spread": "durable bookings/s over 1,000 launches, against a bare aiohttp JSON endpoint",
+    "hot": "durable bookings/s on one hot launch, against the FOR UPDATE baseline and the ceiling",
+    "spread": "durable bookings/s over 1,000 launches, against bare aiohttp JSON and the ceiling",
     "list": "the cached public launch list, against a bare aiohttp JSON endpoint",
     "ws": "5,000 WebSocket watchers of one launch at 200 bookings/s: commit-to-receipt latency",
     "ws-memory": "memory of the platform per idle WebSocket connection",
     "actor-memory": "memory per idle launch actor with 100,000 active, and after passivation",
     "pg-tx": "PostgreSQL transactions per accepted booking under load",
     "nodes": "hot and spread bookings/s with --workers 1 and --workers 2, the ratio, the overbooking audit",
-    "all": "every scenario above but nodes, then the table (under ten minutes)",
+    "all": "every scenario above but nodes, then the table (under ten minutes; --workers 1,2: both)",
     "booking": "the earlier side-by-side booking benchmark (hot and many, aiohttp clients)",
 }
 

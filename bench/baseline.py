@@ -1,10 +1,13 @@
 """The baseline: a minimal aiohttp server booking with `SELECT ... FOR UPDATE` per request (DESIGN 11).
 
 Same schema, same JWT, same body model, same sandbox gateway and booking rules as the platform, but no
-actors and no group commit: each POST /api/booking/bookings checks the launch, charges the card, then
-in one transaction of its own locks the launch row, checks it again, inserts the booking, its
-passengers and its charge, and raises `launches.seats_booked`. A booking refused inside the
-transaction is refunded. No VIP lookup (travelers count as non-VIP) and no token revocation check.
+actors and no group commit: each POST /api/booking/bookings checks the launch, authorizes the amount
+through the sandbox gateway, then in one transaction of its own locks the launch row, checks it again,
+inserts the booking, its passengers and its charge, and raises `launches.seats_booked`; after the
+COMMIT it captures the authorization. That is the platform's payment work per booking (authorize, then
+capture: two gateway calls), less its payment-attempt rows. A booking refused inside the transaction
+is voided. No VIP lookup (travelers count as non-VIP), no token revocation check, and an
+Idempotency-Key is accepted and ignored (no idempotency record).
 
     python -m bench.baseline --dsn postgresql://... --port 8099 --secret <ASTRO_JWT_SECRET>
 """

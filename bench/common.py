@@ -7,8 +7,10 @@ import contextlib
 import json
 import os
 import platform
+import re
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,8 +28,26 @@ from astro.embedded import EmbeddedServers
 from astro.store import postgres
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-BENCH_DATABASE: Final = "astro_bench"
-BENCH_REDIS_DB: Final = 14
+
+
+def _bench_database() -> str:
+    """ASTRO_BENCH_DATABASE, else astro_bench: two benches sharing one PostgreSQL server each name their own
+    (the bench drops and makes it); a plain identifier, since it goes into DROP/CREATE DATABASE."""
+    name = os.environ.get("ASTRO_BENCH_DATABASE") or "astro_bench"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", name):
+        raise SystemExit(f"ASTRO_BENCH_DATABASE must be a lower-case identifier, not {name!r}")
+    return name
+
+
+BENCH_DATABASE: Final = _bench_database()
+# ASTRO_BENCH_REDIS_DB, else 14: the Redis database the bench empties (one per bench sharing a server).
+BENCH_REDIS_DB: Final = int(os.environ.get("ASTRO_BENCH_REDIS_DB") or 14)
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+
+
+def idempotency_key() -> str:
+    """A fresh Idempotency-Key: the browser apps send one with every booking, and so does the bench."""
+    return "bk-" + uuid.uuid4().hex
 
 
 def progress(message: str) -> None:
@@ -79,7 +99,8 @@ class Stores:
 async def bench_stores(work_dir: Path, *, keep_data: bool = False) -> AsyncIterator[Stores]:
     """ASTRO_PG_DSN / ASTRO_MONGO_URL / ASTRO_REDIS_URL when set, else embedded servers; fresh data in each.
 
-    Only the benchmark's own database (`astro_bench`), Redis db 14 and MongoDB database are touched.
+    Only the benchmark's own database (`astro_bench`, or ASTRO_BENCH_DATABASE), Redis db 14 (or
+    ASTRO_BENCH_REDIS_DB) and MongoDB database are touched.
     """
     given = {
         "postgres": os.environ.get("ASTRO_PG_DSN") or None,
@@ -312,8 +333,9 @@ async def book_until_sold_out(
             )
             sent = time.perf_counter()
             result.requests += 1
+            fresh = {**headers, IDEMPOTENCY_HEADER: idempotency_key()}
             try:
-                async with session.post(url, data=body, headers=headers) as resp:
+                async with session.post(url, data=body, headers=fresh) as resp:
                     status = resp.status
                     payload = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:

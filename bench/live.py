@@ -28,7 +28,7 @@ from typing import Any, Final
 import aiohttp
 import asyncpg
 
-from bench.common import ms, percentile, progress
+from bench.common import IDEMPOTENCY_HEADER, idempotency_key, ms, percentile, progress
 from bench.goals import line
 from bench.servers import ServerProcess, rss_kib
 from bench.session import MAX_CAPACITY, Bench, insert_launches, make_world
@@ -109,7 +109,10 @@ async def _drive(base_url: str, tokens: list[str], launch_id: str, count: int, r
             "passengers": [{"name": f"Watcher driver {k}", "birth_date": "1990-01-01"}],
             "card_token": "tok_ok",
         }
-        headers = {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
+        headers = {
+            "Authorization": f"Bearer {tokens[k % len(tokens)]}",
+            IDEMPOTENCY_HEADER: idempotency_key(),
+        }
         sent = time.monotonic()
         try:
             async with session.post(url, json=body, headers=headers) as resp:
@@ -264,11 +267,11 @@ def _latencies(
     }
 
 
-async def _steady_rss(pid: int) -> int:
-    """The median of three readings half a second apart, in KiB."""
+async def _steady_rss(pids: list[int]) -> int:
+    """The median of three readings half a second apart, in KiB, summed over the serving processes."""
     readings = []
     for _ in range(3):
-        readings.append(rss_kib(pid))
+        readings.append(sum(rss_kib(pid) for pid in pids))
         await asyncio.sleep(0.5)
     return int(statistics.median(readings))
 
@@ -305,7 +308,7 @@ async def memory(bench: Bench) -> list[dict[str, Any]]:
     platform = bench.platform()
     async with bench.running(platform):
         assert platform.process is not None
-        pid = platform.process.pid
+        pids = bench.pids(platform)  # the workers' under --workers 2: the connections are spread
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             world = await make_world(session, platform, bench.stores, 0)
         (launch_id,) = await insert_launches(bench.stores.pg_dsn, world, tag="WSMEM", count=1, capacity=10)
@@ -316,18 +319,18 @@ async def memory(bench: Bench) -> list[dict[str, Any]]:
             await _subscribe(warm, channel)
             await asyncio.gather(*(ws.close() for ws in warm))
             await asyncio.sleep(2.0)
-            before = await _steady_rss(pid)
+            before = await _steady_rss(pids)
             progress(f"ws-memory: platform RSS {before} KiB; opening {n} connections")
             sockets = await _open(session, url, n)
             await asyncio.sleep(2.0)
-            opened = await _steady_rss(pid)
+            opened = await _steady_rss(pids)
             await _subscribe(sockets, channel)
             await asyncio.sleep(2.0)
-            subscribed = await _steady_rss(pid)
+            subscribed = await _steady_rss(pids)
             progress(f"ws-memory: {opened} KiB open, {subscribed} KiB subscribed; closing")
             await asyncio.gather(*(ws.close() for ws in sockets))
             await asyncio.sleep(3.0)
-            closed = await _steady_rss(pid)
+            closed = await _steady_rss(pids)
     per_open = round((opened - before) / n, 2)
     per_watcher = round((subscribed - before) / n, 2)
     return [
@@ -341,7 +344,8 @@ async def memory(bench: Bench) -> list[dict[str, Any]]:
             generator="aiohttp WebSocket clients (this process)",
             details={
                 "method": (
-                    "VmRSS of the `python run.py` process (median of 3 readings) before, with N connections "
+                    "VmRSS of the `python run.py` process (summed over its workers under --workers 2; "
+                    "median of 3 readings) before, with N connections "
                     "open, with each subscribed to one launch channel (the figure: an idle watcher), after "
                     "closing them; 100 connections opened and closed first to warm up"
                 ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -145,7 +146,7 @@ async def booking_load(
     """One-seat bookings for `seconds`: `sequential` fills the launches in turn, `spread` picks at random."""
     if use_wrk:
         with tempfile.NamedTemporaryFile("w", prefix="bench-plan-", suffix=".txt") as plan:
-            plan.write(f"mode {mode}\n")
+            plan.write(f"mode {mode}\nrun {secrets.token_hex(6)}\n")  # the Idempotency-Keys' prefix
             plan.writelines(f"token {t}\n" for t in tokens)
             plan.writelines(f"launch {i}\n" for i in launch_ids)
             plan.flush()

@@ -10,10 +10,7 @@ against stored rows. One line per platform and load, then the `nodes` line: 2 wo
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
@@ -21,12 +18,10 @@ import asyncpg
 
 from bench.common import progress
 from bench.goals import line, ratio
-from bench.servers import ServerProcess
 from bench.session import MAX_CAPACITY, Bench, insert_launches, make_world
 from bench.throughput import MAX_RATE
 
 WORKERS: Final = (1, 2)
-UP_TIMEOUT: Final = 90.0
 LOADS: Final = ("hot", "spread")
 
 
@@ -62,42 +57,13 @@ async def audit(dsn: str, launch_ids: list[str], acked: int) -> dict[str, Any]:
     }
 
 
-async def _all_up(bench: Bench, platform: ServerProcess, workers: int) -> list[str]:
-    """Wait until the parent says every worker serves; name the workers' processes for the CPU figures
-    and return the node names seen answering."""
-    assert platform.process is not None
-    deadline = time.monotonic() + UP_TIMEOUT
-    while "AstroBookings is up" not in platform.log_path.read_text(errors="replace"):
-        if time.monotonic() > deadline or platform.process.returncode is not None:
-            raise RuntimeError(f"the platform (--workers {workers}) did not come up:\n{platform.tail()}")
-        await asyncio.sleep(0.1)
-    parent = platform.process.pid
-    for child in _children(parent):
-        bench.names[child] = f"platform worker of {parent}"
-    seen: set[str] = set()
-    for _ in range(50 * workers):
-        async with (
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
-            session.get(platform.base_url + "/health") as resp,
-        ):
-            seen.add(resp.headers.get("X-Astro-Node", "?"))
-        if len(seen) >= workers:
-            break
-    return sorted(seen)
-
-
-def _children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
-
-
 async def _one(bench: Bench, workers: int, load: str) -> dict[str, Any]:
     opts = bench.opts
     await bench.fresh(f"nodes-w{workers}-{load}")
     dsn = bench.stores.pg_dsn
-    platform = bench.platform(ASTRO_WORKERS=str(workers), ASTRO_NODE="bench")
+    platform = bench.platform(workers=workers, ASTRO_NODE="bench")
     async with bench.running(platform):
-        nodes = await _all_up(bench, platform, workers)
+        nodes = list(platform.nodes)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             world = await make_world(session, platform, bench.stores, opts.travelers)
         if load == "hot":

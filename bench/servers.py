@@ -41,6 +41,8 @@ class ServerProcess:
     base_url: str
     ready_path: str = "/ready"
     process: asyncio.subprocess.Process | None = None
+    workers: int = 1  # the platform's --workers: node processes under this one (1: this one serves)
+    nodes: tuple[str, ...] = ()  # the node names seen answering, once every worker is up
 
     async def create_user(self, role: str, email: str, name: str, password: str) -> None:
         """`python run.py create-user` on this platform's stores, as an operator makes an employee (under a
@@ -162,6 +164,18 @@ def baseline_server(stores: Stores, work: Path, secret: str, pool: int) -> Serve
         ],
         env=dict(os.environ),
         log_path=work / "baseline.log",
+        base_url=f"http://127.0.0.1:{port}",
+    )
+
+
+def ceiling_server(stores: Stores, work: Path) -> ServerProcess:
+    """bench/ceiling.py (group commit, no auth, no logs) on the same database, on a free port."""
+    port = free_port()
+    return ServerProcess(
+        name="ceiling",
+        args=[sys.executable, "-m", "bench.ceiling", "--dsn", stores.pg_dsn, "--port", str(port)],
+        env=dict(os.environ),
+        log_path=work / "ceiling.log",
         base_url=f"http://127.0.0.1:{port}",
     )
 

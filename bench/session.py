@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +21,18 @@ from bench.common import BENCH_DATABASE, Stores, drop_mongo, progress, reset_sto
 from bench.cpu import CpuWindow
 from bench.load import booking_load, wrk_path
 from bench.profile import profiled
-from bench.servers import ServerProcess, bare_server, baseline_server, log_summary, platform_server
+from bench.servers import (
+    ServerProcess,
+    bare_server,
+    baseline_server,
+    ceiling_server,
+    log_summary,
+    platform_server,
+)
 
 # One rocket of the largest capacity (DESIGN: 1 to 1000 seats) carries every launch made in SQL.
 MAX_CAPACITY = 1000
+UP_TIMEOUT = 90.0  # every worker of `--workers N` serving
 
 
 @dataclass
@@ -39,6 +49,7 @@ class Bench:
     mongo_databases: list[str] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # pid -> server, for the CPU breakdown
     smtp_url: str = ""  # the bench's mail sink (bench/mailsink.py), a process of its own
+    workers: int = 1  # the platform's --workers for the scenarios now running
 
     @property
     def stores(self) -> Stores:
@@ -57,7 +68,10 @@ class Bench:
         """Fresh stores and a work directory of its own for a scenario's servers and logs.
 
         PostgreSQL and Redis are emptied; MongoDB gets a new database per scenario instead, since the
-        embedded SecantusDB drops a database of log entries slowly (tens of seconds per 20,000)."""
+        embedded SecantusDB drops a database of log entries slowly (tens of seconds per 20,000). A run
+        with --workers 2 after --workers 1 names its own (`hot-w2`)."""
+        if self.workers > 1:
+            scenario = f"{scenario}-w{self.workers}"
         mongo = with_path(self.base.mongo_url, f"/{BENCH_DATABASE}_{scenario.replace('-', '_')}")
         self.scenario_stores = dataclasses.replace(self.base, mongo_url=mongo)
         real_mongo = self.base.sources.get("mongo") == "real"
@@ -75,13 +89,21 @@ class Bench:
         assert self.scenario_dir is not None, "call fresh() first"
         return self.scenario_dir
 
-    def platform(self, **env: str) -> ServerProcess:
+    def platform(self, *, workers: int | None = None, **env: str) -> ServerProcess:
+        """`python run.py` with ASTRO_WORKERS = `workers` (default: this run's --workers)."""
+        n = self.workers if workers is None else workers
+        env = {"ASTRO_WORKERS": str(n), **({"ASTRO_NODE": "bench"} if n > 1 else {}), **env}
         if self.smtp_url:
             env = {"ASTRO_SMTP_URL": self.smtp_url, **env}
-        return platform_server(self.stores, self.dir, self.secret, **env)
+        server = platform_server(self.stores, self.dir, self.secret, **env)
+        server.workers = n
+        return server
 
     def baseline(self) -> ServerProcess:
         return baseline_server(self.stores, self.dir, self.secret, self.opts.baseline_pool)
+
+    def ceiling(self) -> ServerProcess:
+        return ceiling_server(self.stores, self.dir)
 
     def bare(self) -> ServerProcess:
         return bare_server(self.dir)
@@ -94,9 +116,47 @@ class Bench:
         assert server.process is not None
         self.names[server.process.pid] = f"{server.name} server"
         try:
+            if server.name == "platform":
+                server.nodes = await self._all_up(server)
             yield server
         finally:
             await self.stop(server)
+
+    async def _all_up(self, platform: ServerProcess) -> tuple[str, ...]:
+        """Wait until the parent says every worker serves; name the workers' processes for the CPU
+        figures and return the node names seen answering."""
+        assert platform.process is not None
+        workers = platform.workers
+        deadline = time.monotonic() + UP_TIMEOUT
+        while "AstroBookings is up" not in platform.log_path.read_text(errors="replace"):
+            if time.monotonic() > deadline or platform.process.returncode is not None:
+                raise RuntimeError(f"the platform (--workers {workers}) did not come up:\n{platform.tail()}")
+            await asyncio.sleep(0.1)
+        if workers > 1:
+            for child in self.pids(platform):
+                self.names[child] = f"platform worker of {platform.process.pid}"
+        seen: set[str] = set()
+        for _ in range(50 * workers):
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+                session.get(platform.base_url + "/health") as resp,
+            ):
+                seen.add(resp.headers.get("X-Astro-Node", "?"))
+            if len(seen) >= workers:
+                break
+        if workers > 1:
+            progress(f"platform: --workers {workers}, nodes answering: {', '.join(sorted(seen))}")
+        return tuple(sorted(seen))
+
+    @staticmethod
+    def pids(server: ServerProcess) -> list[int]:
+        """The processes that serve: the server's own, or its workers' under `--workers N` (N > 1)."""
+        assert server.process is not None
+        pid = server.process.pid
+        if server.workers <= 1:
+            return [pid]
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
 
     async def measured(self, load: Awaitable[dict[str, Any]], *, reference: bool = False) -> dict[str, Any]:
         """The load's figures with where the CPU went meanwhile (`cpu`); a reference's load (baseline,

@@ -2,6 +2,7 @@
 
     python -m bench hot|spread|list|ws|ws-memory|actor-memory|pg-tx [options]
     python -m bench all [options]        every scenario (hot and pg-tx from one run), then the table
+    python -m bench all --workers 1,2    the same with the platform on --workers 1, then --workers 2
 
 Each line holds the figure, its reference measured in the same run, the ratio, the goal, whether it
 is met (`met`), the correctness checks (overbooked seats, missed events: all must be 0) and which
@@ -65,6 +66,8 @@ ALL: Final[tuple[tuple[str, Runner], ...]] = (
     ("ws-memory", live.memory),
     ("actor-memory", actor_memory.run),
 )
+# Figures of one process whatever --workers says (an actor lives in one node): measured once.
+ONE_PROCESS: Final = frozenset({"actor-memory"})
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -88,6 +91,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--idle-connections", type=int, default=2000, help="connections of `ws-memory` (2000)"
     )
     parser.add_argument("--actors", type=int, default=100_000, help="launch actors of `actor-memory`")
+    parser.add_argument(
+        "--workers",
+        type=_worker_settings,
+        default=(1,),
+        metavar="N[,N]",
+        help="the platform's --workers (ASTRO_WORKERS): 1, 2, or 1,2 to run the scenarios on each (1)",
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the aiohttp generator even with wrk")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the servers' logs into DIR")
     parser.add_argument(
@@ -98,6 +108,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.ws_bookings = max(1, min(args.ws_bookings, 1000))
     return args
+
+
+def _worker_settings(raw: str) -> tuple[int, ...]:
+    try:
+        settings = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {raw!r}") from None
+    if not settings or any(n < 1 or n > 8 for n in settings) or len(set(settings)) != len(settings):
+        raise argparse.ArgumentTypeError(f"each worker count once, 1 to 8: {raw!r}")
+    return settings
 
 
 def _raise_file_limit() -> None:
@@ -123,7 +143,14 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             bench.smtp_url = smtp_url
         stores.sources["smtp"] = "real" if os.environ.get("ASTRO_SMTP_URL") else "bench mail sink"
         try:
-            await _each(bench, plan, lines)
+            for n, workers in enumerate(args.workers):
+                bench.workers = workers
+                todo = plan if n == 0 else tuple((k, r) for k, r in plan if k not in ONE_PROCESS)
+                if args.scenario != "nodes":  # nodes runs --workers 1 and 2 itself
+                    progress(f"the platform on --workers {workers}")
+                elif n > 0:
+                    break
+                await _each(bench, todo, lines)
         finally:
             await bench.close()
             await sink.stop()
@@ -140,6 +167,8 @@ async def _each(bench: Bench, plan: tuple[tuple[str, Runner], ...], lines: list[
             got = [failed(name, exc)]
         for out in got:
             out["scenario_seconds"] = round(time.monotonic() - started, 1)
+            if name != "nodes":
+                out["workers"] = bench.workers
             print(json.dumps(out, separators=(",", ":"), ensure_ascii=False), flush=True)
             lines.append(out)
 
@@ -161,5 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     if args.scenario == "all":
         print(table(lines), flush=True)
-        progress(f"all scenarios in {time.monotonic() - began:.0f} s")
+        settings = ", ".join(f"--workers {n}" for n in args.workers)
+        progress(f"all scenarios ({settings}) in {time.monotonic() - began:.0f} s")
     return 0 if all("error" not in out for out in lines) else 1

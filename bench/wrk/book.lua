@@ -1,15 +1,17 @@
 -- POST one-seat bookings: `wrk -s book.lua URL -- PLAN_FILE`.
--- The plan file has lines `mode sequential|spread`, `token <jwt>` and `launch <id>`.
+-- The plan file has lines `mode sequential|spread`, `run <id>`, `token <jwt>` and `launch <id>`.
 -- sequential: every connection books the current launch; a `sold_out` answer moves the thread on to
 -- the next one (answers to requests sent before the move are not counted again, so late sold_out
 -- answers from the previous launch do not skip a launch). spread: a launch at random per request.
--- Every body is unique (passenger name), tokens of several travelers are rotated per request.
+-- Every body is unique (passenger name), tokens of several travelers are rotated per request, and every
+-- request carries a fresh Idempotency-Key (`bk-<run>-<thread>-<n>`), as the browser apps send one with
+-- every booking.
 package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
 local report = require("report")
 
 setup = report.setup
 
-local tokens, launches, mode = {}, {}, "spread"
+local tokens, launches, mode, run = {}, {}, "spread", "0"
 local index, guard = 1, 0
 sent, received, booked, sold_out, other, server_errors, moved = 0, 0, 0, 0, 0, 0, 0
 
@@ -22,6 +24,8 @@ function init(args)
          table.insert(launches, value)
       elseif key == "mode" then
          mode = value
+      elseif key == "run" then
+         run = value
       end
    end
    math.randomseed((tid or 1) * 7919)
@@ -41,6 +45,7 @@ function request()
    return wrk.format("POST", wrk.path, {
       ["Authorization"] = "Bearer " .. token,
       ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = "bk-" .. run .. "-" .. (tid or 1) .. "-" .. sent,
    }, body)
 end
 
