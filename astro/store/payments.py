@@ -15,6 +15,7 @@ import asyncpg
 
 from astro.domain.errors import GatewayError, PaymentDeclined, UnknownCard
 from astro.domain.payments import GatewayPayment, GatewayState
+from astro.services.batching import GroupWriter
 from astro.store.errors import unavailable_as
 
 SLOW_SECONDS: Final = 2.0
@@ -35,12 +36,18 @@ def _payment(row: asyncpg.Record) -> GatewayPayment:
 
 @unavailable_as("PostgreSQL")
 class SandboxGateway:
-    """Implements astro.services.payments.PaymentGateway; its ledger is the tables sandbox_*."""
+    """Implements astro.services.payments.PaymentGateway; its ledger is the tables sandbox_*.
+
+    Authorizations and captures that arrive together are written in one statement each (as a real
+    gateway serves many merchants at once, the sandbox's ledger costs the platform no transaction per
+    booking of its own); each call still answers only for its own payment."""
 
     def __init__(self, pool: asyncpg.Pool, slow_seconds: float = SLOW_SECONDS) -> None:
         self._pool = pool
         self.slow_seconds = slow_seconds
         self.charging: set[str] = set()  # keys of authorizations under way (tests wait on it)
+        self._authorizing = GroupWriter(self._record_many)
+        self._capturing = GroupWriter(self._capture_many)
 
     async def authorize(
         self, *, key: str, amount_cents: int, card_token: str, metadata: Mapping[str, str]
@@ -59,24 +66,49 @@ class SandboxGateway:
             finally:
                 self.charging.discard(key)
         state = GatewayState.DECLINED if card_token == "tok_declined" else GatewayState.AUTHORIZED
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"""INSERT INTO sandbox_payments (ref, key, amount_cents, state, booking_id)
-                    VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING {COLUMNS}""",
-                "pi_" + secrets.token_hex(12),
-                key,
-                amount_cents,
-                state.value,
-                metadata.get("booking_id"),
-            )
-        payment = _payment(row)
+        payment = await self._authorizing.submit((key, amount_cents, state, metadata.get("booking_id")))
         if payment.state is GatewayState.DECLINED:
             raise PaymentDeclined("the card was declined; nothing was charged", {"reference": key})
         return payment.ref
 
+    async def _record_many(
+        self, asked: list[tuple[str, int, GatewayState, str | None]]
+    ) -> list[GatewayPayment]:
+        """Each key's payment, made unless it exists (a repeated call gets the first one's)."""
+        first = {key: (key, amount, state, booking) for key, amount, state, booking in reversed(asked)}
+        rows = list(first.values())  # a key twice in one batch is made once
+        async with self._pool.acquire() as conn:
+            made = await conn.fetch(
+                f"""INSERT INTO sandbox_payments (ref, key, amount_cents, state, booking_id)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+                    ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING {COLUMNS}""",
+                ["pi_" + secrets.token_hex(12) for _ in rows],
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2].value for r in rows],
+                [r[3] for r in rows],
+            )
+        by_key = {row["key"]: _payment(row) for row in made}
+        return [by_key[key] for key, *_ in asked]
+
     async def capture(self, ref: str, *, key: str) -> None:
-        await self._move(ref, GatewayState.CAPTURED, done=(GatewayState.CAPTURED,))
+        state = await self._capturing.submit(ref)
+        _check_moved(ref, state, GatewayState.CAPTURED, done=(GatewayState.CAPTURED,))
+
+    async def _capture_many(self, refs: list[str]) -> list[str | None]:
+        """Each authorized payment captured; the state each is in after (None: no such payment)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """WITH x AS (SELECT DISTINCT unnest($1::text[]) AS ref),
+                   moved AS (
+                       UPDATE sandbox_payments p SET state = 'captured', updated_at = now()
+                       FROM x WHERE p.ref = x.ref AND p.state = 'authorized' RETURNING p.ref, p.state)
+                   SELECT x.ref, coalesce(m.state, p.state) AS state
+                   FROM x LEFT JOIN moved m ON m.ref = x.ref LEFT JOIN sandbox_payments p ON p.ref = x.ref""",
+                refs,
+            )
+        states = {row["ref"]: row["state"] for row in rows}
+        return [states.get(ref) for ref in refs]
 
     async def void(self, ref: str, *, key: str) -> None:
         await self._move(ref, GatewayState.VOIDED, done=(GatewayState.VOIDED, GatewayState.DECLINED))
@@ -129,5 +161,12 @@ class SandboxGateway:
                 ref,
                 target.value,
             )
-        if state is None or GatewayState(state) not in (target, *done):
-            raise GatewayError(f"the gateway cannot move {ref} ({state or 'unknown'}) to {target.value}")
+        _check_moved(ref, state, target, done=done)
+
+
+def _check_moved(
+    ref: str, state: str | None, target: GatewayState, *, done: tuple[GatewayState, ...]
+) -> None:
+    """A GatewayError unless the payment is now in `target` or in one of the `done` states."""
+    if state is None or GatewayState(state) not in (target, *done):
+        raise GatewayError(f"the gateway cannot move {ref} ({state or 'unknown'}) to {target.value}")

@@ -4,11 +4,8 @@ for each request as one at a time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import pytest
 
 from astro.config import Settings
@@ -16,21 +13,9 @@ from astro.domain.errors import RuleViolation
 from astro.services.idempotency import InFlight, StoredResponse
 from astro.store import postgres
 from astro.store.idempotency import PgIdempotency
+from tests.integration.counting_pool import CountingPool
 
 USER = "usr_keys"
-
-
-class CountingPool:
-    """The real pool, counting the connections taken from it (each one statement's transaction here)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool, self.taken = pool, 0
-
-    @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Any]:
-        self.taken += 1
-        async with self.pool.acquire() as conn:
-            yield conn
 
 
 @pytest.fixture

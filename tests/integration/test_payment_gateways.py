@@ -3,6 +3,7 @@ latter both with its Search API and without (find then lists the intents)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from astro.services.payments import PaymentGateway
 from astro.store import postgres
 from astro.store.payments import SandboxGateway
 from astro.store.stripe_gateway import StripeGateway
+from tests.integration.counting_pool import CountingPool
 
 AMOUNT = 250_000
 
@@ -164,3 +166,51 @@ async def test_the_ledger_lists_every_payment_as_find_tells_it(gateway: Gateway)
     ledger = await gateway.port.ledger()  # type: ignore[attr-defined]
     mine = {p.ref: p for p in ledger if p.ref in (held, taken)}
     assert mine == {held: await gateway.port.find(held_key), taken: await gateway.port.find(taken_key)}
+
+
+async def test_calls_made_together_each_get_their_own_answer(gateway: Gateway) -> None:
+    asked = [keys() for _ in range(8)]
+    cards = [gateway.ok] * 6 + [gateway.declined] * 2
+    calls = [
+        authorize(gateway, key, booking, card) for (key, booking), card in zip(asked, cards, strict=True)
+    ]
+    calls.append(authorize(gateway, *asked[0]))  # the same key twice: the same payment
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    refs = answers[:6]
+    assert all(isinstance(r, str) for r in refs) and len(set(refs)) == 6
+    assert all(isinstance(a, PaymentDeclined) for a in answers[6:8])
+    assert answers[8] == refs[0]
+    await asyncio.gather(
+        *(gateway.port.capture(str(r), key=k) for r, (k, _) in zip(refs, asked, strict=False))
+    )
+    for ref, (key, booking) in zip(refs, asked, strict=False):
+        assert await gateway.port.find(key) == GatewayPayment(
+            str(ref), key, GatewayState.CAPTURED, AMOUNT, 0, booking
+        )
+
+
+async def test_the_sandbox_writes_calls_made_together_in_one_statement(settings: Settings) -> None:
+    pool = await postgres.create_pool(settings.pg_dsn or "", min_size=1, max_size=4)
+    counted = CountingPool(pool)
+    try:
+        sandbox = SandboxGateway(counted)  # type: ignore[arg-type]
+        asked = [keys() for _ in range(20)]
+        refs = await asyncio.gather(*(authorize_on(sandbox, key, booking) for key, booking in asked))
+        assert counted.taken == 1  # was 20: a transaction per authorization
+        await asyncio.gather(
+            *(sandbox.capture(ref, key=key) for ref, (key, _) in zip(refs, asked, strict=True))
+        )
+        assert counted.taken == 2
+        with pytest.raises(GatewayError):
+            await asyncio.gather(
+                sandbox.capture(refs[0], key=asked[0][0]), sandbox.capture("pi_none", key="x")
+            )
+        assert {p.state for p in await sandbox.ledger() if p.key in dict(asked)} == {GatewayState.CAPTURED}
+    finally:
+        await pool.close()
+
+
+async def authorize_on(sandbox: SandboxGateway, key: str, booking: str) -> str:
+    return await sandbox.authorize(
+        key=key, amount_cents=AMOUNT, card_token="tok_ok", metadata={"attempt_id": key, "booking_id": booking}
+    )
