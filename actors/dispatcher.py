@@ -234,6 +234,7 @@ class DispatcherActor(Actor):
             return
         done, sent[:] = list(sent), []
         marked = await self.store.mark_sent_many([(d.row, d.subject) for d in done])
+        deliveries = []
         for d in done:
             row = d.row
             if row["id"] not in marked:
@@ -243,14 +244,26 @@ class DispatcherActor(Actor):
             result.sent += 1
             self.state.sent += 1
             self.metrics.sent.labels(row["event"]).inc()
+            deliveries.append(
+                {
+                    "notification_id": row["id"],
+                    "notify_event": row["event"],
+                    "recipient": row["recipient_email"],
+                    "recipient_id": row["recipient_id"],
+                    "attempts": row["attempts"] + 1,
+                    "send_ms": round(d.seconds * 1000, 2),
+                }
+            )
+        if deliveries:
+            # One entry per batch marked (up to MARK_EVERY e-mails), not one per e-mail: under booking
+            # load every entry is a write into seven indexes of the log store. Each notification and
+            # recipient id is among the entry's entity ids, so a search by either finds it.
             log.info(
-                "notification_sent",
-                notification_id=row["id"],
-                notify_event=row["event"],
-                recipient=row["recipient_email"],
-                recipient_id=row["recipient_id"],
-                attempts=row["attempts"] + 1,
-                send_ms=round(d.seconds * 1000, 2),
+                "notifications_sent",
+                sent=len(deliveries),
+                notification_ids=[x["notification_id"] for x in deliveries],
+                recipient_ids=sorted({x["recipient_id"] for x in deliveries if x["recipient_id"]}),
+                deliveries=deliveries,
                 node=self.config.node,
             )
         if marked:

@@ -121,6 +121,10 @@ def _entity(event: Mapping[str, Any]) -> tuple[dict[str, str] | None, str | None
     for key, value in event.items():
         if key.endswith("_id") and key not in _RESERVED and isinstance(value, str) and value not in ids:
             ids.append(value)
+        elif key.endswith("_ids") and isinstance(value, list | tuple):  # an entry about several
+            for item in value:
+                if isinstance(item, str) and item not in ids:
+                    ids.append(item)
     for key in ENTITY_KEYS:
         value = event.get(key)
         if isinstance(value, str) and value:

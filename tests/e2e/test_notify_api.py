@@ -22,6 +22,7 @@ from tests.conftest import Account, MakeClient, agency_body, passengers, registe
 from tests.smtpd import seed_templates
 from web.clients import PG_POOL
 from web.keys import AUTH, DISPATCHER
+from web.monitoring import LOG_SHIPPER
 
 N = "/api/notify"
 Client = TestClient[web.Request, web.Application]
@@ -645,3 +646,31 @@ async def test_a_template_the_language_refuses_is_422_and_changes_nothing(
     assert error["code"] == "invalid_template" and field in error["details"]["fields"]
     after = await client.get(f"{N}/templates/booking_confirmed", headers=it.headers)
     assert (await after.json())["template"] == (await before.json())["template"]
+
+
+async def test_the_emails_sent_together_are_one_log_entry_found_by_each_id(make_client: MakeClient) -> None:
+    client = await start(make_client)
+    it = await employee(client)
+    agency = await register(client, agency_body())
+    travelers = [await register(client, traveler_body()) for _ in range(3)]
+    launch = await new_launch(client, agency)
+    for traveler in travelers:
+        resp = await client.post(
+            "/api/booking/bookings",
+            headers=traveler.headers,
+            json={"launch_id": launch["id"], "seats": 1, "passengers": passengers(1), "card_token": "tok_ok"},
+        )
+        assert resp.status == 201, await resp.text()
+    await client.app[DISPATCHER].run_once()
+    await client.app[LOG_SHIPPER].flush()
+    rows = await sql(client, "SELECT id, recipient_id, status FROM notifications ORDER BY id")
+    assert len(rows) == 7 and {r["status"] for r in rows} == {"sent"}  # a launch notice and 2 per booking
+
+    status, body = await call(client, "GET", "/api/system/logs", it, params={"q": "notifications_sent"})
+    assert status == 200, body
+    [entry] = body["items"]  # was an entry per e-mail: 7
+    assert entry["data"]["sent"] == 7
+    assert sorted(d["notification_id"] for d in entry["data"]["deliveries"]) == [r["id"] for r in rows]
+    for key in (rows[3]["id"], travelers[1].id):
+        status, found = await call(client, "GET", "/api/system/logs", it, params={"entity_id": key})
+        assert [e["id"] for e in found["items"] if e["message"] == "notifications_sent"] == [entry["id"]]
