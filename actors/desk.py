@@ -114,6 +114,10 @@ class LaunchDesk:
         self._observer = observer
         self._clock = clock
         self._background = TaskSet()
+        # VIP promotions, one at a time per launch: the travelers still to look at (None: all of them)
+        # of each launch whose promotion is running or queued.
+        self._vip_queue: dict[str, set[str] | None] = {}
+        self._vip_running: set[str] = set()
         self._deps = LaunchDeps(
             ledger=ledger,
             ownership=leases,
@@ -377,7 +381,25 @@ class LaunchDesk:
             log.info("vip_promoted", launch_id=launch_id, travelers=promoted)
 
     def _promote_later(self, launch_id: str, among: list[str] | None) -> None:
-        self._background.spawn(self._launch_confirmed(launch_id, among))
+        """Promote after this commit, folded into the launch's promotion under way: under load every
+        group commit on a confirmed launch asks, and each would look up the same travelers again while
+        the first is still at it (their PostgreSQL flag is set last)."""
+        if launch_id in self._vip_queue:
+            queued = self._vip_queue[launch_id]
+            self._vip_queue[launch_id] = None if queued is None or among is None else queued | set(among)
+        else:
+            self._vip_queue[launch_id] = None if among is None else set(among)
+        if launch_id not in self._vip_running:
+            self._vip_running.add(launch_id)
+            self._background.spawn(self._promote_queued(launch_id))
+
+    async def _promote_queued(self, launch_id: str) -> None:
+        try:
+            while launch_id in self._vip_queue:
+                among = self._vip_queue.pop(launch_id)
+                await self._launch_confirmed(launch_id, sorted(among) if among is not None else None)
+        finally:
+            self._vip_running.discard(launch_id)
 
     async def _bookings_ended(self, traveler_ids: list[str]) -> None:
         """Take VIP from the travelers whose bookings were cancelled (and refunded) when they no longer

@@ -280,6 +280,47 @@ async def test_booking_a_launch_already_confirmed_counts_for_vip(client: Any) ->
     assert me["user"]["vip"] is True
 
 
+async def test_promotions_asked_together_run_one_at_a_time_per_launch(client: Any) -> None:
+    agency = (await accounts(client))[0]
+    first = await launch_on(client, agency, min_passengers=1)
+    second = await launch_on(client, agency, min_passengers=10)  # booked below, confirmed by hand
+    travelers = [(await accounts(client))[1] for _ in range(4)]
+    for traveler in travelers:
+        assert (await book(client, traveler, first["id"], 1)).status == 201
+        assert (await book(client, traveler, second["id"], 1)).status == 201
+    desk = client.app[DESK]
+    await desk.wait_background()
+    users, running, calls = desk._users, [0], []
+
+    class Watched:
+        """The desk's VIP directory, noting each promotion and how many ran at once."""
+
+        async def promote_vip(self, user_ids: list[str]) -> int:
+            running[0] += 1
+            calls.append((list(user_ids), running[0]))
+            try:
+                return int(await users.promote_vip(user_ids))
+            finally:
+                running[0] -= 1
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(users, name)
+
+    desk._users = Watched()
+    try:
+        assert (await set_status(client, agency, second["id"], "confirmed")).status == 200
+        for _ in range(5):  # five more commits on the launch ask at once, as under load
+            desk._promote_later(second["id"], None)
+        await desk.wait_background()
+    finally:
+        desk._users = users
+    assert [at_once for _, at_once in calls] == [1] * len(calls)  # was 6 at once
+    assert len(calls) <= 2 and sorted(calls[0][0]) == sorted(t.id for t in travelers)
+    for traveler in travelers:
+        me = await (await client.get("/api/system/auth/me", headers=traveler.headers)).json()
+        assert me["user"]["vip"] is True
+
+
 async def test_bookings_say_what_cancelling_now_would_refund(client: Any) -> None:
     agency, traveler = await accounts(client)
     far = await launch_on(client, agency, days=400)
