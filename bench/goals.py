@@ -11,9 +11,9 @@ GOALS: Final[dict[str, str]] = {
     "spread": "≥ 35 % of the bare aiohttp JSON endpoint's requests/s; 0 seats overbooked",
     "list": "≥ 60 % of the bare aiohttp JSON endpoint's requests/s",
     "ws": "p99 commit → receipt ≤ 100 ms; no watcher misses the final occupancy",
-    "ws-memory": "≤ 30 KiB per idle WebSocket connection",
-    "actor-memory": "≤ 5 KiB per idle launch actor (100,000 active); passivation returns it",
-    "pg-tx": "≤ 0.2 PostgreSQL transactions per accepted booking",
+    "ws-memory": "≤ 12 KiB per idle WebSocket connection",
+    "actor-memory": "≤ 2 KiB per idle launch actor (100,000 active); passivation returns it",
+    "pg-tx": "≤ 0.03 PostgreSQL transactions per accepted booking",
     "nodes": "0 seats overbooked with 1 and 2 workers; the ratio 2 workers / 1 is reported, no goal",
     **{
         f"nodes-{load}-w{n}": "0 seats overbooked, stored counts equal to the bookings"
