@@ -23,6 +23,10 @@ log = structlog.get_logger("astro.broadcast")
 
 KINDS: Final = ("launch", "launches", "agency", "traveler")
 GAP_WAIT: Final = 0.25  # how long an out-of-order event waits for the ones before it
+# A coalesced event (occupancy) of one channel reaches this node's listeners at most this often: the
+# first at once, the newest of those that came meanwhile at the end of the interval. Under booking load
+# every group commit changes the occupancy, and each change is a frame to every watcher.
+PACE: Final = 0.05
 RETRY_DELAY: Final = 1.0
 
 Provider = Callable[[Principal | None, str], Awaitable[dict[str, Any]]]
@@ -138,6 +142,8 @@ class _Channel:
     head: int | None = None  # the last offset delivered here; None until known
     held: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
     gap_task: asyncio.Task[None] | None = None
+    paced_at: float = float("-inf")  # when the last coalesced event was delivered (the loop's clock)
+    pace_task: asyncio.Task[None] | None = None
 
 
 class Broadcaster:
@@ -166,8 +172,9 @@ class Broadcaster:
         await self._store.stop_listening()
         await self._tasks.cancel()
         for state in self._channels.values():
-            if state.gap_task is not None:
-                state.gap_task.cancel()
+            for task in (state.gap_task, state.pace_task):
+                if task is not None:
+                    task.cancel()
         self._channels.clear()
 
     # Publishing and history
@@ -303,8 +310,9 @@ class Broadcaster:
         state.listeners.pop(listener, None)
         if not state.listeners:
             del self._channels[channel]
-            if state.gap_task is not None:
-                state.gap_task.cancel()
+            for task in (state.gap_task, state.pace_task):
+                if task is not None:
+                    task.cancel()
 
     def _arrive(
         self,
@@ -351,16 +359,35 @@ class Broadcaster:
 
         A coalesced event (occupancy) directly followed by a newer one of the same key is not delivered:
         everyone gets the newest value, once (DESIGN 7), instead of every value that arrived together."""
+        loop = asyncio.get_running_loop()
         while state.head is not None and state.head + 1 in state.held:
+            event, data_json, coalesce = state.held[state.head + 1]
+            if coalesce is not None:
+                after = state.held.get(state.head + 2)
+                if after is not None and after[2] == coalesce:
+                    del state.held[state.head + 1]
+                    state.head += 1
+                    self.superseded += 1
+                    continue
+                wait = state.paced_at + PACE - loop.time()
+                if wait > 0:  # too soon after the last one: the newest by then goes at the end of the pace
+                    if state.pace_task is None:
+                        state.pace_task = loop.create_task(self._paced(channel, state, wait))
+                    return
+                state.paced_at = loop.time()
+            del state.held[state.head + 1]
             state.head += 1
-            event, data_json, coalesce = state.held.pop(state.head)
-            after = state.held.get(state.head + 1)
-            if coalesce is not None and after is not None and after[2] == coalesce:
-                self.superseded += 1
-                continue
             self._deliver(channel, state, state.head, event, data_json, coalesce)
         if state.held and state.gap_task is None:
-            state.gap_task = asyncio.get_running_loop().create_task(self._fill_gap(channel, state))
+            state.gap_task = loop.create_task(self._fill_gap(channel, state))
+
+    async def _paced(self, channel: str, state: _Channel, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+        finally:
+            state.pace_task = None
+        if self._channels.get(channel) is state:
+            self._flush(channel, state)
 
     def _deliver(
         self, channel: str, state: _Channel, offset: int, event: str, data_json: str, coalesce: str | None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from actors.broadcast import Broadcaster
+from actors.broadcast import PACE, Broadcaster
 from astro.config import Settings
 from astro.domain.errors import NotFound, Unavailable
 from astro.domain.users import Principal, Role
@@ -333,7 +333,10 @@ async def test_values_published_together_reach_listeners_newest_only(make_node: 
         ]
     )
     assert offsets == [1, 1, 2, 3, 4, 5]
-    # 1 and 2 were superseded by 3 before anyone got them; 3 stays: the status change came between.
+    # 1 and 2 were superseded by 3 before anyone got them; 3 stays: the status change came between;
+    # 5 comes at the end of the pace (3 was an occupancy just now).
+    assert seen.offsets == [3, 4] and node.superseded == 2
+    await seen.until(lambda: len(seen.events) == 3)
     assert seen.offsets == [3, 4, 5] and node.superseded == 2
     assert [json.loads(e[3])["data"] for e in seen.events] == [
         {"seats_booked": 3},
@@ -370,3 +373,25 @@ async def test_a_node_that_lost_the_fanout_listens_again_and_catches_up(
     await a.publish(channel, "occupancy", {"seats": 4})
     await listener.count(5)  # and the fan-out works again: the last one came from node a
     assert listener.offsets == [1, 2, 3, 4, 5]
+
+
+async def test_a_channels_occupancy_reaches_listeners_at_most_once_per_pace(make_node: MakeNode) -> None:
+    node = await make_node()
+    channel = launch_channel("l1")
+    seen = Recorder()
+    node.subscribe(channel, seen)
+    await node.position(channel)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for seats in range(1, 21):  # twenty commits in quick succession, each published on its own
+        await node.publish(channel, "occupancy", {"seats_booked": seats}, coalesce="occ:l1")
+    published = loop.time()
+
+    def values() -> list[int]:
+        return [json.loads(e[3])["data"]["seats_booked"] for e in seen.events]
+
+    await seen.until(lambda: bool(seen.events) and values()[-1] == 20)
+    assert values()[0] == 1 and values() == sorted(values())  # the first at once, never an older after
+    # At most one per pace while they were published, and the newest after it (was: one per event).
+    assert len(values()) <= 2 + int((published - started) / PACE), values()
+    assert node.superseded == 20 - len(values())
