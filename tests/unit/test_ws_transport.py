@@ -213,7 +213,9 @@ async def test_a_direct_write_never_overtakes_the_frame_the_writer_is_sending() 
 
 async def test_a_writer_task_runs_only_while_frames_wait_and_the_next_ones_keep_their_order() -> None:
     def writers() -> int:
-        return sum(1 for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Connection._write")  # type: ignore[union-attr]
+        return sum(
+            1 for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "Connection._write"
+        )
 
     wire = Wire()
     await wire.start()
