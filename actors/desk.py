@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final, Protocol
 
 import structlog
@@ -134,7 +135,8 @@ class LaunchDesk:
         leases.watch(self._running, self._moved)
 
     def ref(self, launch_id: str) -> ActorRef:
-        return self._system.ref(_key(launch_id), lambda: LaunchActor(launch_id, self._deps))
+        # A partial rather than a closure: the runtime keeps the factory of every actor (for restarts).
+        return self._system.ref(_key(launch_id), partial(LaunchActor, launch_id, self._deps))
 
     # -- ownership (DESIGN 8.5) ------------------------------------------------------------------
 

@@ -232,6 +232,9 @@ def _refuse(envelope: Envelope, error: DomainError) -> None:
 class LaunchActor(Actor):
     """One launch: its messages in arrival order, bookings of one mailbox batch committed together."""
 
+    # A node holds one per launch it has served lately (100,000 idle ones are common): no __dict__.
+    __slots__ = ("_gone", "_timer", "_timer_at", "deps", "fence", "launch", "launch_id")
+
     def __init__(self, launch_id: str, deps: LaunchDeps) -> None:
         self.launch_id = launch_id
         self.deps = deps

@@ -1,4 +1,8 @@
-"""Actor runtime: one asyncio task per actor draining a bounded mailbox in batches, with supervision.
+"""Actor runtime: a bounded mailbox per actor drained in batches by one task at a time, with supervision.
+
+An idle actor holds neither a task nor a mailbox (100,000 idle launch actors are common: each costs its
+state and a registry entry). The first message creates the mailbox and a task that drains it in order;
+the task ends once the mailbox is empty, and the next message starts another.
 
 The actor base class, its envelope and the runtime's errors are in actors/actor.py."""
 
@@ -42,25 +46,27 @@ EventHook = Callable[[str, str, dict[str, Any]], None]
 
 
 class _Cell:
-    """Runtime state of one actor incarnation chain: mailbox, task and current instance."""
+    """Runtime state of one actor incarnation chain: mailbox, task and current instance.
 
-    __slots__ = ("actor", "factory", "key", "limit", "mailbox", "stop_reason", "task", "waiter")
+    `task` runs while there is something to do (start, mail, stop) and is None while the actor is idle;
+    `mailbox` is None while empty. At most one task per cell, so messages are handled one at a time."""
+
+    __slots__ = ("actor", "crashes", "factory", "key", "limit", "mailbox", "started", "stop_reason", "task")
 
     def __init__(self, key: str, factory: Callable[[], Actor], actor: Actor) -> None:
         self.key = key
         self.factory = factory
         self.actor = actor
         self.limit = actor.mailbox_size
-        self.mailbox: deque[Envelope] = deque()
-        # Set only while the task waits for mail, so "waiter is set and mailbox empty" means idle.
-        self.waiter: asyncio.Future[None] | None = None
+        self.mailbox: deque[Envelope] | None = None
         self.stop_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.started = False  # on_start of the current instance succeeded
+        self.crashes: list[float] | None = None  # times of the recent crashes (the restart window)
 
-    def wake(self) -> None:
-        """Resume the task if it is waiting for mail."""
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+    @property
+    def queued(self) -> int:
+        return 0 if self.mailbox is None else len(self.mailbox)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -153,12 +159,12 @@ class ActorSystem:
 
     @property
     def idle(self) -> int:
-        """Number of live actors waiting for mail with none queued (what tests await instead of sleeping)."""
-        return sum(1 for cell in self._cells.values() if cell.waiter is not None and not cell.mailbox)
+        """Number of live actors started with no mail queued: no task runs for them (what tests await)."""
+        return sum(1 for cell in self._cells.values() if cell.task is None)
 
     def mailbox_depths(self) -> dict[str, int]:
         """Queued messages per live actor."""
-        return {key: len(cell.mailbox) for key, cell in self._cells.items()}
+        return {key: cell.queued for key, cell in self._cells.items()}
 
     async def start(self) -> None:
         """Start the passivation reaper."""
@@ -189,6 +195,11 @@ class ActorSystem:
             self._spawn(key, factory)
         return ActorRef(self, key, factory)
 
+    @property
+    def stopping(self) -> int:
+        """Actors out of the registry whose stop (on_stop) has not finished yet."""
+        return len(self._retiring)
+
     def get(self, key: str) -> ActorRef | None:
         """Return a ref to the running actor for key, or None."""
         cell = self._cells.get(key)
@@ -197,10 +208,11 @@ class ActorSystem:
     async def stop_actor(self, key: str) -> None:
         """Stop the actor for key after its current batch and wait until on_stop has run."""
         cell = self._cells.get(key)
-        if cell is None or cell.task is None:
+        if cell is None:
             return
         self._retire(cell, "stopped")
-        await asyncio.wait((cell.task,))
+        if cell.task is not None:
+            await asyncio.wait((cell.task,))
 
     def _deliver(self, key: str, factory: Callable[[], Actor], env: Envelope) -> None:
         # Synchronous from lookup to append: the reaper cannot retire the cell in between, so a
@@ -210,24 +222,29 @@ class ActorSystem:
         cell = self._cells.get(key)
         if cell is None:
             cell = self._spawn(key, factory)
-        if len(cell.mailbox) >= cell.limit:
+        mailbox = cell.mailbox
+        if mailbox is None:
+            cell.mailbox = mailbox = deque()
+        elif len(mailbox) >= cell.limit:
             raise MailboxFull(f"actor {key!r}: mailbox full ({cell.limit} messages)")
-        cell.mailbox.append(env)
-        cell.wake()
+        mailbox.append(env)
+        if cell.task is None:
+            self._run_task(cell, None)
 
     def _spawn(self, key: str, factory: Callable[[], Actor]) -> _Cell:
-        loop = asyncio.get_running_loop()
         cell = _Cell(key, factory, factory())
         previous = self._retiring.get(key)
         self._cells[key] = cell
-        # An empty context: the actor serves many requests, so it must not keep the request id (or any
-        # other context) of the request that happened to spawn it.
-        cell.task = loop.create_task(
-            self._run(cell, None if previous is None else previous.task),
-            name=f"actor:{key}",
-            context=contextvars.Context(),
-        )
+        self._run_task(cell, None if previous is None else previous.task)
         return cell
+
+    def _run_task(self, cell: _Cell, previous: asyncio.Task[None] | None) -> None:
+        """Start the cell's task: it starts the actor if need be, drains the mailbox, stops if asked."""
+        # An empty context: the actor serves many requests, so it must not keep the request id (or any
+        # other context) of the request that happened to start its task.
+        cell.task = asyncio.get_running_loop().create_task(
+            self._run(cell, previous), name=f"actor:{cell.key}", context=contextvars.Context()
+        )
 
     def _retire(self, cell: _Cell, reason: str) -> None:
         """Take cell out of the registry (new sends spawn afresh) and ask its task to stop."""
@@ -236,69 +253,70 @@ class ActorSystem:
         if self._cells.get(cell.key) is cell:
             del self._cells[cell.key]
             self._retiring[cell.key] = cell
-        cell.wake()
+            if cell.task is None:  # idle: a task runs on_stop (the successor waits for it)
+                self._run_task(cell, None)
 
     async def _run(self, cell: _Cell, previous: asyncio.Task[None] | None) -> None:
+        """The cell's one task: start the actor if it has not started, handle the mail in batches, and
+        either stop (asked to) or end with the mailbox empty, leaving the actor idle without a task."""
         batch: list[Envelope] = []
-        crashes: list[float] = []
+        idle = False
         try:
             if previous is not None:
                 # The old incarnation may still be saving state in on_stop; load only after it.
                 await asyncio.wait((previous,))
-            actor = cell.actor
-            if not await self._start(cell, actor, "started"):
+            if not cell.started and not await self._start(cell, cell.actor, "started"):
                 return
-            while batch := await self._next_batch(cell, actor.max_batch):
+            while cell.stop_reason is None and cell.mailbox:
+                batch = [cell.mailbox.popleft() for _ in range(min(len(cell.mailbox), cell.actor.max_batch))]
                 try:
-                    await actor.receive_batch(batch)
+                    await cell.actor.receive_batch(batch)
                 except Exception as exc:
-                    self._crashed(cell, batch, exc)
-                    now = self._now()
-                    crashes = [t for t in crashes if now - t < self._restart_window]
-                    crashes.append(now)
-                    if len(crashes) > self._max_restarts:
-                        reason = f"gave up after {len(crashes)} crashes: {_describe(exc)}"
-                        self._abandon(cell, "gave_up", reason, exc, crashes=len(crashes))
-                        return
-                    # A fresh instance reloads its state; the queued messages wait for it.
-                    try:
-                        actor = cell.factory()
-                    except Exception as error:
-                        self._abandon(cell, "start_failed", f"start failed: {_describe(error)}", error)
-                        return
-                    if not await self._start(cell, actor, "restarted"):
+                    if not await self._restart(cell, batch, exc):
                         return
                 else:
-                    actor._idle_since = self._now()
+                    cell.actor._idle_since = self._now()
                 # Idle actors must not keep their last messages alive.
                 batch = []
-            reason = cell.stop_reason or "stopped"
+            if cell.stop_reason is None:
+                # Nothing between this check and the end awaits: the next message sees no task and starts one.
+                cell.task, cell.mailbox, idle = None, None, True
+                return
+            reason = cell.stop_reason
             self._close(cell, reason)
             try:
-                await actor.on_stop()
+                await cell.actor.on_stop()
             except Exception as exc:
                 log.error("actor_stop_failed", key=cell.key, error=_describe(exc), exc_info=exc)
             self._emit("passivated" if reason == "passivated" else "stopped", cell.key, {"reason": reason})
         finally:
             # Reached with work left only on cancellation or a runtime bug; no ask may hang.
             _fail(batch, ActorStopped, f"actor {cell.key!r} stopped while handling the message")
-            self._close(cell, "stopped")
-            # Only now may a successor load state: on_stop, if any, has finished saving it.
-            if self._retiring.get(cell.key) is cell:
-                del self._retiring[cell.key]
+            if not idle:
+                self._close(cell, "stopped")
+                # Only now may a successor load state: on_stop, if any, has finished saving it.
+                if self._retiring.get(cell.key) is cell:
+                    del self._retiring[cell.key]
 
-    async def _next_batch(self, cell: _Cell, max_batch: int) -> list[Envelope]:
-        """Wait for one envelope, then take every queued one up to max_batch; [] means stop."""
-        mailbox = cell.mailbox
-        while not mailbox and cell.stop_reason is None:
-            cell.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await cell.waiter
-            finally:
-                cell.waiter = None
-        if cell.stop_reason is not None:
-            return []
-        return [mailbox.popleft() for _ in range(min(len(mailbox), max_batch))]
+    async def _restart(self, cell: _Cell, batch: list[Envelope], exc: Exception) -> bool:
+        """The batch crashed the actor: a fresh instance reloads its state, the queued messages wait for
+        it. False when it must not go on (too many crashes in the window, or the new one failed to start)."""
+        self._crashed(cell, batch, exc)
+        now = self._now()
+        crashes = [t for t in cell.crashes or () if now - t < self._restart_window]
+        crashes.append(now)
+        cell.crashes = crashes
+        if len(crashes) > self._max_restarts:
+            reason = f"gave up after {len(crashes)} crashes: {_describe(exc)}"
+            self._abandon(cell, "gave_up", reason, exc, crashes=len(crashes))
+            return False
+        cell.started = False
+        try:
+            actor = cell.factory()
+        except Exception as error:
+            self._abandon(cell, "start_failed", f"start failed: {_describe(error)}", error)
+            return False
+        return await self._start(cell, actor, "restarted")
 
     async def _start(self, cell: _Cell, actor: Actor, event: str) -> bool:
         """Run on_start for a new instance; False when the actor must not go on."""
@@ -316,6 +334,7 @@ class ActorSystem:
             quiet = isinstance(exc, DomainError)
             self._abandon(cell, "start_failed", f"start failed: {_describe(exc)}", exc, quiet=quiet)
             return False
+        cell.started = True
         self._emit(event, cell.key, {})
         return True
 
@@ -323,8 +342,9 @@ class ActorSystem:
         """Leave the registry and fail the queued asks, in one step so none slips in between."""
         if self._cells.get(cell.key) is cell:
             del self._cells[cell.key]
-        _fail(cell.mailbox, ActorStopped, f"actor {cell.key!r}: {reason}", cause)
-        cell.mailbox.clear()
+        if cell.mailbox is not None:
+            _fail(cell.mailbox, ActorStopped, f"actor {cell.key!r}: {reason}", cause)
+            cell.mailbox = None
 
     def _crashed(self, cell: _Cell, batch: list[Envelope], exc: Exception) -> None:
         log.error("actor_crashed", key=cell.key, error=_describe(exc), exc_info=exc)
@@ -363,11 +383,9 @@ class ActorSystem:
 
         Synchronous, so no message slips in mid-decision."""
         deadline = self._now() - idle_for
-        # Idle = waiting for mail with none queued: a woken task with mail is not idle yet.
+        # Idle = no task: started, with no mail queued (mail starts a task at once).
         idle = [
-            cell
-            for cell in self._cells.values()
-            if cell.waiter is not None and not cell.mailbox and cell.actor._idle_since <= deadline
+            cell for cell in self._cells.values() if cell.task is None and cell.actor._idle_since <= deadline
         ]
         retired = 0
         for cell in idle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -121,6 +122,15 @@ def _record(row: asyncpg.Record) -> BookingRecord:
     )
 
 
+def _share_strings(launch: Launch) -> None:
+    """A loaded launch stays in its actor's memory while the actor lives (100,000 of them on a node are
+    common): what many launches have in common -- their agency's and rocket's ids and names, the
+    destination -- is one string object for all of them rather than a copy per launch."""
+    launch.agency_id, launch.agency_name = sys.intern(launch.agency_id), sys.intern(launch.agency_name)
+    launch.rocket_id, launch.rocket_name = sys.intern(launch.rocket_id), sys.intern(launch.rocket_name)
+    launch.destination = sys.intern(launch.destination)
+
+
 def _single_recipient(notice: Notice) -> tuple[str, str] | None:
     """(recipient id, role) of a notice addressed to one traveler or agency."""
     if isinstance(notice.to, ToTraveler):
@@ -166,6 +176,7 @@ class PgLedger(PgBookingReads):
             launch = await fetch_launch(conn, launch_id)
             launch.waitlist = Waitlist(await load_entries(conn, launch_id))
             launch.seats_offered_read = 0  # the loaded list's offers are counted instead
+        _share_strings(launch)
         return launch
 
     async def travelers_on(self, launch_id: str) -> list[str]:

@@ -584,6 +584,67 @@ async def test_an_idle_actor_costs_under_5_kb() -> None:
     assert per_actor < 5_000
 
 
+def actor_tasks() -> list[str]:
+    return sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("actor:"))
+
+
+async def test_an_idle_actor_holds_no_task_and_mail_after_idleness_is_handled_in_order(
+    make_system: MakeSystem,
+) -> None:
+    system, events = await make_system()
+    journal = Journal()
+    ref = system.ref(KEY, probe(journal))
+    assert await ref.ask(Echo(1)) == 1
+    await until(lambda: system.idle == 1)
+    assert actor_tasks() == []  # idle: its state stays, its task ended
+    assert system.mailbox_depths() == {KEY: 0}
+    for i in range(2, 6):
+        ref.tell(Echo(i))  # the first starts a task; the others queue behind it
+    assert actor_tasks() == [f"actor:{KEY}"]
+    assert await ref.ask(Echo(6)) == 6
+    await until(lambda: system.idle == 1)
+    assert actor_tasks() == []
+    assert journal.handled == [1, 2, 3, 4, 5, 6]
+    assert (journal.instances, journal.starts, events.names()) == (1, 1, ["started"])
+
+
+async def test_mail_sent_while_a_batch_is_handled_is_handled_by_the_same_task_in_order(
+    make_system: MakeSystem,
+) -> None:
+    system, _ = await make_system()
+    journal = Journal()
+    ref = system.ref(KEY, probe(journal))
+    blocked = asyncio.create_task(ref.ask(Wait()))
+    await journal.entered.wait()
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == f"actor:{KEY}"]
+    later = [asyncio.create_task(ref.ask(Echo(i))) for i in range(3)]
+    await until(lambda: system.mailbox_depths() == {KEY: 3})
+    journal.gate.set()
+    assert [await blocked, *[await t for t in later]] == ["released", 0, 1, 2]
+    await until(lambda: system.idle == 1)
+    assert task.done() and actor_tasks() == []
+    assert journal.batches == [1, 3]
+
+
+async def test_an_idle_actor_is_passivated_and_stopped_without_a_task_of_its_own(
+    make_system: MakeSystem,
+) -> None:
+    system, events = await make_system()
+    journal = Journal()
+    ref = system.ref(KEY, probe(journal))
+    assert await ref.ask(Echo(1)) == 1
+    await until(lambda: system.idle == 1)
+    assert system.passivate_idle(0) == 1
+    assert (system.active, system.stopping) == (0, 1)  # a task runs on_stop
+    await events.wait_for("passivated")
+    await until(lambda: system.stopping == 0)
+    assert (journal.stops, actor_tasks()) == (1, [])
+    assert await ref.ask(Echo(2)) == 2  # a fresh instance, started after the old one's on_stop
+    await until(lambda: system.idle == 1)
+    await system.stop_actor(KEY)
+    assert (journal.starts, journal.stops, system.active, actor_tasks()) == (2, 2, 0, [])
+
+
 async def test_an_actor_does_not_keep_the_context_of_the_request_that_spawned_it() -> None:
     import contextvars
 

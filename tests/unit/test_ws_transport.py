@@ -211,6 +211,34 @@ async def test_a_direct_write_never_overtakes_the_frame_the_writer_is_sending() 
     await wire.finish()
 
 
+async def test_a_writer_task_runs_only_while_frames_wait_and_the_next_ones_keep_their_order() -> None:
+    def writers() -> int:
+        return sum(
+            1 for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "Connection._write"
+        )
+
+    wire = Wire()
+    await wire.start()
+    assert writers() == 0  # idle: no writer, nothing queued
+    wire.transport.buffered = DIRECT_WRITE_LIMIT + 1
+    wire.connection.send(b"1")
+    wire.connection.send(b"2")
+    assert writers() == 1 and wire.connection.queued == 2
+    await wire.socket.until_sent(2)
+    await asyncio.sleep(0)
+    assert writers() == 0 and wire.connection.queued == 0  # drained: the writer ended
+    wire.connection.send(b"3", ("launch:l1", "occupancy"))  # behind the socket still: a new writer
+    wire.connection.send(b"4", ("launch:l1", "occupancy"))
+    assert writers() == 1 and wire.connection.queued == 1
+    await wire.socket.until_sent(3)
+    await asyncio.sleep(0)
+    assert writers() == 0
+    wire.transport.buffered = 0
+    wire.connection.send(b"5")  # caught up: direct
+    assert wire.transport.frames() == [b"1", b"2", b"4", b"5"] and writers() == 0
+    await wire.finish()
+
+
 async def test_a_newer_value_replaces_the_queued_one_and_goes_last() -> None:
     wire = Wire()
     wire.transport.buffered = DIRECT_WRITE_LIMIT + 1

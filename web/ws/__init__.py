@@ -1,6 +1,6 @@
 """The WebSocket `/ws` (DESIGN 7): the route and the hub of open connections.
 
-transport.py moves frames (writer task, bounded queue, coalescing, direct writes); session.py speaks the
+transport.py moves frames (bounded queue and its writer, coalescing, direct writes); session.py speaks the
 messages (auth, channels, subscribe with a snapshot or a resume); const.py names every type and code."""
 
 from __future__ import annotations

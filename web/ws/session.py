@@ -106,6 +106,21 @@ def _is_vip(principal: Principal) -> bool:
 class Session:
     """One client's conversation: who it is, what it watches; a Broadcaster listener."""
 
+    # Thousands per node, most of them idle watchers: no __dict__, and what only some need made on use.
+    __slots__ = (
+        "_authenticate",
+        "_broadcaster",
+        "_keys",
+        "_limits",
+        "_lock",
+        "_out",
+        "_refused",
+        "_subs",
+        "_tasks",
+        "_token",
+        "principal",
+    )
+
     def __init__(
         self, out: Outgoing, broadcaster: Broadcaster, authenticate: Authenticate, limits: WsLimits
     ) -> None:
@@ -119,13 +134,7 @@ class Session:
         self._subs: dict[str, _Sub] = {}  # by client channel name
         self._keys: dict[str, _Sub] = {}  # by Broadcaster channel
         self._lock = asyncio.Lock()
-        self._tasks = TaskSet()
-        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-            TYPE_AUTH: self._on_auth,
-            TYPE_SUBSCRIBE: self._on_subscribe,
-            TYPE_UNSUBSCRIBE: self._on_unsubscribe,
-            TYPE_PING: self._on_ping,
-        }
+        self._tasks: TaskSet | None = None  # resubscriptions under way; made for the first
 
     @property
     def subscriptions(self) -> int:
@@ -138,7 +147,8 @@ class Session:
 
     async def close(self) -> None:
         """End the session's own tasks (resubscriptions under way)."""
-        await self._tasks.cancel()
+        if self._tasks is not None:
+            await self._tasks.cancel()
 
     # Client frames
 
@@ -170,14 +180,14 @@ class Session:
             self._error(ERR_INVALID_MESSAGE, "frames must be JSON objects (nested at most a few levels)")
             return
         kind = msg.get("type") if isinstance(msg, dict) else None
-        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            known = ", ".join(self._handlers)
+            known = ", ".join(_HANDLERS)
             self._error(ERR_INVALID_MESSAGE, f'a frame needs a "type": one of {known}')
             return
         try:
             async with self._lock:
-                await handler(msg)
+                await handler(self, msg)
         except SignedOut:
             return
         except Refused as exc:
@@ -382,6 +392,8 @@ class Session:
         if sub is None or self._out.closing:
             return
         sub.floor, sub.held = None, []
+        if self._tasks is None:
+            self._tasks = TaskSet()
         self._tasks.spawn(self._resubscribe(sub))
 
     async def _resubscribe(self, sub: _Sub) -> None:
@@ -406,6 +418,15 @@ class Session:
         if isinstance(channel, str):
             frame["channel"] = channel
         self._out.send(_frame(frame))
+
+
+# What each client message type is handled by (one table for every session).
+_HANDLERS: Final[dict[str, Callable[[Session, dict[str, Any]], Awaitable[None]]]] = {
+    TYPE_AUTH: Session._on_auth,
+    TYPE_SUBSCRIBE: Session._on_subscribe,
+    TYPE_UNSUBSCRIBE: Session._on_unsubscribe,
+    TYPE_PING: Session._on_ping,
+}
 
 
 def _why(exc: Unavailable) -> str:

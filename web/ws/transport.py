@@ -1,8 +1,9 @@
-"""The WebSocket transport: the socket, its reader loop, one writer task and a bounded send queue (DESIGN 7).
+"""The WebSocket transport: the socket, its reader loop, a bounded send queue and its writer (DESIGN 7).
 
 It moves frames and knows no message: the session (session.py) reads what the client sends and decides
 what goes out. A reader that falls behind gets the newest occupancy, not a backlog, and is dropped (1013)
-when even that does not fit."""
+when even that does not fit. An idle connection (thousands per node) holds no queue and no writer task:
+they exist only while frames wait for the socket."""
 
 from __future__ import annotations
 
@@ -85,7 +86,21 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Connection:
-    """One client's socket: a reader loop, one writer task, a bounded send queue with coalescing."""
+    """One client's socket: a reader loop, a bounded send queue with coalescing and its writer task."""
+
+    __slots__ = (
+        "_closer",
+        "_coalescing",
+        "_limits",
+        "_live",
+        "_metrics",
+        "_queue",
+        "_session",
+        "_transport",
+        "_writer",
+        "closing",
+        "ws",
+    )
 
     @classmethod
     async def accept(cls, request: web.Request, limits: WsLimits, metrics: WsMetrics) -> Connection:
@@ -112,10 +127,10 @@ class Connection:
         self._limits = limits
         self._metrics = metrics
         self._session: Receiver | None = None
-        self._queue: deque[_Out] = deque()
+        # The queue, its coalescing index and the writer task exist only while frames wait (see _write).
+        self._queue: deque[_Out] | None = None
         self._live = 0  # frames in the queue that will be sent
-        self._coalescing: dict[CoalesceKey, _Out] = {}
-        self._wakeup = asyncio.Event()
+        self._coalescing: dict[CoalesceKey, _Out] | None = None
         self.closing = False  # the socket is closing: nothing more is sent (an attribute: read per event)
         self._closer: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -128,7 +143,6 @@ class Connection:
     async def run(self, session: Receiver) -> None:
         """Hand client frames to the session until the socket closes; then everything is torn down."""
         self._session = session
-        self._writer = writer = asyncio.get_running_loop().create_task(self._write())
         try:
             while not self.closing:
                 try:
@@ -144,8 +158,12 @@ class Connection:
             self._stop_delivery()
             if self._closer is not None:
                 await self._closer
-            writer.cancel()
-            await asyncio.gather(writer, session.close(), return_exceptions=True)
+            writer = self._writer
+            if writer is not None:
+                writer.cancel()
+            await asyncio.gather(
+                session.close(), *(() if writer is None else (writer,)), return_exceptions=True
+            )
 
     async def shutdown(self) -> None:
         """Close with 1001: the server is going away."""
@@ -153,7 +171,7 @@ class Connection:
         if self._closer is not None:
             await self._closer
 
-    # The send queue and its one writer
+    # The send queue and its writer
 
     def send(self, frame: bytes, key: CoalesceKey | None = None) -> None:
         """Send a text frame's payload, in order; a queued one with the same key gives way to it."""
@@ -161,8 +179,9 @@ class Connection:
             return
         if self._live == 0 and self._write_now(frame):
             return
-        if key is not None:
-            older = self._coalescing.pop(key, None)
+        coalescing = self._coalescing
+        if key is not None and coalescing is not None:
+            older = coalescing.pop(key, None)
             if older is not None:  # not sent yet: the newer value takes its place, at the end
                 older.frame = None
                 self._live -= 1
@@ -171,19 +190,25 @@ class Connection:
             self.overflow()
             return
         item = _Out(frame, key)
-        self._queue.append(item)
+        queue = self._queue
+        if queue is None:
+            self._queue = queue = deque()
+        queue.append(item)
         self._live += 1
         if key is not None:
-            self._coalescing[key] = item
-        if len(self._queue) > 2 * self._limits.queue_size:
-            self._queue = deque(i for i in self._queue if i.frame is not None)
-        self._wakeup.set()
+            if coalescing is None:
+                self._coalescing = coalescing = {}
+            coalescing[key] = item
+        if len(queue) > 2 * self._limits.queue_size:
+            self._queue = deque(i for i in queue if i.frame is not None)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def _write_now(self, frame: bytes) -> bool:
         """Nothing waits to be sent and the socket keeps up: hand the frame to it at once.
 
         With thousands of watchers of one launch, waking each connection's writer task for every event
-        cost more than the sending itself; the writer (which waits for the socket to drain) only runs
+        cost more than the sending itself; a writer (which waits for the socket to drain) only runs
         for a connection that has frames queued.
 
         Writing raw RFC 6455 frames past aiohttp is correct only because:
@@ -208,20 +233,20 @@ class Connection:
         return True
 
     async def _write(self) -> None:
+        """Send the queued frames in order, then end: one writer at a time, started by the frame that found
+        none running. Nothing between finding the queue empty and ending awaits, so a frame queued after
+        that starts the next writer, and an idle socket keeps neither task nor queue."""
         sent = self._metrics.sent
         try:
-            while True:
-                if not self._queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
+            while self._queue:
                 item = self._queue.popleft()
                 frame = item.frame
                 if frame is None:
                     continue
                 self._live -= 1
-                if item.key is not None and self._coalescing.get(item.key) is item:
-                    del self._coalescing[item.key]
+                coalescing = self._coalescing
+                if item.key is not None and coalescing is not None and coalescing.get(item.key) is item:
+                    del coalescing[item.key]
                 # From here `_live` may be 0 and a new frame take the direct path (_write_now). It cannot
                 # overtake this one: without compression send_frame writes the frame to the transport
                 # before its first await, which only waits for the socket to drain.
@@ -229,6 +254,8 @@ class Connection:
                 sent.inc()
         except ConnectionError:
             self._stop_delivery()
+        else:
+            self._queue = self._coalescing = self._writer = None
 
     # Closing
 
@@ -253,8 +280,7 @@ class Connection:
         self.closing = True
         if self._session is not None:
             self._session.stop()
-        self._queue.clear()
-        self._coalescing.clear()
+        self._queue = self._coalescing = None
         self._live = 0
 
     def _begin_close(self, code: int, reason: str) -> None:
