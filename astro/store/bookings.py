@@ -6,7 +6,6 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -22,7 +21,6 @@ from astro.domain.leases import LEASE, Fence, Fenced
 from astro.domain.payments import PaymentsReleased
 from astro.domain.waitlist import Waitlist, WaitlistChange
 from astro.services.announcements import Notice, ToAgency, ToTraveler, notices
-from astro.services.batching import GroupWriter
 from astro.store.booking_reads import PgBookingReads
 from astro.store.errors import unavailable_as
 from astro.store.invoices import issue_invoice
@@ -140,23 +138,6 @@ def _single_recipient(notice: Notice) -> tuple[str, str] | None:
     return None
 
 
-# Launches whose batches one transaction commits at most (each is one statement in it).
-COMMITS_PER_TRANSACTION: Final = 64
-
-
-@dataclass(frozen=True, slots=True)
-class _Commit:
-    """One launch's batch, waiting to be committed with the others that are ready."""
-
-    launch_id: str
-    previous: Status
-    doc: dict[str, Any]
-    waitlist: WaitlistChange | None
-    others: list[Notice]
-    attempt_ids: list[str]
-    stated: str  # the origin (JSON) the launch row's change is recorded with
-
-
 @unavailable_as("PostgreSQL")
 class PgLedger(PgBookingReads):
     """The LaunchLedger and BookingLedger ports in PostgreSQL."""
@@ -166,7 +147,6 @@ class PgLedger(PgBookingReads):
         # A launch's write holds its lease row FOR SHARE: an owner paused mid-transaction must not keep a
         # takeover waiting past a lease's length, so the server ends such a session after it.
         self._stall_limit = stall_limit
-        self._commits = GroupWriter(self._commit_many, max_batch=COMMITS_PER_TRANSACTION)
 
     # -- the launch actor's reads and writes -----------------------------------------------------
 
@@ -212,8 +192,7 @@ class PgLedger(PgBookingReads):
         waitlist: WaitlistChange | None = None,
     ) -> None:
         """One transaction: a batch's bookings, their passengers, charges and notifications, the launch's
-        seat count and status -- shared with the batches other launches of this node have ready at the
-        same moment (_commit_many), each under its own fence.
+        seat count and status.
 
         All of it in one statement, whatever the batch's size (BEGIN, the origin, the statement, COMMIT:
         four round trips); each row's change is recorded by the same statement, with the origin of the
@@ -267,67 +246,21 @@ class PgLedger(PgBookingReads):
             ],
             "mails": mails,
         }
-        error = await self._commits.submit(
-            _Commit(
-                launch.id,
-                previous,
-                doc,
-                waitlist,
-                others,
-                [b.attempt_id for b in bookings],
-                json.dumps(fallback.as_dict()),
-            )
-        )
-        if error is not None:
-            raise error
-
-    async def _commit_many(self, commits: list[_Commit]) -> list[Exception | None]:
-        """The batches of every launch of this node that are ready, in one transaction (one durable
-        commit for all; each statement still checks its own launch's fence and status). When one is
-        refused, the transaction is rolled back and each batch goes alone, so the others commit and that
-        one gets its own error."""
-        if len(commits) > 1:
-            try:
-                async with write_tx(
-                    self._pool, recorded=RECORDED, stall_limit=self._stall_limit, stated=commits[0].stated
-                ) as conn:
-                    stated = commits[0].stated
-                    for commit in commits:
-                        if commit.stated != stated:  # the launch row's change is recorded with its own
-                            await conn.execute("SELECT set_config('astro.origin', $1, true)", commit.stated)
-                            stated = commit.stated
-                        await self._write(conn, commit)
-                return [None] * len(commits)
-            except (asyncpg.PostgresError, StatusMoved):
-                pass
-        results: list[Exception | None] = []
-        for commit in commits:
-            try:
-                async with write_tx(
-                    self._pool, recorded=RECORDED, stall_limit=self._stall_limit, stated=commit.stated
-                ) as conn:
-                    await self._write(conn, commit)
-                results.append(None)
-            except asyncpg.PostgresError as exc:
-                state = getattr(exc, "sqlstate", None)
-                if state == FENCED:
-                    results.append(Fenced(commit.launch_id))
-                elif state == RELEASED:
-                    results.append(PaymentsReleased(await self._released(commit.attempt_ids)))
-                else:
-                    results.append(exc)
-            except Exception as exc:
-                results.append(exc)
-        return results
-
-    @staticmethod
-    async def _write(conn: asyncpg.Connection, commit: _Commit) -> None:
-        _, updated = await conn.fetchrow(COMMIT_BOOKINGS, commit.doc)
-        if updated != 1:
-            raise StatusMoved(commit.launch_id, commit.previous)
-        if commit.waitlist:  # the offers these bookings used leave the list with them
-            await apply_change(conn, commit.launch_id, commit.waitlist)
-        await write_notices(conn, commit.others)
+        try:
+            async with write_tx(self._pool, recorded=RECORDED, stall_limit=self._stall_limit) as conn:
+                _, updated = await conn.fetchrow(COMMIT_BOOKINGS, doc)
+                if updated != 1:
+                    raise StatusMoved(launch.id, previous)
+                if waitlist:  # the offers these bookings used leave the list with them
+                    await apply_change(conn, launch.id, waitlist)
+                await write_notices(conn, others)
+        except asyncpg.PostgresError as exc:
+            state = getattr(exc, "sqlstate", None)
+            if state == FENCED:
+                raise Fenced(launch.id) from None
+            if state != RELEASED:
+                raise
+            raise PaymentsReleased(await self._released([b.attempt_id for b in bookings])) from None
 
     async def _released(self, attempt_ids: list[str]) -> frozenset[str]:
         """Which of these attempts are no longer authorized."""

@@ -109,26 +109,21 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
 
 @asynccontextmanager
 async def write_tx(
-    pool: asyncpg.Pool,
-    recorded: Sequence[str] = (),
-    *,
-    stall_limit: float | None = None,
-    stated: str | None = None,
+    pool: asyncpg.Pool, recorded: Sequence[str] = (), *, stall_limit: float | None = None
 ) -> AsyncIterator[asyncpg.Connection]:
     """A transaction that states its origin first, so the change log records who changed what.
 
     `recorded` names tables whose inserts the caller writes to the change log itself (with origins
     of their own, e.g. the bookings of one group commit); the trigger skips those. `stall_limit`: the
     server ends the session when the client leaves the transaction idle this many seconds (a process
-    paused or cut off mid-transaction), so the locks it holds do not outlive it. `stated`: the origin
-    (as JSON) of a write made on someone else's behalf, instead of the current one."""
+    paused or cut off mid-transaction), so the locks it holds do not outlive it."""
     stall = None if stall_limit is None else str(max(1, round(stall_limit * 1000)))
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "SELECT set_config('astro.origin', $1, true), set_config('astro.recorded', $2, true), "
             "set_config('idle_in_transaction_session_timeout', "
             "COALESCE($3::text, current_setting('idle_in_transaction_session_timeout')), true)",
-            stated or json.dumps(origin.current().as_dict()),
+            json.dumps(origin.current().as_dict()),
             ",".join(recorded),
             stall,
         )

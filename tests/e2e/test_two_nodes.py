@@ -12,10 +12,9 @@ import asyncpg
 import pytest
 
 from astro.embedded import free_port
-from astro.services.batching import GroupWriter
 from tests.conftest import passengers
 from web.app import create_app
-from web.keys import ACTORS, LEASES, LEDGER
+from web.keys import ACTORS, LEASES
 
 B = "/api/booking"
 
@@ -150,42 +149,6 @@ async def test_a_stale_owner_cannot_commit(
     async with asyncio.timeout(10):
         while nodes[0].app[ACTORS].get(key) is not None:
             await asyncio.sleep(0.05)
-
-
-async def test_batches_of_several_launches_commit_together_and_a_fenced_one_refuses_only_its_own(
-    nodes: list[Any], settings: Any, make_agency: Any, make_launch: Any, travelers: list[Any]
-) -> None:
-    agency = await make_agency()
-    launches = [await make_launch(agency, capacity=10, min_passengers=5) for _ in range(6)]
-    for launch in launches:  # each launch's actor runs on node a
-        assert (await book(nodes[0], travelers[0], launch["id"])).status == 201
-    ledger = nodes[0].app[LEDGER]
-    grouped, real = [], ledger._commit_many
-
-    async def noted(commits: list[Any]) -> list[Any]:
-        grouped.append(len(commits))
-        return await real(commits)
-
-    ledger._commit_many = noted
-    ledger._commits = GroupWriter(noted)  # the node's writer, noting each transaction's launches
-    fenced = launches[0]["id"]
-    await db(
-        settings,
-        """UPDATE launch_leases SET epoch = epoch + 1, node = 'intruder', holder = 'intruder:1',
-               url = 'http://127.0.0.1:9', expires_at = now() + interval '1 minute'
-           WHERE launch_id = $1""",
-        fenced,
-    )
-    for _ in range(3):
-        answers = await asyncio.gather(
-            *(book(nodes[0], t, x["id"]) for t, x in zip(travelers[1:7], launches, strict=True))
-        )
-        assert [a.status for a in answers[1:]] == [201] * 5
-        assert answers[0].status == 503
-    assert await counts(settings, fenced) == (1, 1)
-    for launch in launches[1:]:
-        assert await counts(settings, launch["id"]) == (4, 4)
-    assert sum(grouped) >= 15 and max(grouped) > 1, grouped  # one transaction for several launches
 
 
 async def test_the_database_refuses_a_seat_count_or_status_it_did_not_expect(
