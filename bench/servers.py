@@ -157,8 +157,7 @@ def baseline_server(stores: Stores, work: Path, secret: str, pool: int) -> Serve
             stores.pg_dsn,
             "--port",
             str(port),
-            "--secret",
-            secret,
+            f"--secret={secret}",  # one argument even when the random secret starts with "-"
             "--pool",
             str(pool),
         ],
