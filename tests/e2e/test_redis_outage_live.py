@@ -62,7 +62,7 @@ async def book_through_an_outage(s: Scene, server: StoppableRedis, node: Client 
     """DURING bookings authenticated, then Redis stopped: they commit while it is down. Their ids."""
     node = node or s.client
     travelers = s.travelers[BEFORE : BEFORE + DURING]
-    tasks = await past_authentication(server, [book(node, t, s.launch, 1, "tok_slow") for t in travelers])
+    tasks = await past_authentication(node, [book(node, t, s.launch, 1, "tok_slow") for t in travelers])
     await server.stop()
     ids = []
     for task in tasks:

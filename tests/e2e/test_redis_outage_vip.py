@@ -58,7 +58,7 @@ async def test_a_traveler_promoted_while_redis_is_down_is_vip_when_it_is_back(
 
     # The helper's booking confirms the second launch while Redis is down: the desk promotes in the
     # background, and dropping the cached flags cannot reach Redis.
-    (booking,) = await past_authentication(server, [book(client, helper, second, 1, card="tok_slow")])
+    (booking,) = await past_authentication(client, [book(client, helper, second, 1, card="tok_slow")])
     await server.stop()
     assert (await booking).status == 201
 
