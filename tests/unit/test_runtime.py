@@ -588,14 +588,20 @@ def actor_tasks() -> list[str]:
     return sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("actor:"))
 
 
-async def test_an_idle_actor_holds_no_task_and_mail_after_idleness_is_handled_in_order(
-    make_system: MakeSystem,
-) -> None:
+async def an_idle_actor(make_system: MakeSystem) -> tuple[Any, Any, Journal, Any]:
+    """(system, events, journal, ref) of an actor that handled Echo(1) and is idle now."""
     system, events = await make_system()
     journal = Journal()
     ref = system.ref(KEY, probe(journal))
     assert await ref.ask(Echo(1)) == 1
     await until(lambda: system.idle == 1)
+    return system, events, journal, ref
+
+
+async def test_an_idle_actor_holds_no_task_and_mail_after_idleness_is_handled_in_order(
+    make_system: MakeSystem,
+) -> None:
+    system, events, journal, ref = await an_idle_actor(make_system)
     assert actor_tasks() == []  # idle: its state stays, its task ended
     assert system.mailbox_depths() == {KEY: 0}
     for i in range(2, 6):
@@ -629,11 +635,7 @@ async def test_mail_sent_while_a_batch_is_handled_is_handled_by_the_same_task_in
 async def test_an_idle_actor_is_passivated_and_stopped_without_a_task_of_its_own(
     make_system: MakeSystem,
 ) -> None:
-    system, events = await make_system()
-    journal = Journal()
-    ref = system.ref(KEY, probe(journal))
-    assert await ref.ask(Echo(1)) == 1
-    await until(lambda: system.idle == 1)
+    system, events, journal, ref = await an_idle_actor(make_system)
     assert system.passivate_idle(0) == 1
     assert (system.active, system.stopping) == (0, 1)  # a task runs on_stop
     await events.wait_for("passivated")
