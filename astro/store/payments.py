@@ -7,6 +7,7 @@ gateway's is: the ledger's unique keys make a repeated call return what the firs
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Mapping
 from typing import Final
@@ -47,7 +48,10 @@ class SandboxGateway:
         self.slow_seconds = slow_seconds
         self.charging: set[str] = set()  # keys of authorizations under way (tests wait on it)
         self._authorizing = GroupWriter(self._record_many)
-        self._capturing = GroupWriter(self._capture_many)
+        self._moving = {
+            target: GroupWriter(functools.partial(self._move_many, target))
+            for target in (GatewayState.CAPTURED, GatewayState.VOIDED)
+        }
 
     async def authorize(
         self, *, key: str, amount_cents: int, card_token: str, metadata: Mapping[str, str]
@@ -92,23 +96,7 @@ class SandboxGateway:
         return [by_key[key] for key, *_ in asked]
 
     async def capture(self, ref: str, *, key: str) -> None:
-        state = await self._capturing.submit(ref)
-        _check_moved(ref, state, GatewayState.CAPTURED, done=(GatewayState.CAPTURED,))
-
-    async def _capture_many(self, refs: list[str]) -> list[str | None]:
-        """Each authorized payment captured; the state each is in after (None: no such payment)."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                """WITH x AS (SELECT DISTINCT unnest($1::text[]) AS ref),
-                   moved AS (
-                       UPDATE sandbox_payments p SET state = 'captured', updated_at = now()
-                       FROM x WHERE p.ref = x.ref AND p.state = 'authorized' RETURNING p.ref, p.state)
-                   SELECT x.ref, coalesce(m.state, p.state) AS state
-                   FROM x LEFT JOIN moved m ON m.ref = x.ref LEFT JOIN sandbox_payments p ON p.ref = x.ref""",
-                refs,
-            )
-        states = {row["ref"]: row["state"] for row in rows}
-        return [states.get(ref) for ref in refs]
+        await self._move(ref, GatewayState.CAPTURED, done=(GatewayState.CAPTURED,))
 
     async def void(self, ref: str, *, key: str) -> None:
         await self._move(ref, GatewayState.VOIDED, done=(GatewayState.VOIDED, GatewayState.DECLINED))
@@ -150,23 +138,24 @@ class SandboxGateway:
 
     async def _move(self, ref: str, target: GatewayState, *, done: tuple[GatewayState, ...]) -> None:
         """An authorized payment moved to `target`; one already in a `done` state stays as it is (the call
-        was repeated); anything else is a GatewayError."""
+        was repeated); anything else is a GatewayError. Moves to one target that arrive together are
+        one statement."""
+        state = await self._moving[target].submit(ref)
+        if state is None or GatewayState(state) not in (target, *done):
+            raise GatewayError(f"the gateway cannot move {ref} ({state or 'unknown'}) to {target.value}")
+
+    async def _move_many(self, target: GatewayState, refs: list[str]) -> list[str | None]:
+        """Each authorized payment moved to `target`; the state each is in after (None: no such payment)."""
         async with self._pool.acquire() as conn:
-            state = await conn.fetchval(
-                """WITH moved AS (
-                       UPDATE sandbox_payments SET state = $2, updated_at = now()
-                       WHERE ref = $1 AND state = 'authorized' RETURNING state)
-                   SELECT state FROM moved UNION ALL SELECT state FROM sandbox_payments WHERE ref = $1
-                   LIMIT 1""",
-                ref,
+            rows = await conn.fetch(
+                """WITH x AS (SELECT DISTINCT unnest($1::text[]) AS ref),
+                   moved AS (
+                       UPDATE sandbox_payments p SET state = $2, updated_at = now()
+                       FROM x WHERE p.ref = x.ref AND p.state = 'authorized' RETURNING p.ref, p.state)
+                   SELECT x.ref, coalesce(m.state, p.state) AS state
+                   FROM x LEFT JOIN moved m ON m.ref = x.ref LEFT JOIN sandbox_payments p ON p.ref = x.ref""",
+                refs,
                 target.value,
             )
-        _check_moved(ref, state, target, done=done)
-
-
-def _check_moved(
-    ref: str, state: str | None, target: GatewayState, *, done: tuple[GatewayState, ...]
-) -> None:
-    """A GatewayError unless the payment is now in `target` or in one of the `done` states."""
-    if state is None or GatewayState(state) not in (target, *done):
-        raise GatewayError(f"the gateway cannot move {ref} ({state or 'unknown'}) to {target.value}")
+        states = {row["ref"]: row["state"] for row in rows}
+        return [states.get(ref) for ref in refs]
